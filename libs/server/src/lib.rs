@@ -1,1 +1,190 @@
-//! stub
+//! The tonic server plumbing every leadflow service shares, so all three
+//! behave the same in a cluster: the same tower layers (timeout, global
+//! concurrency limit), grpc.health.v1 and reflection, HTTP/2 keepalive, and a
+//! bounded graceful shutdown.
+//!
+//! Shutdown follows the usual Kubernetes sequence: on SIGTERM health turns
+//! NOT_SERVING (so readiness fails and endpoints are removed), the server stops
+//! accepting new work, in-flight calls finish, and the process exits within
+//! the grace period even if a call does not.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// Server settings common to every service. Flatten into a service's config.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Deadline for one unary call (and for a stream to start), in milliseconds.
+    #[arg(long, env = "LEADFLOW_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Requests handled at once across all connections; more wait in line.
+    #[arg(long, env = "LEADFLOW_CONCURRENCY_LIMIT", default_value_t = 512)]
+    pub concurrency_limit: usize,
+    /// After SIGTERM, how long in-flight calls may take before the process exits anyway.
+    #[arg(long, env = "LEADFLOW_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+    /// After SIGTERM, how long to keep serving while NOT_SERVING propagates to
+    /// load balancers and clients re-resolve DNS (0 in development).
+    #[arg(long, env = "LEADFLOW_DRAIN_DELAY_MS", default_value_t = 0)]
+    pub drain_delay_ms: u64,
+}
+
+impl Default for ServerArgs {
+    fn default() -> Self {
+        ServerArgs {
+            request_timeout_ms: 10_000,
+            concurrency_limit: 512,
+            shutdown_grace_secs: 20,
+            drain_delay_ms: 0,
+        }
+    }
+}
+
+impl ServerArgs {
+    /// A tonic server builder with leadflow's standard layers and HTTP/2 settings.
+    /// Services add the auth layer and their own services on top.
+    pub fn builder(
+        &self,
+    ) -> Server<tower::layer::util::Stack<tower::limit::GlobalConcurrencyLimitLayer, tower::layer::util::Identity>>
+    {
+        Server::builder()
+            .timeout(Duration::from_millis(self.request_timeout_ms))
+            .tcp_nodelay(true)
+            // Keeps long-lived streams (the notification bell) alive through
+            // idle NATs and proxies, and notices dead peers.
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(self.concurrency_limit))
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Resolves on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Server reflection over every leadflow API and grpc.health.v1, so grpcurl
+/// needs no local .proto files.
+pub fn reflection_service() -> tonic_reflection::server::v1::ServerReflectionServer<
+    impl tonic_reflection::server::v1::ServerReflection,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(leadflow_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled-in descriptor sets are valid")
+}
+
+/// Binds a listener, logging where a service listens.
+pub async fn bind(addr: SocketAddr, service: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(service, addr = %listener.local_addr()?, "listening");
+    Ok(listener)
+}
+
+/// Drives one gRPC server through its whole life: serving, then a bounded drain.
+///
+/// Hand `stop.signal()` to tonic's `serve_with_incoming_shutdown`, then pass
+/// the resulting future to [`GracefulStop::run`] together with the outside
+/// shutdown trigger.
+#[derive(Debug)]
+pub struct GracefulStop {
+    /// Tells tonic to stop accepting and drain.
+    tx: watch::Sender<bool>,
+    health: HealthReporter,
+    /// Service names whose health flips to NOT_SERVING at shutdown.
+    services: Vec<String>,
+    grace: Duration,
+    drain_delay: Duration,
+}
+
+impl GracefulStop {
+    pub fn new(health: HealthReporter, services: &[&str], args: &ServerArgs) -> Self {
+        let (tx, _) = watch::channel(false);
+        GracefulStop {
+            tx,
+            health,
+            services: services.iter().map(|s| s.to_string()).collect(),
+            grace: args.shutdown_grace(),
+            drain_delay: Duration::from_millis(args.drain_delay_ms),
+        }
+    }
+
+    /// Marks every service (and the server as a whole) SERVING.
+    pub async fn serving(&self) {
+        self.set_all(ServingStatus::Serving).await;
+    }
+
+    /// The future tonic waits on before it drains.
+    pub fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    /// Serves until `shutdown` resolves (or the server fails), then drains
+    /// within the grace period.
+    pub async fn run<S, E>(self, server: S, shutdown: impl Future<Output = ()>) -> Result<(), E>
+    where
+        S: Future<Output = Result<(), E>>,
+    {
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = shutdown => {}
+        }
+        self.set_all(ServingStatus::NotServing).await;
+        if !self.drain_delay.is_zero() {
+            tokio::time::sleep(self.drain_delay).await;
+        }
+        let _ = self.tx.send(true);
+        match tokio::time::timeout(self.grace, &mut server).await {
+            Ok(result) => {
+                tracing::info!("drained, exiting");
+                result
+            }
+            Err(_) => {
+                tracing::warn!(grace = ?self.grace, "grace period over with calls in flight, exiting anyway");
+                Ok(())
+            }
+        }
+    }
+
+    async fn set_all(&self, status: ServingStatus) {
+        self.health.set_service_status("", status).await;
+        for service in &self.services {
+            self.health.set_service_status(service, status).await;
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Finding leads: the ListLeads / AssignLeads filter, ordering, and the opaque
+//! page token.
+//!
+//! Paging is keyset paging on `(created_at, id)`: both are immutable, so a
+//! lead is never seen twice or skipped while someone pages, even as new leads
+//! arrive. The page token carries the last key seen plus a checksum that binds
+//! it to the same filter and order; a token that was altered, or replayed with
+//! another filter, is INVALID_ARGUMENT.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::lead::{LeadSource, LeadStatus, parse_tags, parse_user_id};
+use crate::error::LeadsError;
+
+/// Default ListLeads page size.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+/// Largest ListLeads page.
+pub const MAX_PAGE_SIZE: u64 = 500;
+/// Longest free-text query.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Whose leads to match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OwnerFilter {
+    #[default]
+    Any,
+    Unassigned,
+    User(String),
+}
+
+/// A validated lead filter. Every part is optional; all parts must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeadQuery {
+    pub owner: OwnerFilter,
+    /// Any of these (empty: any status).
+    pub statuses: Vec<LeadStatus>,
+    /// Any of these (empty: any source).
+    pub sources: Vec<LeadSource>,
+    /// Carries any of these tags (empty: no tag condition).
+    pub tags: Vec<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of name, email or company.
+    pub text: Option<String>,
+}
+
+/// The raw filter fields, before validation. Enum lists hold `None` for a
+/// value the server does not know.
+#[derive(Debug, Clone, Default)]
+pub struct LeadQueryInput {
+    pub owner: String,
+    pub statuses: Vec<(i32, Option<LeadStatus>)>,
+    pub sources: Vec<(i32, Option<LeadSource>)>,
+    pub tags: Vec<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub query: String,
+}
+
+impl LeadQuery {
+    pub fn parse(input: LeadQueryInput) -> Result<LeadQuery, LeadsError> {
+        let owner = match input.owner.trim() {
+            "" => OwnerFilter::Any,
+            "unassigned" => OwnerFilter::Unassigned,
+            user => {
+                parse_user_id("filter.owner", user)?;
+                OwnerFilter::User(user.to_owned())
+            }
+        };
+        let statuses = input
+            .statuses
+            .into_iter()
+            .map(|(raw, s)| s.ok_or_else(|| unknown("filter.statuses", raw)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sources = input
+            .sources
+            .into_iter()
+            .map(|(raw, s)| s.ok_or_else(|| unknown("filter.sources", raw)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = parse_tags(&input.tags).map_err(|e| match e {
+            LeadsError::InvalidArgument { message, .. } => LeadsError::invalid("filter.tags", message),
+            other => other,
+        })?;
+        if let (Some(after), Some(before)) = (input.created_after, input.created_before)
+            && after >= before
+        {
+            return Err(LeadsError::invalid(
+                "filter.created_before",
+                "must be later than created_after",
+            ));
+        }
+        let text = input.query.trim();
+        if text.chars().count() > MAX_QUERY_CHARS || text.chars().any(char::is_control) {
+            return Err(LeadsError::invalid(
+                "filter.query",
+                format!("must be at most {MAX_QUERY_CHARS} printable characters"),
+            ));
+        }
+        Ok(LeadQuery {
+            owner,
+            statuses,
+            sources,
+            tags,
+            created_after: input.created_after,
+            created_before: input.created_before,
+            text: (!text.is_empty()).then(|| text.to_lowercase()),
+        })
+    }
+}
+
+fn unknown(field: &'static str, raw: i32) -> LeadsError {
+    if raw == 0 {
+        LeadsError::invalid(field, "the unspecified value is not a filter")
+    } else {
+        LeadsError::invalid(field, format!("unknown value {raw}"))
+    }
+}
+
+/// The only orders ListLeads offers: by the immutable creation time, with the
+/// id as tie-break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    CreatedAsc,
+    CreatedDesc,
+}
+
+impl SortOrder {
+    pub fn parse(order_by: &str) -> Result<SortOrder, LeadsError> {
+        let normalised: Vec<&str> = order_by.split_whitespace().collect();
+        match normalised.as_slice() {
+            [] | ["created_at"] | ["created_at", "asc"] => Ok(SortOrder::CreatedAsc),
+            ["created_at", "desc"] => Ok(SortOrder::CreatedDesc),
+            _ => Err(LeadsError::invalid(
+                "order_by",
+                "must be `created_at` or `created_at desc`",
+            )),
+        }
+    }
+}
+
+/// Clamps a requested page size: 0 means the default, above the maximum is an error.
+pub fn page_size(requested: i32) -> Result<u64, LeadsError> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n < 0 => Err(LeadsError::invalid("page_size", "may not be negative")),
+        n if n as u64 > MAX_PAGE_SIZE => Err(LeadsError::invalid(
+            "page_size",
+            format!("must be at most {MAX_PAGE_SIZE}"),
+        )),
+        n => Ok(n as u64),
+    }
+}
+
+/// The last lead of a page: where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageCursor {
+    /// `created_at` in microseconds since the epoch.
+    #[serde(rename = "t")]
+    pub created_at_us: i64,
+    #[serde(rename = "i")]
+    pub id: String,
+}
+
+/// Everything a page token must agree with: the caller's view, filter and order.
+pub fn query_fingerprint(scope: &impl std::fmt::Debug, query: &LeadQuery, order: SortOrder) -> [u8; 32] {
+    Sha256::digest(format!("{scope:?}|{query:?}|{order:?}").as_bytes()).into()
+}
+
+fn checksum(payload: &[u8], fingerprint: &[u8; 32]) -> String {
+    let digest = Sha256::new()
+        .chain_update(payload)
+        .chain_update(fingerprint)
+        .finalize();
+    URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+impl PageCursor {
+    pub fn encode(&self, fingerprint: &[u8; 32]) -> String {
+        let payload = serde_json::to_vec(self).expect("a cursor serialises");
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), checksum(&payload, fingerprint))
+    }
+
+    /// Reads a page token back; anything altered or foreign is INVALID_ARGUMENT.
+    pub fn decode(token: &str, fingerprint: &[u8; 32]) -> Result<PageCursor, LeadsError> {
+        let invalid = || {
+            LeadsError::invalid(
+                "page_token",
+                "is not a page token of this query (it was altered, or the filter or order changed)",
+            )
+        };
+        let (payload, sum) = token.split_once('.').ok_or_else(invalid)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+        if checksum(&payload, fingerprint) != sum {
+            return Err(invalid());
+        }
+        serde_json::from_slice(&payload).map_err(|_| invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_token_round_trips_for_the_same_query_only() {
+        let query = LeadQuery::default();
+        let fp = query_fingerprint(&"all", &query, SortOrder::CreatedAsc);
+        let cursor = PageCursor { created_at_us: 42, id: "abc".into() };
+        let token = cursor.encode(&fp);
+        assert_eq!(PageCursor::decode(&token, &fp).unwrap(), cursor);
+
+        let other = query_fingerprint(&"all", &query, SortOrder::CreatedDesc);
+        assert!(PageCursor::decode(&token, &other).is_err());
+    }
+
+    #[test]
+    fn an_altered_page_token_is_refused() {
+        let fp = query_fingerprint(&"all", &LeadQuery::default(), SortOrder::CreatedAsc);
+        let token = PageCursor { created_at_us: 42, id: "abc".into() }.encode(&fp);
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"t":0,"i":"abc"}"#);
+        let (_, sum) = token.split_once('.').unwrap();
+        for bad in [format!("{forged_payload}.{sum}"), "garbage".into(), format!("{token}x")] {
+            assert!(
+                matches!(PageCursor::decode(&bad, &fp), Err(LeadsError::InvalidArgument { field: "page_token", .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn page_sizes_default_and_cap() {
+        assert_eq!(page_size(0).unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(500).unwrap(), 500);
+        assert!(page_size(501).is_err());
+        assert!(page_size(-1).is_err());
+    }
+
+    #[test]
+    fn only_creation_order_is_offered() {
+        assert_eq!(SortOrder::parse("").unwrap(), SortOrder::CreatedAsc);
+        assert_eq!(SortOrder::parse("created_at  desc").unwrap(), SortOrder::CreatedDesc);
+        assert!(SortOrder::parse("name").is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! The team directory.
+
+use leadflow_auth::Role;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use super::entities::{member, member_change};
+use super::{Store, now};
+use crate::domain::member::{Member, MemberUpsert};
+use crate::error::LeadsError;
+
+/// Roles stored as their claim spelling.
+fn role_from_db(text: &str) -> Result<Role, LeadsError> {
+    text.parse()
+        .map_err(|_| LeadsError::Internal(format!("unknown stored role {text:?}")))
+}
+
+impl TryFrom<member::Model> for Member {
+    type Error = LeadsError;
+
+    fn try_from(m: member::Model) -> Result<Self, Self::Error> {
+        Ok(Member {
+            role: role_from_db(&m.role)?,
+            user_id: m.user_id,
+            display_name: m.display_name,
+            email: m.email,
+            active: m.active,
+            available: m.available,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+fn snapshot(m: &Member) -> String {
+    serde_json::json!({
+        "display_name": m.display_name,
+        "email": m.email,
+        "role": m.role.as_str(),
+        "active": m.active,
+        "available": m.available,
+    })
+    .to_string()
+}
+
+/// The roles that may own leads, as stored.
+pub(crate) const SALES_CAPABLE_ROLES: [&str; 4] = ["owner", "admin", "manager", "sales"];
+
+pub(crate) async fn find_member(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<Member>, LeadsError> {
+    member::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+        .one(db)
+        .await?
+        .map(Member::try_from)
+        .transpose()
+}
+
+impl Store {
+    pub async fn member(&self, org_id: &str, user_id: &str) -> Result<Option<Member>, LeadsError> {
+        find_member(&self.db, org_id, user_id).await
+    }
+
+    /// Members ordered by user id (the routing rotation order).
+    pub async fn list_members(
+        &self,
+        org_id: &str,
+        sales_capable_only: bool,
+        include_inactive: bool,
+    ) -> Result<Vec<Member>, LeadsError> {
+        let mut query = member::Entity::find().filter(member::Column::OrgId.eq(org_id));
+        if sales_capable_only {
+            query = query.filter(member::Column::Role.is_in(SALES_CAPABLE_ROLES));
+        }
+        if !include_inactive {
+            query = query.filter(member::Column::Active.eq(true));
+        }
+        query
+            .order_by_asc(member::Column::UserId)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Member::try_from)
+            .collect()
+    }
+
+    /// Creates or updates a member in one transaction with its audit row.
+    ///
+    /// `authorize` sees the member as it is (locked) and the number of other
+    /// active owners, so the permission and last-owner rules are decided on
+    /// current data even when two upserts race.
+    pub async fn upsert_member(
+        &self,
+        org_id: &str,
+        actor_id: &str,
+        upsert: &MemberUpsert,
+        authorize: impl FnOnce(Option<&Member>, u64) -> Result<(), LeadsError>,
+    ) -> Result<Member, LeadsError> {
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        // Lock the org's active owners first: two concurrent demotions of the
+        // last two owners then run one after the other, and the second sees
+        // only one owner left.
+        let owners = member::Entity::find()
+            .filter(member::Column::OrgId.eq(org_id))
+            .filter(member::Column::Role.eq(Role::Owner.as_str()))
+            .filter(member::Column::Active.eq(true))
+            .order_by_asc(member::Column::UserId)
+            .lock_exclusive()
+            .all(&txn)
+            .await?;
+        let existing = member::Entity::find_by_id((org_id.to_owned(), upsert.user_id.clone()))
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .map(Member::try_from)
+            .transpose()?;
+        let other_owners = owners.iter().filter(|o| o.user_id != upsert.user_id).count() as u64;
+        authorize(existing.as_ref(), other_owners)?;
+
+        let at = now();
+        let (saved, before) = match existing {
+            Some(old) => {
+                let model = member::ActiveModel {
+                    org_id: Set(org_id.to_owned()),
+                    user_id: Set(upsert.user_id.clone()),
+                    display_name: Set(upsert.display_name.clone()),
+                    email: Set(upsert.email.clone()),
+                    role: Set(upsert.role.as_str().to_owned()),
+                    active: Set(upsert.active.unwrap_or(old.active)),
+                    updated_at: Set(at),
+                    ..Default::default()
+                };
+                (model.update(&txn).await?, Some(snapshot(&old)))
+            }
+            None => {
+                let model = member::ActiveModel {
+                    org_id: Set(org_id.to_owned()),
+                    user_id: Set(upsert.user_id.clone()),
+                    display_name: Set(upsert.display_name.clone()),
+                    email: Set(upsert.email.clone()),
+                    role: Set(upsert.role.as_str().to_owned()),
+                    active: Set(upsert.active.unwrap_or(true)),
+                    available: Set(true),
+                    created_at: Set(at),
+                    updated_at: Set(at),
+                };
+                (model.insert(&txn).await?, None)
+            }
+        };
+        let saved = Member::try_from(saved)?;
+        record_change(&txn, org_id, actor_id, &saved, before).await?;
+        txn.commit().await?;
+        Ok(saved)
+    }
+
+    /// Marks a member available or away. `None` if there is no such member.
+    pub async fn set_availability(
+        &self,
+        org_id: &str,
+        actor_id: &str,
+        user_id: &str,
+        available: bool,
+    ) -> Result<Option<Member>, LeadsError> {
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let Some(old) = member::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let before = Member::try_from(old.clone())?;
+        if before.available == available {
+            return Ok(Some(before));
+        }
+        let mut model: member::ActiveModel = old.into();
+        model.available = Set(available);
+        model.updated_at = Set(now());
+        let saved = Member::try_from(model.update(&txn).await?)?;
+        record_change(&txn, org_id, actor_id, &saved, Some(snapshot(&before))).await?;
+        txn.commit().await?;
+        Ok(Some(saved))
+    }
+
+    /// How many audit rows a member has (tests and operators use it).
+    pub async fn member_change_count(&self, org_id: &str, user_id: &str) -> Result<u64, LeadsError> {
+        Ok(member_change::Entity::find()
+            .filter(member_change::Column::OrgId.eq(org_id))
+            .filter(member_change::Column::UserId.eq(user_id))
+            .count(&self.db)
+            .await?)
+    }
+}
+
+async fn record_change(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    actor_id: &str,
+    after: &Member,
+    before: Option<String>,
+) -> Result<(), LeadsError> {
+    member_change::ActiveModel {
+        org_id: Set(org_id.to_owned()),
+        user_id: Set(after.user_id.clone()),
+        actor_id: Set(actor_id.to_owned()),
+        before: Set(before),
+        after: Set(snapshot(after)),
+        at: Set(after.updated_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

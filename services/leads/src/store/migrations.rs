@@ -1,0 +1,235 @@
+//! The leads database schema, as sea-orm migrations.
+//!
+//! Migrations run at start-up (unless turned off) and through the `migrate`
+//! subcommand. On Postgres they run under a transaction-scoped advisory lock,
+//! so two pods starting together never migrate at once: the second waits, then
+//! finds nothing left to do.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm_migration::prelude::*;
+
+/// Arbitrary but fixed: the advisory lock id for leads migrations ("LEADS" in ASCII).
+const MIGRATION_LOCK_ID: i64 = 0x4c_45_41_44_53;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        // Its own name, so the three services can share one database in a pinch.
+        "leads_migrations".into_iden()
+    }
+}
+
+/// Applies every pending migration, serialised across processes on Postgres.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
+            ))
+            .await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => Migrator::up(db, None).await,
+    }
+}
+
+mod m0001_initial {
+    use sea_orm_migration::prelude::*;
+
+    #[derive(DeriveMigrationName)]
+    pub struct Migration;
+
+    fn text(name: &'static str) -> ColumnDef {
+        ColumnDef::new(name).text().not_null().to_owned()
+    }
+
+    fn text_null(name: &'static str) -> ColumnDef {
+        ColumnDef::new(name).text().null().to_owned()
+    }
+
+    fn time(name: &'static str) -> ColumnDef {
+        ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(
+                Table::create()
+                    .table("members")
+                    .if_not_exists()
+                    .col(text("org_id"))
+                    .col(text("user_id"))
+                    .col(text("display_name"))
+                    .col(text("email"))
+                    .col(text("role"))
+                    .col(ColumnDef::new("active").boolean().not_null())
+                    .col(ColumnDef::new("available").boolean().not_null())
+                    .col(time("created_at"))
+                    .col(time("updated_at"))
+                    .primary_key(Index::create().col("org_id").col("user_id"))
+                    .to_owned(),
+            )
+            .await?;
+
+            m.create_table(
+                Table::create()
+                    .table("member_changes")
+                    .if_not_exists()
+                    .col(ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(text("org_id"))
+                    .col(text("user_id"))
+                    .col(text("actor_id"))
+                    .col(text_null("before"))
+                    .col(text("after"))
+                    .col(time("at"))
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("member_changes_by_member")
+                    .table("member_changes")
+                    .col("org_id")
+                    .col("user_id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+
+            m.create_table(
+                Table::create()
+                    .table("leads")
+                    .if_not_exists()
+                    .col(ColumnDef::new("id").text().not_null().primary_key())
+                    .col(text("org_id"))
+                    .col(text("name"))
+                    .col(text("email"))
+                    .col(text("phone"))
+                    .col(text("company"))
+                    .col(text("source"))
+                    .col(text("tags"))
+                    .col(text("status"))
+                    .col(text_null("owner_id"))
+                    .col(ColumnDef::new("assigned_at").timestamp_with_time_zone().null())
+                    .col(text_null("assigned_by"))
+                    .col(text_null("assignment_method"))
+                    .col(ColumnDef::new("version").big_integer().not_null())
+                    .col(text("created_by"))
+                    .col(ColumnDef::new("created_at_us").big_integer().not_null())
+                    .col(time("created_at"))
+                    .col(time("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+            // Paging (and every list) walks this index in either direction.
+            m.create_index(
+                Index::create()
+                    .name("leads_by_org_created")
+                    .table("leads")
+                    .col("org_id")
+                    .col("created_at_us")
+                    .col("id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("leads_by_org_owner")
+                    .table("leads")
+                    .col("org_id")
+                    .col("owner_id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+
+            m.create_table(
+                Table::create()
+                    .table("lead_tags")
+                    .if_not_exists()
+                    .col(text("lead_id"))
+                    .col(text("tag"))
+                    .col(text("org_id"))
+                    .primary_key(Index::create().col("lead_id").col("tag"))
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("lead_tags_by_org_tag")
+                    .table("lead_tags")
+                    .col("org_id")
+                    .col("tag")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+
+            m.create_table(
+                Table::create()
+                    .table("lead_events")
+                    .if_not_exists()
+                    .col(ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(text("org_id"))
+                    .col(text("lead_id"))
+                    .col(text("kind"))
+                    .col(text("actor_id"))
+                    .col(text_null("method"))
+                    .col(text_null("from_owner_id"))
+                    .col(text_null("to_owner_id"))
+                    .col(text_null("from_status"))
+                    .col(text_null("to_status"))
+                    .col(text_null("batch_id"))
+                    .col(text_null("explanation"))
+                    .col(time("at"))
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("lead_events_by_lead")
+                    .table("lead_events")
+                    .col("lead_id")
+                    .col("id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+
+            m.create_table(
+                Table::create()
+                    .table("idempotency_keys")
+                    .if_not_exists()
+                    .col(text("org_id"))
+                    .col(text("key"))
+                    .col(text("request_hash"))
+                    .col(text("lead_id"))
+                    .col(time("created_at"))
+                    .primary_key(Index::create().col("org_id").col("key"))
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("idempotency_keys_by_age")
+                    .table("idempotency_keys")
+                    .col("created_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}

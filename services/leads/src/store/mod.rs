@@ -1,0 +1,49 @@
+//! Everything that talks SQL. The rest of the service sees domain types.
+//!
+//! Each multi-row change (a lead with its tags and history, a bulk assignment
+//! with one history row per lead) is one transaction: it lands whole or not
+//! at all. Races are settled by the database: ClaimLead is a conditional
+//! UPDATE, AssignLeads locks the rows it chose (`FOR UPDATE`) before deciding,
+//! and SQLite write transactions are serialised by `BEGIN IMMEDIATE`.
+
+pub mod entities;
+mod leads;
+mod members;
+pub mod migrations;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::DatabaseConnection;
+
+pub use leads::{AssignOutcome, AssignSelection, AssignSkip, ClaimOutcome, SkipReason};
+
+/// The leads database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Store { db }
+    }
+
+    /// Opens the database at `url` (see [`leadflow_db::connect`]).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
+        Ok(Store::new(leadflow_db::connect(url, max_connections).await?))
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Applies pending migrations (see [`migrations::migrate`]).
+    pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
+        migrations::migrate(&self.db).await
+    }
+}
+
+/// "Now", at the microsecond precision both Postgres and the paging key keep,
+/// so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
