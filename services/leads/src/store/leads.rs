@@ -357,7 +357,12 @@ async fn create_in(
         .on_conflict_do_nothing()
         .exec_without_returning(txn)
         .await?;
-        if matches!(claimed, sea_orm::TryInsertResult::Conflicted) {
+        // Without RETURNING, a conflict shows up as zero rows inserted.
+        let conflicted = match claimed {
+            sea_orm::TryInsertResult::Inserted(rows) => rows == 0,
+            sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => true,
+        };
+        if conflicted {
             let existing = idempotency_key::Entity::find_by_id((org_id.to_owned(), key.to_owned()))
                 .one(txn)
                 .await?
