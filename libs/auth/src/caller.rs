@@ -52,7 +52,10 @@ impl Role {
 
     /// May own, claim and be routed leads. Accounting never is.
     pub fn is_sales_capable(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin | Role::Manager | Role::Sales)
+        matches!(
+            self,
+            Role::Owner | Role::Admin | Role::Manager | Role::Sales
+        )
     }
 
     /// Owner, admin or manager: may assign, reassign and unassign any lead.

@@ -47,7 +47,10 @@ pub struct AuthService<S> {
 
 impl<S, B> Service<http::Request<B>> for AuthService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {
@@ -103,7 +106,9 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     /// Echoes the caller it was handed as a response header.
-    async fn echo(request: http::Request<()>) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    async fn echo(
+        request: http::Request<()>,
+    ) -> Result<http::Response<tonic::body::Body>, Infallible> {
         let mut response = http::Response::new(tonic::body::Body::default());
         if let Some(caller) = request.extensions().get::<Caller>() {
             response
@@ -113,11 +118,9 @@ mod tests {
         Ok(response)
     }
 
-    fn service() -> impl Service<
-        http::Request<()>,
-        Response = http::Response<tonic::body::Body>,
-        Error = Infallible,
-    > {
+    fn service()
+    -> impl Service<http::Request<()>, Response = http::Response<tonic::body::Body>, Error = Infallible>
+    {
         let verifier = TokenVerifier::new(Mode::Development)
             .with_hs256_secret(SECRET)
             .unwrap();
@@ -139,7 +142,10 @@ mod tests {
             Duration::from_secs(60),
         );
         let response = service()
-            .oneshot(request("/leadflow.leads.v1.LeadService/GetLead", Some(&format!("Bearer {token}"))))
+            .oneshot(request(
+                "/leadflow.leads.v1.LeadService/GetLead",
+                Some(&format!("Bearer {token}")),
+            ))
             .await
             .unwrap();
         assert_eq!(response.headers()["x-caller"], "u-1");

@@ -42,7 +42,8 @@ impl Ed25519KeyPair {
         let public_pem = verifying
             .to_public_key_pem(LineEnding::LF)
             .expect("an Ed25519 key always encodes as SPKI");
-        let public_x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(verifying.as_bytes());
+        let public_x =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(verifying.as_bytes());
         Ed25519KeyPair {
             private_pem,
             public_pem,
@@ -164,7 +165,9 @@ mod tests {
         let pair = Ed25519KeyPair::generate();
         let minter = TokenMinter::ed25519(pair.private_pem.as_bytes(), "test").unwrap();
         let token = minter.mint(&sales(), Duration::from_secs(60));
-        let caller = verifier_for(&pair, Mode::Production).verify(&token).unwrap();
+        let caller = verifier_for(&pair, Mode::Production)
+            .verify(&token)
+            .unwrap();
         assert_eq!(caller, sales());
     }
 
@@ -173,10 +176,13 @@ mod tests {
         let pair = Ed25519KeyPair::generate();
         let other = Ed25519KeyPair::generate();
         let keys = |pair: &Ed25519KeyPair, kid: &str| -> serde_json::Value {
-            serde_json::from_str::<serde_json::Value>(&pair.jwks_json(kid)).unwrap()["keys"][0].clone()
+            serde_json::from_str::<serde_json::Value>(&pair.jwks_json(kid)).unwrap()["keys"][0]
+                .clone()
         };
         let json = serde_json::json!({"keys": [keys(&other, "k0"), keys(&pair, "k1")]}).to_string();
-        let verifier = TokenVerifier::new(Mode::Production).with_jwks_json(&json).unwrap();
+        let verifier = TokenVerifier::new(Mode::Production)
+            .with_jwks_json(&json)
+            .unwrap();
         let minter = TokenMinter::ed25519(pair.private_pem.as_bytes(), "test")
             .unwrap()
             .with_kid("k1");
@@ -260,12 +266,24 @@ mod tests {
         let minter = TokenMinter::ed25519(pair.private_pem.as_bytes(), "test").unwrap();
         let verifier = verifier_for(&pair, Mode::Production);
         let exp = chrono::Utc::now().timestamp() + 600;
-        let no_org = minter.mint_json(&serde_json::json!({"sub":"u","role":"sales","iss":"t","exp":exp}));
-        assert!(matches!(verifier.verify(&no_org), Err(AuthError::InvalidClaims(_))));
-        let no_exp = minter.mint_json(&serde_json::json!({"sub":"u","org":"o","role":"sales","iss":"t"}));
-        assert!(matches!(verifier.verify(&no_exp), Err(AuthError::InvalidClaims(_))));
-        let bad_role = minter.mint_json(&serde_json::json!({"sub":"u","org":"o","role":"root","iss":"t","exp":exp}));
-        assert!(matches!(verifier.verify(&bad_role), Err(AuthError::InvalidClaims(_))));
+        let no_org =
+            minter.mint_json(&serde_json::json!({"sub":"u","role":"sales","iss":"t","exp":exp}));
+        assert!(matches!(
+            verifier.verify(&no_org),
+            Err(AuthError::InvalidClaims(_))
+        ));
+        let no_exp =
+            minter.mint_json(&serde_json::json!({"sub":"u","org":"o","role":"sales","iss":"t"}));
+        assert!(matches!(
+            verifier.verify(&no_exp),
+            Err(AuthError::InvalidClaims(_))
+        ));
+        let bad_role = minter
+            .mint_json(&serde_json::json!({"sub":"u","org":"o","role":"root","iss":"t","exp":exp}));
+        assert!(matches!(
+            verifier.verify(&bad_role),
+            Err(AuthError::InvalidClaims(_))
+        ));
     }
 
     #[test]
@@ -275,6 +293,9 @@ mod tests {
         let token = TokenMinter::ed25519(pair.private_pem.as_bytes(), "elsewhere")
             .unwrap()
             .mint(&sales(), Duration::from_secs(60));
-        assert!(matches!(verifier.verify(&token), Err(AuthError::InvalidClaims(_))));
+        assert!(matches!(
+            verifier.verify(&token),
+            Err(AuthError::InvalidClaims(_))
+        ));
     }
 }

@@ -36,7 +36,12 @@ pub struct Claims {
 pub struct AuthArgs {
     /// `development` accepts HS256 tokens signed with LEADFLOW_AUTH_HS256_SECRET;
     /// `production` refuses them.
-    #[arg(long = "env", env = "LEADFLOW_ENV", value_enum, default_value = "development")]
+    #[arg(
+        long = "env",
+        env = "LEADFLOW_ENV",
+        value_enum,
+        default_value = "development"
+    )]
     pub mode: Mode,
     /// PEM files with EdDSA (Ed25519) or ES256 (P-256) public keys, comma-separated.
     #[arg(long, env = "LEADFLOW_AUTH_PUBLIC_KEYS", value_delimiter = ',')]
@@ -170,7 +175,11 @@ impl TokenVerifier {
     }
 
     /// Trusts an EdDSA (Ed25519) or ES256 (P-256) public key in PEM form.
-    pub fn with_public_key_pem(mut self, pem: &[u8], kid: Option<String>) -> Result<Self, AuthError> {
+    pub fn with_public_key_pem(
+        mut self,
+        pem: &[u8],
+        kid: Option<String>,
+    ) -> Result<Self, AuthError> {
         let (algorithm, key) = if let Ok(key) = DecodingKey::from_ed_pem(pem) {
             (Algorithm::EdDSA, key)
         } else if let Ok(key) = DecodingKey::from_ec_pem(pem) {
@@ -180,7 +189,11 @@ impl TokenVerifier {
                 "public key PEM is neither Ed25519 nor P-256".into(),
             ));
         };
-        self.public_keys.push(PublicKey { kid, algorithm, key });
+        self.public_keys.push(PublicKey {
+            kid,
+            algorithm,
+            key,
+        });
         Ok(self)
     }
 
@@ -291,7 +304,12 @@ impl TokenVerifier {
         Ok(Caller::new(claims.sub, claims.org, role))
     }
 
-    fn decode_with(&self, token: &str, alg: Algorithm, key: &DecodingKey) -> Result<Claims, AuthError> {
+    fn decode_with(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &DecodingKey,
+    ) -> Result<Claims, AuthError> {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.validate_aud = false;

@@ -51,7 +51,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 
 /// The file behind a `sqlite://` URL, if it names one.
 fn sqlite_file(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
@@ -84,7 +86,10 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_file("sqlite://data/leads.db?mode=rwc"), Some(Path::new("data/leads.db")));
+        assert_eq!(
+            sqlite_file("sqlite://data/leads.db?mode=rwc"),
+            Some(Path::new("data/leads.db"))
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://x"), None);
     }
@@ -114,7 +119,9 @@ impl DatabaseUrl {
             (Some(scheme_end), Some(at)) if at > scheme_end => {
                 let userinfo = &self.0[scheme_end + 3..at];
                 match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{}://{user}:***{}", &self.0[..scheme_end], &self.0[at..]),
+                    Some((user, _)) => {
+                        format!("{}://{user}:***{}", &self.0[..scheme_end], &self.0[at..])
+                    }
                     None => self.0.clone(),
                 }
             }
@@ -127,7 +134,10 @@ impl std::str::FromStr for DatabaseUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") || s.starts_with("sqlite:") {
+        if s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+            || s.starts_with("sqlite:")
+        {
             Ok(DatabaseUrl(s.to_owned()))
         } else {
             Err("expected a postgres:// or sqlite: URL".into())
@@ -154,7 +164,10 @@ mod url_tests {
     #[test]
     fn passwords_never_print() {
         let url: DatabaseUrl = "postgres://lf:s3cret@db:5432/leads".parse().unwrap();
-        assert_eq!(format!("{url:?} {url}"), "postgres://lf:***@db:5432/leads postgres://lf:***@db:5432/leads");
+        assert_eq!(
+            format!("{url:?} {url}"),
+            "postgres://lf:***@db:5432/leads postgres://lf:***@db:5432/leads"
+        );
         assert_eq!(url.expose(), "postgres://lf:s3cret@db:5432/leads");
     }
 }

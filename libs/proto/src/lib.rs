@@ -6,7 +6,8 @@
 #![allow(clippy::all, missing_docs)]
 
 /// The descriptor set of every leadflow proto, for tonic-reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/leadflow_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/leadflow_descriptor.bin"));
 
 /// Types shared across services (roles, lead sources).
 pub mod common {

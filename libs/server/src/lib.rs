@@ -52,8 +52,12 @@ impl ServerArgs {
     /// Services add the auth layer and their own services on top.
     pub fn builder(
         &self,
-    ) -> Server<tower::layer::util::Stack<tower::limit::GlobalConcurrencyLimitLayer, tower::layer::util::Identity>>
-    {
+    ) -> Server<
+        tower::layer::util::Stack<
+            tower::limit::GlobalConcurrencyLimitLayer,
+            tower::layer::util::Identity,
+        >,
+    > {
         Server::builder()
             .timeout(Duration::from_millis(self.request_timeout_ms))
             .tcp_nodelay(true)
@@ -61,7 +65,9 @@ impl ServerArgs {
             // idle NATs and proxies, and notices dead peers.
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(self.concurrency_limit))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                self.concurrency_limit,
+            ))
     }
 
     pub fn shutdown_grace(&self) -> Duration {

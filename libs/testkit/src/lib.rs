@@ -47,7 +47,9 @@ impl TestDb {
             .await
             .expect("create test database");
         admin.close().await.ok();
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
         TestDb {
             url: format!("{base}/{name}"),
             name,
@@ -61,7 +63,10 @@ impl Drop for TestDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs outside async; use a thread with its own small runtime.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let admin = Database::connect(&admin_url).await.ok()?;
                 admin
@@ -99,7 +104,8 @@ impl Default for TestAuth {
 impl TestAuth {
     pub fn new() -> TestAuth {
         let keys = Ed25519KeyPair::generate();
-        let minter = TokenMinter::ed25519(keys.private_pem.as_bytes(), "leadflow-test").expect("test key");
+        let minter =
+            TokenMinter::ed25519(keys.private_pem.as_bytes(), "leadflow-test").expect("test key");
         let verifier = TokenVerifier::new(Mode::Production)
             .with_public_key_pem(keys.public_pem.as_bytes(), None)
             .expect("test public key");
@@ -112,8 +118,10 @@ impl TestAuth {
 
     /// A valid 10-minute token.
     pub fn token(&self, user_id: &str, org_id: &str, role: Role) -> String {
-        self.minter
-            .mint(&Caller::new(user_id, org_id, role), Duration::from_secs(600))
+        self.minter.mint(
+            &Caller::new(user_id, org_id, role),
+            Duration::from_secs(600),
+        )
     }
 }
 
@@ -122,7 +130,9 @@ pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
         "authorization",
-        format!("Bearer {token}").parse().expect("a token is valid ASCII"),
+        format!("Bearer {token}")
+            .parse()
+            .expect("a token is valid ASCII"),
     );
     request
 }

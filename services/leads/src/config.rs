@@ -14,7 +14,11 @@ pub struct Config {
     #[arg(long, env = "LEADS_LISTEN_ADDR", default_value = "0.0.0.0:50051")]
     pub listen_addr: SocketAddr,
     /// The leads database: `postgres://…` in production, a SQLite file by default.
-    #[arg(long, env = "LEADS_DATABASE_URL", default_value = "sqlite://data/leads.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "LEADS_DATABASE_URL",
+        default_value = "sqlite://data/leads.db?mode=rwc"
+    )]
     pub database_url: DatabaseUrl,
     /// Upper bound of the database connection pool.
     #[arg(long, env = "LEADS_DB_MAX_CONNECTIONS", default_value_t = 16)]

@@ -9,7 +9,10 @@ use tonic::{Code, Status};
 pub enum LeadsError {
     /// Bad input; `field` names the request field at fault.
     #[error("{field}: {message}")]
-    InvalidArgument { field: &'static str, message: String },
+    InvalidArgument {
+        field: &'static str,
+        message: String,
+    },
     /// Absent, or invisible to the caller (the two are not told apart).
     #[error("{0}")]
     NotFound(String),

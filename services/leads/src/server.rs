@@ -22,7 +22,11 @@ use crate::store::Store;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Connects, migrates (unless turned off) and serves until `shutdown` resolves.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
     tracing::info!(database = %config.database_url, "opening the leads database");
     let store = Store::connect(config.database_url.expose(), config.db_max_connections).await?;
@@ -63,7 +67,8 @@ pub async fn serve(
         .add_service(leadflow_server::reflection_service())
         .add_service(TeamServiceServer::new(TeamApi::new(store.clone())))
         .add_service(LeadServiceServer::new(LeadApi::new(store)));
-    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+    let server =
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
     stop.run(server, shutdown).await?;
     Ok(())
 }

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use leadflow_leads::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "leads", version, about = "leadflow leads service: team directory, leads, assignment")]
+#[command(
+    name = "leads",
+    version,
+    about = "leadflow leads service: team directory, leads, assignment"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -31,7 +35,8 @@ async fn main() -> anyhow::Result<()> {
             leadflow_leads::run(cli.config, listener, leadflow_server::shutdown_signal()).await
         }
         Command::Migrate => {
-            let store = leadflow_leads::store::Store::connect(cli.config.database_url.expose(), 1).await?;
+            let store =
+                leadflow_leads::store::Store::connect(cli.config.database_url.expose(), 1).await?;
             store.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())

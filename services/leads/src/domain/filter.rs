@@ -81,7 +81,9 @@ impl LeadQuery {
             .map(|(raw, s)| s.ok_or_else(|| unknown("filter.sources", raw)))
             .collect::<Result<Vec<_>, _>>()?;
         let tags = parse_tags(&input.tags).map_err(|e| match e {
-            LeadsError::InvalidArgument { message, .. } => LeadsError::invalid("filter.tags", message),
+            LeadsError::InvalidArgument { message, .. } => {
+                LeadsError::invalid("filter.tags", message)
+            }
             other => other,
         })?;
         if let (Some(after), Some(before)) = (input.created_after, input.created_before)
@@ -166,7 +168,11 @@ pub struct PageCursor {
 }
 
 /// Everything a page token must agree with: the caller's view, filter and order.
-pub fn query_fingerprint(scope: &impl std::fmt::Debug, query: &LeadQuery, order: SortOrder) -> [u8; 32] {
+pub fn query_fingerprint(
+    scope: &impl std::fmt::Debug,
+    query: &LeadQuery,
+    order: SortOrder,
+) -> [u8; 32] {
     Sha256::digest(format!("{scope:?}|{query:?}|{order:?}").as_bytes()).into()
 }
 
@@ -181,7 +187,11 @@ fn checksum(payload: &[u8], fingerprint: &[u8; 32]) -> String {
 impl PageCursor {
     pub fn encode(&self, fingerprint: &[u8; 32]) -> String {
         let payload = serde_json::to_vec(self).expect("a cursor serialises");
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), checksum(&payload, fingerprint))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            checksum(&payload, fingerprint)
+        )
     }
 
     /// Reads a page token back; anything altered or foreign is INVALID_ARGUMENT.
@@ -209,7 +219,10 @@ mod tests {
     fn a_page_token_round_trips_for_the_same_query_only() {
         let query = LeadQuery::default();
         let fp = query_fingerprint(&"all", &query, SortOrder::CreatedAsc);
-        let cursor = PageCursor { created_at_us: 42, id: "abc".into() };
+        let cursor = PageCursor {
+            created_at_us: 42,
+            id: "abc".into(),
+        };
         let token = cursor.encode(&fp);
         assert_eq!(PageCursor::decode(&token, &fp).unwrap(), cursor);
 
@@ -220,12 +233,26 @@ mod tests {
     #[test]
     fn an_altered_page_token_is_refused() {
         let fp = query_fingerprint(&"all", &LeadQuery::default(), SortOrder::CreatedAsc);
-        let token = PageCursor { created_at_us: 42, id: "abc".into() }.encode(&fp);
+        let token = PageCursor {
+            created_at_us: 42,
+            id: "abc".into(),
+        }
+        .encode(&fp);
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"t":0,"i":"abc"}"#);
         let (_, sum) = token.split_once('.').unwrap();
-        for bad in [format!("{forged_payload}.{sum}"), "garbage".into(), format!("{token}x")] {
+        for bad in [
+            format!("{forged_payload}.{sum}"),
+            "garbage".into(),
+            format!("{token}x"),
+        ] {
             assert!(
-                matches!(PageCursor::decode(&bad, &fp), Err(LeadsError::InvalidArgument { field: "page_token", .. })),
+                matches!(
+                    PageCursor::decode(&bad, &fp),
+                    Err(LeadsError::InvalidArgument {
+                        field: "page_token",
+                        ..
+                    })
+                ),
                 "{bad}"
             );
         }
@@ -242,7 +269,10 @@ mod tests {
     #[test]
     fn only_creation_order_is_offered() {
         assert_eq!(SortOrder::parse("").unwrap(), SortOrder::CreatedAsc);
-        assert_eq!(SortOrder::parse("created_at  desc").unwrap(), SortOrder::CreatedDesc);
+        assert_eq!(
+            SortOrder::parse("created_at  desc").unwrap(),
+            SortOrder::CreatedDesc
+        );
         assert!(SortOrder::parse("name").is_err());
     }
 }

@@ -73,7 +73,10 @@ stored_enum! {
 impl LeadStatus {
     /// Open leads count toward a rep's workload.
     pub fn is_open(self) -> bool {
-        !matches!(self, LeadStatus::Won | LeadStatus::Lost | LeadStatus::Dormant)
+        !matches!(
+            self,
+            LeadStatus::Won | LeadStatus::Lost | LeadStatus::Dormant
+        )
     }
 }
 
@@ -202,7 +205,11 @@ impl NewLead {
         let phone = input.phone.trim().to_owned();
         check_length("phone", &phone, MAX_CONTACT_CHARS)?;
         reject_control_chars("phone", &phone)?;
-        if !phone.is_empty() && !phone.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+        if !phone.is_empty()
+            && !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        {
             return Err(LeadsError::invalid(
                 "phone",
                 "may hold only digits, spaces and + - ( ) .",
@@ -309,7 +316,10 @@ pub fn parse_email(field: &'static str, email: &str) -> Result<(), LeadsError> {
     if local.is_empty() || local.len() > 64 || domain.contains('@') {
         return Err(invalid());
     }
-    if local.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c)) {
+    if local
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+    {
         return Err(invalid());
     }
     let labels: Vec<&str> = domain.split('.').collect();
@@ -427,50 +437,96 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(field_of(NewLead::parse(NewLeadInput { name: " ".into(), ..input() })), "name");
         assert_eq!(
-            field_of(NewLead::parse(NewLeadInput { name: "x".repeat(201), ..input() })),
+            field_of(NewLead::parse(NewLeadInput {
+                name: " ".into(),
+                ..input()
+            })),
             "name"
         );
-        for bad in ["jane", "jane@", "@x.com", "jane@localhost", "ja ne@x.com", "jane@x..com"] {
+        assert_eq!(
+            field_of(NewLead::parse(NewLeadInput {
+                name: "x".repeat(201),
+                ..input()
+            })),
+            "name"
+        );
+        for bad in [
+            "jane",
+            "jane@",
+            "@x.com",
+            "jane@localhost",
+            "ja ne@x.com",
+            "jane@x..com",
+        ] {
             assert_eq!(
-                field_of(NewLead::parse(NewLeadInput { email: bad.into(), ..input() })),
+                field_of(NewLead::parse(NewLeadInput {
+                    email: bad.into(),
+                    ..input()
+                })),
                 "email",
                 "{bad}"
             );
         }
         assert_eq!(
-            field_of(NewLead::parse(NewLeadInput { source: None, source_raw: 99, ..input() })),
+            field_of(NewLead::parse(NewLeadInput {
+                source: None,
+                source_raw: 99,
+                ..input()
+            })),
             "source"
         );
         assert_eq!(
-            field_of(NewLead::parse(NewLeadInput { tags: vec!["t".into(); 21], ..input() })),
+            field_of(NewLead::parse(NewLeadInput {
+                tags: vec!["t".into(); 21],
+                ..input()
+            })),
             "tags"
         );
         assert_eq!(
-            field_of(NewLead::parse(NewLeadInput { tags: vec!["x".repeat(51)], ..input() })),
+            field_of(NewLead::parse(NewLeadInput {
+                tags: vec!["x".repeat(51)],
+                ..input()
+            })),
             "tags"
         );
     }
 
     #[test]
     fn two_hundred_characters_is_still_a_name() {
-        let lead = NewLead::parse(NewLeadInput { name: "é".repeat(200), ..input() });
+        let lead = NewLead::parse(NewLeadInput {
+            name: "é".repeat(200),
+            ..input()
+        });
         assert!(lead.is_ok());
     }
 
     #[test]
     fn the_fingerprint_tells_bodies_apart() {
         let a = NewLead::parse(input()).unwrap();
-        let b = NewLead::parse(NewLeadInput { company: "Acme".into(), ..input() }).unwrap();
-        assert_eq!(a.fingerprint(), NewLead::parse(input()).unwrap().fingerprint());
+        let b = NewLead::parse(NewLeadInput {
+            company: "Acme".into(),
+            ..input()
+        })
+        .unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            NewLead::parse(input()).unwrap().fingerprint()
+        );
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
 
     #[test]
     fn closed_statuses_are_not_open() {
         let open: Vec<_> = LeadStatus::ALL.iter().filter(|s| s.is_open()).collect();
-        assert_eq!(open, [&LeadStatus::New, &LeadStatus::Contacted, &LeadStatus::Qualified]);
+        assert_eq!(
+            open,
+            [
+                &LeadStatus::New,
+                &LeadStatus::Contacted,
+                &LeadStatus::Qualified
+            ]
+        );
     }
 
     #[test]

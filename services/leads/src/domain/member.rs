@@ -97,9 +97,8 @@ pub fn check_last_owner(
     new_active: bool,
     other_active_owners: u64,
 ) -> Result<(), LeadsError> {
-    let loses_owner = existing.role == Role::Owner
-        && existing.active
-        && (new_role != Role::Owner || !new_active);
+    let loses_owner =
+        existing.role == Role::Owner && existing.active && (new_role != Role::Owner || !new_active);
     if loses_owner && other_active_owners == 0 {
         return Err(LeadsError::FailedPrecondition(
             "the last active owner cannot be demoted or deactivated; make someone else an owner first"
@@ -138,8 +137,14 @@ mod tests {
     #[test]
     fn machine_roles_cannot_be_members() {
         let err = MemberUpsert::parse("u", "U", "", Some(Role::Service), 99, None);
-        assert!(matches!(err, Err(LeadsError::InvalidArgument { field: "role", .. })));
+        assert!(matches!(
+            err,
+            Err(LeadsError::InvalidArgument { field: "role", .. })
+        ));
         let err = MemberUpsert::parse("u", "U", "", None, 0, None);
-        assert!(matches!(err, Err(LeadsError::InvalidArgument { field: "role", .. })));
+        assert!(matches!(
+            err,
+            Err(LeadsError::InvalidArgument { field: "role", .. })
+        ));
     }
 }

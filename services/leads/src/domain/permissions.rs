@@ -152,7 +152,9 @@ pub fn may_upsert_member(
 
 /// SetAvailability: the member themself, or an owner, admin or manager.
 pub fn may_set_availability(caller: &Caller, target_user_id: &str) -> Result<(), LeadsError> {
-    if caller.role.is_lead_manager() || (caller.role.is_person() && caller.user_id == target_user_id) {
+    if caller.role.is_lead_manager()
+        || (caller.role.is_person() && caller.user_id == target_user_id)
+    {
         Ok(())
     } else {
         Err(LeadsError::PermissionDenied(
@@ -175,7 +177,10 @@ mod tests {
         assert!(scope.sees(None));
         assert!(scope.sees(Some("me")));
         assert!(!scope.sees(Some("someone-else")));
-        assert_eq!(lead_scope(&caller(Role::Accounting)).unwrap(), LeadScope::All);
+        assert_eq!(
+            lead_scope(&caller(Role::Accounting)).unwrap(),
+            LeadScope::All
+        );
         assert!(lead_scope(&caller(Role::Integration)).is_err());
     }
 
@@ -203,8 +208,12 @@ mod tests {
         assert!(may_upsert_member(&caller(Role::Owner), None, Role::Admin, true).is_ok());
         assert!(may_upsert_member(&caller(Role::Admin), None, Role::Sales, true).is_ok());
         // An admin may not demote an owner, but may fix an owner's display name.
-        assert!(may_upsert_member(&caller(Role::Admin), Some(Role::Owner), Role::Sales, true).is_err());
-        assert!(may_upsert_member(&caller(Role::Admin), Some(Role::Owner), Role::Owner, false).is_ok());
+        assert!(
+            may_upsert_member(&caller(Role::Admin), Some(Role::Owner), Role::Sales, true).is_err()
+        );
+        assert!(
+            may_upsert_member(&caller(Role::Admin), Some(Role::Owner), Role::Owner, false).is_ok()
+        );
         assert!(may_upsert_member(&caller(Role::Manager), None, Role::Sales, true).is_err());
     }
 

@@ -175,8 +175,16 @@ pub fn filter_input(filter: Option<pb::LeadFilter>) -> Result<LeadQueryInput, Le
     };
     Ok(LeadQueryInput {
         owner: f.owner,
-        statuses: f.statuses.iter().map(|&raw| (raw, status_from_pb(raw))).collect(),
-        sources: f.sources.iter().map(|&raw| (raw, source_from_pb(raw))).collect(),
+        statuses: f
+            .statuses
+            .iter()
+            .map(|&raw| (raw, status_from_pb(raw)))
+            .collect(),
+        sources: f
+            .sources
+            .iter()
+            .map(|&raw| (raw, source_from_pb(raw)))
+            .collect(),
         tags: f.tags,
         created_after: f
             .created_after

@@ -7,7 +7,9 @@ use tonic::{Request, Response, Status};
 use super::active_caller;
 use super::convert::{event_to_pb, filter_input, lead_to_pb, source_from_pb, status_from_pb};
 use crate::domain::filter::{LeadQuery, PageCursor, SortOrder, page_size, query_fingerprint};
-use crate::domain::lead::{Lead, NewLead, NewLeadInput, parse_idempotency_key, parse_lead_id, parse_user_id};
+use crate::domain::lead::{
+    Lead, NewLead, NewLeadInput, parse_idempotency_key, parse_lead_id, parse_user_id,
+};
 use crate::domain::permissions::{self, LeadScope};
 use crate::error::LeadsError;
 use crate::store::{AssignSelection, ClaimOutcome, SkipReason, Store};
@@ -29,7 +31,12 @@ impl LeadApi {
     }
 
     /// A lead the caller can see, or NOT_FOUND (whether absent or invisible).
-    async fn visible_lead(&self, caller: &Caller, scope: &LeadScope, id: &str) -> Result<Lead, LeadsError> {
+    async fn visible_lead(
+        &self,
+        caller: &Caller,
+        scope: &LeadScope,
+        id: &str,
+    ) -> Result<Lead, LeadsError> {
         match self.store.lead(&caller.org_id, id).await? {
             Some(lead) if scope.sees(lead.owner_id.as_deref()) => Ok(lead),
             _ => Err(LeadsError::lead_not_found()),
@@ -37,7 +44,11 @@ impl LeadApi {
     }
 
     /// Validates a CreateLead body and checks its explicit owner (if any).
-    async fn new_lead(&self, caller: &Caller, req: pb::CreateLeadRequest) -> Result<(NewLead, Option<String>), LeadsError> {
+    async fn new_lead(
+        &self,
+        caller: &Caller,
+        req: pb::CreateLeadRequest,
+    ) -> Result<(NewLead, Option<String>), LeadsError> {
         let key = parse_idempotency_key(&req.idempotency_key)?;
         let new = NewLead::parse(NewLeadInput {
             source: source_from_pb(req.source),
@@ -65,7 +76,10 @@ impl LeadApi {
 #[tonic::async_trait]
 impl LeadService for LeadApi {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "CreateLead", lead.id))]
-    async fn create_lead(&self, request: Request<pb::CreateLeadRequest>) -> Result<Response<pb::Lead>, Status> {
+    async fn create_lead(
+        &self,
+        request: Request<pb::CreateLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
         let caller = active_caller(&self.store, &request).await?;
         permissions::may_create_lead(&caller)?;
         let (new, key) = self.new_lead(&caller, request.into_inner()).await?;
@@ -90,7 +104,11 @@ impl LeadService for LeadApi {
             return Err(LeadsError::invalid("requests", "must hold at least one lead").into());
         }
         if req.requests.len() > MAX_BATCH_ROWS {
-            return Err(LeadsError::invalid("requests", format!("at most {MAX_BATCH_ROWS} leads per batch")).into());
+            return Err(LeadsError::invalid(
+                "requests",
+                format!("at most {MAX_BATCH_ROWS} leads per batch"),
+            )
+            .into());
         }
         // `route` is accepted now; routing on create arrives with the routing
         // service, until then batch leads stay unassigned for bulk assignment.
@@ -98,7 +116,10 @@ impl LeadService for LeadApi {
         for row in req.requests {
             rows.push(self.new_lead(&caller, row).await);
         }
-        let results = self.store.create_leads(&caller.org_id, &caller.user_id, rows).await?;
+        let results = self
+            .store
+            .create_leads(&caller.org_id, &caller.user_id, rows)
+            .await?;
         let results = results
             .into_iter()
             .map(|result| pb::BatchCreateLeadResult {
@@ -112,7 +133,10 @@ impl LeadService for LeadApi {
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetLead"))]
-    async fn get_lead(&self, request: Request<pb::GetLeadRequest>) -> Result<Response<pb::Lead>, Status> {
+    async fn get_lead(
+        &self,
+        request: Request<pb::GetLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
         let caller = active_caller(&self.store, &request).await?;
         let scope = permissions::lead_scope(&caller)?;
         let id = parse_lead_id("id", &request.get_ref().id)?;
@@ -138,7 +162,14 @@ impl LeadService for LeadApi {
         };
         let (leads, total) = self
             .store
-            .list_leads(&caller.org_id, &scope, &query, order, cursor.as_ref(), limit + 1)
+            .list_leads(
+                &caller.org_id,
+                &scope,
+                &query,
+                order,
+                cursor.as_ref(),
+                limit + 1,
+            )
             .await?;
         let has_more = leads.len() as u64 > limit;
         let page: Vec<Lead> = leads.into_iter().take(limit as usize).collect();
@@ -169,7 +200,11 @@ impl LeadService for LeadApi {
         let status = status_from_pb(req.status).ok_or_else(|| {
             LeadsError::invalid(
                 "status",
-                if req.status == 0 { "is required".to_owned() } else { format!("unknown value {}", req.status) },
+                if req.status == 0 {
+                    "is required".to_owned()
+                } else {
+                    format!("unknown value {}", req.status)
+                },
             )
         })?;
         let lead = self.visible_lead(&caller, &scope, &id).await?;
@@ -181,12 +216,19 @@ impl LeadService for LeadApi {
             .store
             .update_status(&caller.org_id, &lead, &caller.user_id, status)
             .await?
-            .ok_or_else(|| LeadsError::Aborted("the lead changed at the same time; read it again and retry".into()))?;
+            .ok_or_else(|| {
+                LeadsError::Aborted(
+                    "the lead changed at the same time; read it again and retry".into(),
+                )
+            })?;
         Ok(Response::new(lead_to_pb(updated)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ClaimLead"))]
-    async fn claim_lead(&self, request: Request<pb::ClaimLeadRequest>) -> Result<Response<pb::Lead>, Status> {
+    async fn claim_lead(
+        &self,
+        request: Request<pb::ClaimLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
         let caller = active_caller(&self.store, &request).await?;
         permissions::may_claim(&caller)?;
         let id = parse_lead_id("id", &request.get_ref().id)?;
@@ -197,8 +239,14 @@ impl LeadService for LeadApi {
             )
             .into());
         }
-        match self.store.claim(&caller.org_id, &id, &caller.user_id).await? {
-            ClaimOutcome::Claimed(lead) | ClaimOutcome::AlreadyYours(lead) => Ok(Response::new(lead_to_pb(lead))),
+        match self
+            .store
+            .claim(&caller.org_id, &id, &caller.user_id)
+            .await?
+        {
+            ClaimOutcome::Claimed(lead) | ClaimOutcome::AlreadyYours(lead) => {
+                Ok(Response::new(lead_to_pb(lead)))
+            }
             ClaimOutcome::Taken => Err(LeadsError::FailedPrecondition(
                 "this lead is already assigned — ask an owner or manager to reassign it".into(),
             )
@@ -208,7 +256,10 @@ impl LeadService for LeadApi {
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "UnassignLead"))]
-    async fn unassign_lead(&self, request: Request<pb::UnassignLeadRequest>) -> Result<Response<pb::Lead>, Status> {
+    async fn unassign_lead(
+        &self,
+        request: Request<pb::UnassignLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
         let caller = active_caller(&self.store, &request).await?;
         let scope = permissions::lead_scope(&caller)?;
         let id = parse_lead_id("id", &request.get_ref().id)?;
@@ -221,7 +272,11 @@ impl LeadService for LeadApi {
             .store
             .unassign(&caller.org_id, &id, &caller.user_id, &owner)
             .await?
-            .ok_or_else(|| LeadsError::Aborted("the lead changed at the same time; read it again and retry".into()))?;
+            .ok_or_else(|| {
+                LeadsError::Aborted(
+                    "the lead changed at the same time; read it again and retry".into(),
+                )
+            })?;
         Ok(Response::new(lead_to_pb(updated)))
     }
 
@@ -251,11 +306,19 @@ impl LeadService for LeadApi {
                     .collect::<Result<Vec<_>, _>>()?;
                 AssignSelection::Ids(ids)
             }
-            (true, Some(filter)) => AssignSelection::Filter(LeadQuery::parse(filter_input(Some(filter))?)?),
-            (false, Some(_)) => {
-                return Err(LeadsError::invalid("lead_ids", "give either lead_ids or filter, not both").into());
+            (true, Some(filter)) => {
+                AssignSelection::Filter(LeadQuery::parse(filter_input(Some(filter))?)?)
             }
-            (true, None) => return Err(LeadsError::invalid("lead_ids", "give lead_ids or a filter").into()),
+            (false, Some(_)) => {
+                return Err(LeadsError::invalid(
+                    "lead_ids",
+                    "give either lead_ids or filter, not both",
+                )
+                .into());
+            }
+            (true, None) => {
+                return Err(LeadsError::invalid("lead_ids", "give lead_ids or a filter").into());
+            }
         };
         let assignee = self.store.member(&caller.org_id, &assignee_id).await?;
         if !assignee.is_some_and(|m| m.can_own_leads()) {
@@ -266,7 +329,13 @@ impl LeadService for LeadApi {
         }
         let outcome = self
             .store
-            .assign(&caller.org_id, &caller.user_id, &selection, &assignee_id, req.allow_reassign)
+            .assign(
+                &caller.org_id,
+                &caller.user_id,
+                &selection,
+                &assignee_id,
+                req.allow_reassign,
+            )
             .await?;
         let span = tracing::Span::current();
         span.record("assigned", outcome.assigned.len());
@@ -280,7 +349,9 @@ impl LeadService for LeadApi {
                     lead_id: s.lead_id,
                     reason: match s.reason {
                         SkipReason::AlreadyAssigned => pb::AssignSkipReason::AlreadyAssigned,
-                        SkipReason::AlreadyOwnedByAssignee => pb::AssignSkipReason::AlreadyOwnedByAssignee,
+                        SkipReason::AlreadyOwnedByAssignee => {
+                            pb::AssignSkipReason::AlreadyOwnedByAssignee
+                        }
                         SkipReason::NotFound => pb::AssignSkipReason::LeadNotFound,
                     } as i32,
                     owner_id: s.owner_id.unwrap_or_default(),

@@ -23,10 +23,9 @@ async fn active_caller<T>(store: &Store, request: &Request<T>) -> Result<Caller,
         && let Some(member) = store.member(&caller.org_id, &caller.user_id).await?
         && !member.active
     {
-        return Err(LeadsError::PermissionDenied(
-            "your team membership is deactivated".into(),
-        )
-        .into());
+        return Err(
+            LeadsError::PermissionDenied("your team membership is deactivated".into()).into(),
+        );
     }
     Ok(caller)
 }

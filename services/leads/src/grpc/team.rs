@@ -26,7 +26,10 @@ impl TeamApi {
 #[tonic::async_trait]
 impl TeamService for TeamApi {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "UpsertMember"))]
-    async fn upsert_member(&self, request: Request<pb::UpsertMemberRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn upsert_member(
+        &self,
+        request: Request<pb::UpsertMemberRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         let caller = active_caller(&self.store, &request).await?;
         let req = request.into_inner();
         let upsert = MemberUpsert::parse(
@@ -39,21 +42,28 @@ impl TeamService for TeamApi {
         )?;
         let member = self
             .store
-            .upsert_member(&caller.org_id, &caller.user_id, &upsert, |existing, other_owners| {
-                let new_active = upsert.active.unwrap_or(existing.is_none_or(|m| m.active));
-                let changes_role_or_active =
-                    existing.is_none_or(|m| m.role != upsert.role || m.active != new_active);
-                permissions::may_upsert_member(
-                    &caller,
-                    existing.map(|m| m.role),
-                    upsert.role,
-                    changes_role_or_active,
-                )?;
-                match existing {
-                    Some(existing) => check_last_owner(existing, upsert.role, new_active, other_owners),
-                    None => Ok(()),
-                }
-            })
+            .upsert_member(
+                &caller.org_id,
+                &caller.user_id,
+                &upsert,
+                |existing, other_owners| {
+                    let new_active = upsert.active.unwrap_or(existing.is_none_or(|m| m.active));
+                    let changes_role_or_active =
+                        existing.is_none_or(|m| m.role != upsert.role || m.active != new_active);
+                    permissions::may_upsert_member(
+                        &caller,
+                        existing.map(|m| m.role),
+                        upsert.role,
+                        changes_role_or_active,
+                    )?;
+                    match existing {
+                        Some(existing) => {
+                            check_last_owner(existing, upsert.role, new_active, other_owners)
+                        }
+                        None => Ok(()),
+                    }
+                },
+            )
             .await?;
         Ok(Response::new(member_to_pb(member)))
     }

@@ -31,8 +31,10 @@ impl TryFrom<lead::Model> for Lead {
 
     fn try_from(m: lead::Model) -> Result<Self, Self::Error> {
         Ok(Lead {
-            source: LeadSource::parse_stored(&m.source).ok_or_else(|| corrupt("source", &m.source))?,
-            status: LeadStatus::parse_stored(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
+            source: LeadSource::parse_stored(&m.source)
+                .ok_or_else(|| corrupt("source", &m.source))?,
+            status: LeadStatus::parse_stored(&m.status)
+                .ok_or_else(|| corrupt("status", &m.status))?,
             assignment_method: m
                 .assignment_method
                 .as_deref()
@@ -222,7 +224,11 @@ fn lead_condition(org_id: &str, scope: &LeadScope, query: &LeadQuery) -> Conditi
             .replace('_', "\\_");
         let pattern = format!("%{escaped}%");
         let mut any = Condition::any();
-        for column in [lead::Column::Name, lead::Column::Email, lead::Column::Company] {
+        for column in [
+            lead::Column::Name,
+            lead::Column::Email,
+            lead::Column::Company,
+        ] {
             any = any.add(
                 Expr::expr(Func::lower(Expr::col((lead::Entity, column))))
                     .like(LikeExpr::new(pattern.clone()).escape('\\')),
@@ -236,20 +242,16 @@ fn lead_condition(org_id: &str, scope: &LeadScope, query: &LeadQuery) -> Conditi
 fn after_cursor(order: SortOrder, cursor: &PageCursor) -> Condition {
     let (t, id) = (cursor.created_at_us, cursor.id.as_str());
     match order {
-        SortOrder::CreatedAsc => Condition::any()
-            .add(lead::Column::CreatedAtUs.gt(t))
-            .add(
-                Condition::all()
-                    .add(lead::Column::CreatedAtUs.eq(t))
-                    .add(lead::Column::Id.gt(id)),
-            ),
-        SortOrder::CreatedDesc => Condition::any()
-            .add(lead::Column::CreatedAtUs.lt(t))
-            .add(
-                Condition::all()
-                    .add(lead::Column::CreatedAtUs.eq(t))
-                    .add(lead::Column::Id.lt(id)),
-            ),
+        SortOrder::CreatedAsc => Condition::any().add(lead::Column::CreatedAtUs.gt(t)).add(
+            Condition::all()
+                .add(lead::Column::CreatedAtUs.eq(t))
+                .add(lead::Column::Id.gt(id)),
+        ),
+        SortOrder::CreatedDesc => Condition::any().add(lead::Column::CreatedAtUs.lt(t)).add(
+            Condition::all()
+                .add(lead::Column::CreatedAtUs.eq(t))
+                .add(lead::Column::Id.lt(id)),
+        ),
     }
 }
 
@@ -302,7 +304,10 @@ async fn insert_lead(
         lead_id: id,
         kind: EventKind::Created,
         actor_id,
-        method: new.owner_id.as_ref().map(|_| AssignmentMethod::ExplicitOwner),
+        method: new
+            .owner_id
+            .as_ref()
+            .map(|_| AssignmentMethod::ExplicitOwner),
         from_owner_id: None,
         to_owner_id: new.owner_id.as_deref(),
         from_status: None,
@@ -366,7 +371,9 @@ async fn create_in(
             let existing = idempotency_key::Entity::find_by_id((org_id.to_owned(), key.to_owned()))
                 .one(txn)
                 .await?
-                .ok_or_else(|| LeadsError::Aborted("idempotency key changed concurrently; retry".into()))?;
+                .ok_or_else(|| {
+                    LeadsError::Aborted("idempotency key changed concurrently; retry".into())
+                })?;
             if existing.request_hash != fingerprint {
                 return Err(LeadsError::AlreadyExists(
                     "idempotency_key was already used for a different lead".into(),
@@ -375,7 +382,9 @@ async fn create_in(
             let lead = lead::Entity::find_by_id(existing.lead_id)
                 .one(txn)
                 .await?
-                .ok_or_else(|| LeadsError::Internal("idempotency key names a missing lead".into()))?;
+                .ok_or_else(|| {
+                    LeadsError::Internal("idempotency key names a missing lead".into())
+                })?;
             return Lead::try_from(lead);
         }
     }
@@ -481,15 +490,26 @@ impl Store {
 
     /// Takes an unassigned lead for `user_id`: one conditional UPDATE, so of
     /// any number of simultaneous claims exactly one wins.
-    pub async fn claim(&self, org_id: &str, lead_id: &str, user_id: &str) -> Result<ClaimOutcome, LeadsError> {
+    pub async fn claim(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        user_id: &str,
+    ) -> Result<ClaimOutcome, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let at = now();
         let updated = lead::Entity::update_many()
             .col_expr(lead::Column::OwnerId, Expr::value(user_id))
             .col_expr(lead::Column::AssignedAt, Expr::value(at))
             .col_expr(lead::Column::AssignedBy, Expr::value(user_id))
-            .col_expr(lead::Column::AssignmentMethod, Expr::value(AssignmentMethod::Claim.as_str()))
-            .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+            .col_expr(
+                lead::Column::AssignmentMethod,
+                Expr::value(AssignmentMethod::Claim.as_str()),
+            )
+            .col_expr(
+                lead::Column::Version,
+                Expr::col(lead::Column::Version).add(1),
+            )
             .col_expr(lead::Column::UpdatedAt, Expr::value(at))
             .filter(lead::Column::OrgId.eq(org_id))
             .filter(lead::Column::Id.eq(lead_id))
@@ -545,10 +565,22 @@ impl Store {
         let at = now();
         let updated = lead::Entity::update_many()
             .col_expr(lead::Column::OwnerId, Expr::value(Option::<String>::None))
-            .col_expr(lead::Column::AssignedAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(lead::Column::AssignedBy, Expr::value(Option::<String>::None))
-            .col_expr(lead::Column::AssignmentMethod, Expr::value(Option::<String>::None))
-            .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+            .col_expr(
+                lead::Column::AssignedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                lead::Column::AssignedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                lead::Column::AssignmentMethod,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                lead::Column::Version,
+                Expr::col(lead::Column::Version).add(1),
+            )
             .col_expr(lead::Column::UpdatedAt, Expr::value(at))
             .filter(lead::Column::OrgId.eq(org_id))
             .filter(lead::Column::Id.eq(lead_id))
@@ -574,7 +606,9 @@ impl Store {
         .into_active_model()
         .insert(&txn)
         .await?;
-        let lead = lead::Entity::find_by_id(lead_id.to_owned()).one(&txn).await?;
+        let lead = lead::Entity::find_by_id(lead_id.to_owned())
+            .one(&txn)
+            .await?;
         txn.commit().await?;
         lead.map(Lead::try_from).transpose()
     }
@@ -592,7 +626,10 @@ impl Store {
         let at = now();
         let updated = lead::Entity::update_many()
             .col_expr(lead::Column::Status, Expr::value(status.as_str()))
-            .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+            .col_expr(
+                lead::Column::Version,
+                Expr::col(lead::Column::Version).add(1),
+            )
             .col_expr(lead::Column::UpdatedAt, Expr::value(at))
             .filter(lead::Column::OrgId.eq(org_id))
             .filter(lead::Column::Id.eq(lead.id.as_str()))
@@ -716,7 +753,11 @@ impl Store {
 
         // 3. Write: set-based updates, then one history row per lead.
         let single = matches!(selection, AssignSelection::Ids(ids) if ids.len() == 1);
-        let method = if single { AssignmentMethod::Manual } else { AssignmentMethod::Bulk };
+        let method = if single {
+            AssignmentMethod::Manual
+        } else {
+            AssignmentMethod::Bulk
+        };
         let at = now();
         let set_owner = |ids: &[&str]| {
             lead::Entity::update_many()
@@ -724,7 +765,10 @@ impl Store {
                 .col_expr(lead::Column::AssignedAt, Expr::value(at))
                 .col_expr(lead::Column::AssignedBy, Expr::value(actor_id))
                 .col_expr(lead::Column::AssignmentMethod, Expr::value(method.as_str()))
-                .col_expr(lead::Column::Version, Expr::col(lead::Column::Version).add(1))
+                .col_expr(
+                    lead::Column::Version,
+                    Expr::col(lead::Column::Version).add(1),
+                )
                 .col_expr(lead::Column::UpdatedAt, Expr::value(at))
                 .filter(lead::Column::OrgId.eq(org_id))
                 .filter(lead::Column::Id.is_in(ids.iter().copied()))
@@ -736,14 +780,18 @@ impl Store {
                 .exec(&txn)
                 .await?;
             if result.rows_affected != ids.len() as u64 {
-                return Err(LeadsError::Aborted("leads changed during assignment; retry".into()));
+                return Err(LeadsError::Aborted(
+                    "leads changed during assignment; retry".into(),
+                ));
             }
         }
         for chunk in taken_over.chunks(CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
             let result = set_owner(&ids).exec(&txn).await?;
             if result.rows_affected != ids.len() as u64 {
-                return Err(LeadsError::Aborted("leads changed during assignment; retry".into()));
+                return Err(LeadsError::Aborted(
+                    "leads changed during assignment; retry".into(),
+                ));
             }
         }
         let events = fresh

@@ -118,7 +118,10 @@ impl Store {
             .await?
             .map(Member::try_from)
             .transpose()?;
-        let other_owners = owners.iter().filter(|o| o.user_id != upsert.user_id).count() as u64;
+        let other_owners = owners
+            .iter()
+            .filter(|o| o.user_id != upsert.user_id)
+            .count() as u64;
         authorize(existing.as_ref(), other_owners)?;
 
         let at = now();
@@ -187,7 +190,11 @@ impl Store {
     }
 
     /// How many audit rows a member has (tests and operators use it).
-    pub async fn member_change_count(&self, org_id: &str, user_id: &str) -> Result<u64, LeadsError> {
+    pub async fn member_change_count(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<u64, LeadsError> {
         Ok(member_change::Entity::find()
             .filter(member_change::Column::OrgId.eq(org_id))
             .filter(member_change::Column::UserId.eq(user_id))

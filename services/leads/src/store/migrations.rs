@@ -45,8 +45,13 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 mod m0001_initial {
     use sea_orm_migration::prelude::*;
 
-    #[derive(DeriveMigrationName)]
     pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0001_initial"
+        }
+    }
 
     fn text(name: &'static str) -> ColumnDef {
         ColumnDef::new(name).text().not_null().to_owned()
@@ -57,7 +62,10 @@ mod m0001_initial {
     }
 
     fn time(name: &'static str) -> ColumnDef {
-        ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
+        ColumnDef::new(name)
+            .timestamp_with_time_zone()
+            .not_null()
+            .to_owned()
     }
 
     #[async_trait::async_trait]
@@ -85,7 +93,13 @@ mod m0001_initial {
                 Table::create()
                     .table("member_changes")
                     .if_not_exists()
-                    .col(ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new("id")
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(text("org_id"))
                     .col(text("user_id"))
                     .col(text("actor_id"))
@@ -120,7 +134,11 @@ mod m0001_initial {
                     .col(text("tags"))
                     .col(text("status"))
                     .col(text_null("owner_id"))
-                    .col(ColumnDef::new("assigned_at").timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new("assigned_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(text_null("assigned_by"))
                     .col(text_null("assignment_method"))
                     .col(ColumnDef::new("version").big_integer().not_null())
@@ -180,7 +198,13 @@ mod m0001_initial {
                 Table::create()
                     .table("lead_events")
                     .if_not_exists()
-                    .col(ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new("id")
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(text("org_id"))
                     .col(text("lead_id"))
                     .col(text("kind"))

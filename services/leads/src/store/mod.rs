@@ -29,7 +29,9 @@ impl Store {
 
     /// Opens the database at `url` (see [`leadflow_db::connect`]).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
-        Ok(Store::new(leadflow_db::connect(url, max_connections).await?))
+        Ok(Store::new(
+            leadflow_db::connect(url, max_connections).await?,
+        ))
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

@@ -15,12 +15,20 @@ async fn a_sales_rep_claims_an_unassigned_lead_and_it_is_in_the_history() {
     let lead = app.lead("Jane Doe").await;
     let claimed = app
         .leads()
-        .claim_lead(req(pb::ClaimLeadRequest { id: lead.id.clone() }, &app.token("ana", Role::Sales)))
+        .claim_lead(req(
+            pb::ClaimLeadRequest {
+                id: lead.id.clone(),
+            },
+            &app.token("ana", Role::Sales),
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(claimed.owner_id, "ana");
-    assert_eq!(claimed.assignment_method, pb::AssignmentMethod::Claim as i32);
+    assert_eq!(
+        claimed.assignment_method,
+        pb::AssignmentMethod::Claim as i32
+    );
     assert_eq!(claimed.version, lead.version + 1);
 
     let history = app
@@ -31,7 +39,13 @@ async fn a_sales_rep_claims_an_unassigned_lead_and_it_is_in_the_history() {
         .into_inner()
         .events;
     let kinds: Vec<i32> = history.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [pb::LeadEventKind::Created as i32, pb::LeadEventKind::Claimed as i32]);
+    assert_eq!(
+        kinds,
+        [
+            pb::LeadEventKind::Created as i32,
+            pb::LeadEventKind::Claimed as i32
+        ]
+    );
     assert_eq!(history[1].actor_id, "ana");
     assert_eq!(history[1].to_owner_id, "ana");
 }
@@ -43,16 +57,29 @@ async fn sales_cannot_claim_a_lead_owned_by_someone_else() {
     app.add_member("ben", Role::Sales).await;
     let lead = app.lead("Jane Doe").await;
     app.leads()
-        .claim_lead(req(pb::ClaimLeadRequest { id: lead.id.clone() }, &app.token("ana", Role::Sales)))
+        .claim_lead(req(
+            pb::ClaimLeadRequest {
+                id: lead.id.clone(),
+            },
+            &app.token("ana", Role::Sales),
+        ))
         .await
         .unwrap();
     let err = app
         .leads()
-        .claim_lead(req(pb::ClaimLeadRequest { id: lead.id }, &app.token("ben", Role::Sales)))
+        .claim_lead(req(
+            pb::ClaimLeadRequest { id: lead.id },
+            &app.token("ben", Role::Sales),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("ask an owner or manager to reassign"), "{}", err.message());
+    assert!(
+        err.message()
+            .contains("ask an owner or manager to reassign"),
+        "{}",
+        err.message()
+    );
 }
 
 #[tokio::test]
@@ -72,7 +99,12 @@ async fn fifty_simultaneous_claims_of_one_lead_have_exactly_one_winner() {
             let mut client = app.leads();
             let token = app.token(&rep, Role::Sales);
             barrier.wait().await;
-            (rep, client.claim_lead(req(pb::ClaimLeadRequest { id }, &token)).await)
+            (
+                rep,
+                client
+                    .claim_lead(req(pb::ClaimLeadRequest { id }, &token))
+                    .await,
+            )
         }));
     }
     let mut winners = Vec::new();
@@ -85,7 +117,11 @@ async fn fifty_simultaneous_claims_of_one_lead_have_exactly_one_winner() {
             }
             Err(status) => {
                 assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-                assert!(status.message().contains("owner or manager"), "{}", status.message());
+                assert!(
+                    status.message().contains("owner or manager"),
+                    "{}",
+                    status.message()
+                );
             }
         }
     }
@@ -110,10 +146,33 @@ async fn claiming_your_own_lead_again_changes_nothing() {
     app.add_member("ana", Role::Sales).await;
     let lead = app.lead("Jane Doe").await;
     let token = app.token("ana", Role::Sales);
-    let first = app.leads().claim_lead(req(pb::ClaimLeadRequest { id: lead.id.clone() }, &token)).await.unwrap().into_inner();
-    let again = app.leads().claim_lead(req(pb::ClaimLeadRequest { id: lead.id.clone() }, &token)).await.unwrap().into_inner();
+    let first = app
+        .leads()
+        .claim_lead(req(
+            pb::ClaimLeadRequest {
+                id: lead.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = app
+        .leads()
+        .claim_lead(req(
+            pb::ClaimLeadRequest {
+                id: lead.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first.version, again.version);
-    assert_eq!(app.store.history(&app.org, &lead.id).await.unwrap().len(), 2);
+    assert_eq!(
+        app.store.history(&app.org, &lead.id).await.unwrap().len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -123,26 +182,47 @@ async fn sales_unassign_only_their_own_leads() {
     app.add_member("ben", Role::Sales).await;
     let lead = app.lead("Jane Doe").await;
     let ana = app.token("ana", Role::Sales);
-    app.leads().claim_lead(req(pb::ClaimLeadRequest { id: lead.id.clone() }, &ana)).await.unwrap();
+    app.leads()
+        .claim_lead(req(
+            pb::ClaimLeadRequest {
+                id: lead.id.clone(),
+            },
+            &ana,
+        ))
+        .await
+        .unwrap();
 
     // Ben cannot even see Ana's lead.
     let err = app
         .leads()
-        .unassign_lead(req(pb::UnassignLeadRequest { id: lead.id.clone() }, &app.token("ben", Role::Sales)))
+        .unassign_lead(req(
+            pb::UnassignLeadRequest {
+                id: lead.id.clone(),
+            },
+            &app.token("ben", Role::Sales),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
     let back = app
         .leads()
-        .unassign_lead(req(pb::UnassignLeadRequest { id: lead.id.clone() }, &ana))
+        .unassign_lead(req(
+            pb::UnassignLeadRequest {
+                id: lead.id.clone(),
+            },
+            &ana,
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(back.owner_id, "");
     let history = app.store.history(&app.org, &lead.id).await.unwrap();
     let last = history.last().unwrap();
-    assert_eq!(last.kind, leadflow_leads::domain::lead::EventKind::Unassigned);
+    assert_eq!(
+        last.kind,
+        leadflow_leads::domain::lead::EventKind::Unassigned
+    );
     assert_eq!(last.from_owner_id.as_deref(), Some("ana"));
 }
 
@@ -153,7 +233,12 @@ async fn accounting_cannot_claim_and_a_deactivated_rep_cannot_either() {
     let lead = app.lead("Jane Doe").await;
     let err = app
         .leads()
-        .claim_lead(req(pb::ClaimLeadRequest { id: lead.id.clone() }, &app.token("acct", Role::Accounting)))
+        .claim_lead(req(
+            pb::ClaimLeadRequest {
+                id: lead.id.clone(),
+            },
+            &app.token("acct", Role::Accounting),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -161,7 +246,10 @@ async fn accounting_cannot_claim_and_a_deactivated_rep_cannot_either() {
     // A sales token for someone the directory does not know cannot claim.
     let err = app
         .leads()
-        .claim_lead(req(pb::ClaimLeadRequest { id: lead.id }, &app.token("stranger", Role::Sales)))
+        .claim_lead(req(
+            pb::ClaimLeadRequest { id: lead.id },
+            &app.token("stranger", Role::Sales),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);

@@ -32,7 +32,14 @@ pub async fn spawn_app() -> TestApp {
     let auth = TestAuth::new();
     let (server_store, verifier) = (store.clone(), auth.verifier.clone());
     let server = TestServer::spawn(move |listener, shutdown| async move {
-        leadflow_leads::serve(server_store, verifier, &ServerArgs::default(), listener, shutdown).await
+        leadflow_leads::serve(
+            server_store,
+            verifier,
+            &ServerArgs::default(),
+            listener,
+            shutdown,
+        )
+        .await
     })
     .await;
     let app = TestApp {
@@ -42,7 +49,8 @@ pub async fn spawn_app() -> TestApp {
         org: format!("org-{}", uuid::Uuid::new_v4().simple()),
         _db: db,
     };
-    app.add_member_in(&app.org.clone(), OWNER, Role::Owner).await;
+    app.add_member_in(&app.org.clone(), OWNER, Role::Owner)
+        .await;
     app
 }
 

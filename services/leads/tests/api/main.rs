@@ -10,4 +10,5 @@ mod helpers;
 mod isolation;
 mod listing;
 mod permissions;
+mod process;
 mod team;

@@ -22,18 +22,48 @@ const ROLES: [Role; 7] = Role::ALL;
 
 /// Columns follow `Role::ALL`: owner, admin, manager, sales, accounting, integration, service.
 const MATRIX: &[(&str, [Expect; 7])] = &[
-    ("UpsertMember", [Allow, Allow, Deny, Deny, Deny, Allow, Deny]),
-    ("ListMembers", [Allow, Allow, Allow, Allow, Allow, Allow, Deny]),
-    ("SetAvailability(other member)", [Allow, Allow, Allow, Deny, Deny, Deny, Deny]),
-    ("CreateLead", [Allow, Allow, Allow, Allow, Deny, Allow, Deny]),
-    ("BatchCreateLeads", [Allow, Allow, Allow, Deny, Deny, Allow, Deny]),
-    ("GetLead(unassigned)", [Allow, Allow, Allow, Allow, Allow, Deny, Deny]),
+    (
+        "UpsertMember",
+        [Allow, Allow, Deny, Deny, Deny, Allow, Deny],
+    ),
+    (
+        "ListMembers",
+        [Allow, Allow, Allow, Allow, Allow, Allow, Deny],
+    ),
+    (
+        "SetAvailability(other member)",
+        [Allow, Allow, Allow, Deny, Deny, Deny, Deny],
+    ),
+    (
+        "CreateLead",
+        [Allow, Allow, Allow, Allow, Deny, Allow, Deny],
+    ),
+    (
+        "BatchCreateLeads",
+        [Allow, Allow, Allow, Deny, Deny, Allow, Deny],
+    ),
+    (
+        "GetLead(unassigned)",
+        [Allow, Allow, Allow, Allow, Allow, Deny, Deny],
+    ),
     ("ListLeads", [Allow, Allow, Allow, Allow, Allow, Deny, Deny]),
-    ("UpdateLeadStatus(someone else's lead)", [Allow, Allow, Allow, Hidden, Deny, Deny, Deny]),
-    ("ClaimLead(unassigned)", [Allow, Allow, Allow, Allow, Deny, Deny, Deny]),
-    ("UnassignLead(someone else's lead)", [Allow, Allow, Allow, Hidden, Deny, Deny, Deny]),
+    (
+        "UpdateLeadStatus(someone else's lead)",
+        [Allow, Allow, Allow, Hidden, Deny, Deny, Deny],
+    ),
+    (
+        "ClaimLead(unassigned)",
+        [Allow, Allow, Allow, Allow, Deny, Deny, Deny],
+    ),
+    (
+        "UnassignLead(someone else's lead)",
+        [Allow, Allow, Allow, Hidden, Deny, Deny, Deny],
+    ),
     ("AssignLeads", [Allow, Allow, Allow, Deny, Deny, Deny, Deny]),
-    ("GetLeadHistory(unassigned)", [Allow, Allow, Allow, Allow, Allow, Deny, Deny]),
+    (
+        "GetLeadHistory(unassigned)",
+        [Allow, Allow, Allow, Allow, Allow, Deny, Deny],
+    ),
 ];
 
 fn user_for(role: Role) -> &'static str {
@@ -72,29 +102,53 @@ async fn call(app: &TestApp, rpc: &str, role: Role) -> Result<(), tonic::Status>
             ))
             .await
             .map(drop),
-        "ListMembers" => team.list_members(req(pb::ListMembersRequest::default(), &token)).await.map(drop),
-        "SetAvailability(other member)" => team
-            .set_availability(req(pb::SetAvailabilityRequest { user_id: "rep-x".into(), available: false }, &token))
+        "ListMembers" => team
+            .list_members(req(pb::ListMembersRequest::default(), &token))
             .await
             .map(drop),
-        "CreateLead" => leads.create_lead(req(new_lead("New"), &token)).await.map(drop),
+        "SetAvailability(other member)" => team
+            .set_availability(req(
+                pb::SetAvailabilityRequest {
+                    user_id: "rep-x".into(),
+                    available: false,
+                },
+                &token,
+            ))
+            .await
+            .map(drop),
+        "CreateLead" => leads
+            .create_lead(req(new_lead("New"), &token))
+            .await
+            .map(drop),
         "BatchCreateLeads" => leads
             .batch_create_leads(req(
-                pb::BatchCreateLeadsRequest { requests: vec![new_lead("A"), new_lead("B")], route: false },
+                pb::BatchCreateLeadsRequest {
+                    requests: vec![new_lead("A"), new_lead("B")],
+                    route: false,
+                },
                 &token,
             ))
             .await
             .map(drop),
         "GetLead(unassigned)" => {
             let lead = app.lead("Free").await;
-            leads.get_lead(req(pb::GetLeadRequest { id: lead.id }, &token)).await.map(drop)
+            leads
+                .get_lead(req(pb::GetLeadRequest { id: lead.id }, &token))
+                .await
+                .map(drop)
         }
-        "ListLeads" => leads.list_leads(req(pb::ListLeadsRequest::default(), &token)).await.map(drop),
+        "ListLeads" => leads
+            .list_leads(req(pb::ListLeadsRequest::default(), &token))
+            .await
+            .map(drop),
         "UpdateLeadStatus(someone else's lead)" => {
             let lead = owned_lead(app).await;
             leads
                 .update_lead_status(req(
-                    pb::UpdateLeadStatusRequest { id: lead.id, status: pb::LeadStatus::Contacted as i32 },
+                    pb::UpdateLeadStatusRequest {
+                        id: lead.id,
+                        status: pb::LeadStatus::Contacted as i32,
+                    },
                     &token,
                 ))
                 .await
@@ -102,11 +156,17 @@ async fn call(app: &TestApp, rpc: &str, role: Role) -> Result<(), tonic::Status>
         }
         "ClaimLead(unassigned)" => {
             let lead = app.lead("Free").await;
-            leads.claim_lead(req(pb::ClaimLeadRequest { id: lead.id }, &token)).await.map(drop)
+            leads
+                .claim_lead(req(pb::ClaimLeadRequest { id: lead.id }, &token))
+                .await
+                .map(drop)
         }
         "UnassignLead(someone else's lead)" => {
             let lead = owned_lead(app).await;
-            leads.unassign_lead(req(pb::UnassignLeadRequest { id: lead.id }, &token)).await.map(drop)
+            leads
+                .unassign_lead(req(pb::UnassignLeadRequest { id: lead.id }, &token))
+                .await
+                .map(drop)
         }
         "AssignLeads" => {
             let lead = app.lead("Free").await;
@@ -124,7 +184,10 @@ async fn call(app: &TestApp, rpc: &str, role: Role) -> Result<(), tonic::Status>
         }
         "GetLeadHistory(unassigned)" => {
             let lead = app.lead("Free").await;
-            leads.get_lead_history(req(pb::GetLeadHistoryRequest { id: lead.id }, &token)).await.map(drop)
+            leads
+                .get_lead_history(req(pb::GetLeadHistoryRequest { id: lead.id }, &token))
+                .await
+                .map(drop)
         }
         other => panic!("no call for {other}"),
     }
@@ -152,7 +215,11 @@ async fn every_rpc_times_every_role_matches_the_api_table() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "permission mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "permission mismatches:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -166,7 +233,10 @@ async fn sales_may_change_the_status_of_their_own_lead_and_their_own_availabilit
     let updated = app
         .leads()
         .update_lead_status(req(
-            pb::UpdateLeadStatusRequest { id: lead.id.clone(), status: pb::LeadStatus::Qualified as i32 },
+            pb::UpdateLeadStatusRequest {
+                id: lead.id.clone(),
+                status: pb::LeadStatus::Qualified as i32,
+            },
             &ana,
         ))
         .await
@@ -179,7 +249,10 @@ async fn sales_may_change_the_status_of_their_own_lead_and_their_own_availabilit
     let err = app
         .leads()
         .update_lead_status(req(
-            pb::UpdateLeadStatusRequest { id: free.id, status: pb::LeadStatus::Lost as i32 },
+            pb::UpdateLeadStatusRequest {
+                id: free.id,
+                status: pb::LeadStatus::Lost as i32,
+            },
             &ana,
         ))
         .await
@@ -188,7 +261,13 @@ async fn sales_may_change_the_status_of_their_own_lead_and_their_own_availabilit
 
     let me = app
         .team()
-        .set_availability(req(pb::SetAvailabilityRequest { user_id: "ana".into(), available: false }, &ana))
+        .set_availability(req(
+            pb::SetAvailabilityRequest {
+                user_id: "ana".into(),
+                available: false,
+            },
+            &ana,
+        ))
         .await
         .unwrap()
         .into_inner();
