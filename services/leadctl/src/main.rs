@@ -40,7 +40,11 @@ enum TokenCommand {
         #[arg(long)]
         role: String,
         /// A file holding the HS256 development secret.
-        #[arg(long, env = "LEADFLOW_AUTH_HS256_SECRET_FILE", conflicts_with = "ed25519_key")]
+        #[arg(
+            long,
+            env = "LEADFLOW_AUTH_HS256_SECRET_FILE",
+            conflicts_with = "ed25519_key"
+        )]
         secret_file: Option<PathBuf>,
         /// An Ed25519 private key (PKCS#8 PEM) to sign with instead.
         #[arg(long)]
@@ -67,16 +71,21 @@ fn main() -> anyhow::Result<()> {
             let role: Role = role.parse().context("--role")?;
             let minter = match (secret_file, ed25519_key) {
                 (_, Some(key)) => {
-                    let pem = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+                    let pem = std::fs::read(&key)
+                        .with_context(|| format!("reading {}", key.display()))?;
                     TokenMinter::ed25519(&pem, issuer)?
                 }
                 (Some(file), None) => {
-                    let secret = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                    let secret = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
                     TokenMinter::hs256(secret.trim().as_bytes(), issuer)
                 }
                 (None, None) => anyhow::bail!("give --secret-file (development) or --ed25519-key"),
             };
-            let token = minter.mint(&Caller::new(user, org, role), Duration::from_secs(ttl_minutes * 60));
+            let token = minter.mint(
+                &Caller::new(user, org, role),
+                Duration::from_secs(ttl_minutes * 60),
+            );
             println!("{token}");
             Ok(())
         }
