@@ -172,6 +172,24 @@ mod tests {
     }
 
     #[test]
+    fn an_es256_token_verifies_with_a_p256_pem_key() {
+        use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+        let private_pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let public_pem = secret
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let token = TokenMinter::es256(private_pem.as_bytes(), "idp")
+            .unwrap()
+            .mint(&sales(), Duration::from_secs(60));
+        let verifier = TokenVerifier::new(Mode::Production)
+            .with_public_key_pem(public_pem.as_bytes(), None)
+            .unwrap();
+        assert_eq!(verifier.verify(&token).unwrap(), sales());
+    }
+
+    #[test]
     fn a_jwks_key_verifies_by_kid() {
         let pair = Ed25519KeyPair::generate();
         let other = Ed25519KeyPair::generate();

@@ -2,7 +2,8 @@
 //!
 //! Postgres is the production store. SQLite is the embedded default for
 //! `make run`: one file per service, in WAL mode (readers never block the
-//! writer) with a busy timeout, and write transactions that take the write
+//! writer) with a busy timeout and `synchronous = FULL` (an acknowledged write
+//! survives a power cut, not only a process crash), and write transactions that take the write
 //! lock up front (`BEGIN IMMEDIATE`) so two writers queue instead of failing
 //! with SQLITE_BUSY halfway through.
 
@@ -35,7 +36,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         }
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .create_if_missing(true)
         });

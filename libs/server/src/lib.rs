@@ -99,14 +99,23 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Server reflection over every leadflow API and grpc.health.v1, so grpcurl
-/// needs no local .proto files.
-pub fn reflection_service() -> tonic_reflection::server::v1::ServerReflectionServer<
+/// Server reflection for the services this process serves (plus health and
+/// reflection itself), so grpcurl needs no local .proto files and lists only
+/// what answers here.
+pub fn reflection_service(
+    services: &[&str],
+) -> tonic_reflection::server::v1::ServerReflectionServer<
     impl tonic_reflection::server::v1::ServerReflection,
 > {
-    tonic_reflection::server::Builder::configure()
+    let mut builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(leadflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection");
+    for service in services {
+        builder = builder.with_service_name(*service);
+    }
+    builder
         .build_v1()
         .expect("the compiled-in descriptor sets are valid")
 }

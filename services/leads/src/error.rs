@@ -54,6 +54,7 @@ impl LeadsError {
             LeadsError::FailedPrecondition(_) => Code::FailedPrecondition,
             LeadsError::AlreadyExists(_) => Code::AlreadyExists,
             LeadsError::Aborted(_) => Code::Aborted,
+            LeadsError::Database(e) if leadflow_db::is_unavailable(e) => Code::Unavailable,
             LeadsError::Database(_) | LeadsError::Internal(_) => Code::Internal,
         }
     }
@@ -62,6 +63,10 @@ impl LeadsError {
 impl From<LeadsError> for Status {
     fn from(error: LeadsError) -> Self {
         match &error {
+            LeadsError::Database(e) if leadflow_db::is_unavailable(e) => {
+                tracing::warn!(%error, "database unavailable");
+                Status::unavailable("the leads database is unavailable; retry")
+            }
             LeadsError::Database(_) | LeadsError::Internal(_) => {
                 tracing::error!(%error, "request failed");
                 Status::internal("internal error")

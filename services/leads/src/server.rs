@@ -51,20 +51,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let stop = GracefulStop::new(
-        health,
-        &[
-            <LeadServiceServer<LeadApi> as NamedService>::NAME,
-            <TeamServiceServer<TeamApi> as NamedService>::NAME,
-        ],
-        args,
-    );
+    let services = [
+        <LeadServiceServer<LeadApi> as NamedService>::NAME,
+        <TeamServiceServer<TeamApi> as NamedService>::NAME,
+    ];
+    let stop = GracefulStop::new(health, &services, args);
     stop.serving().await;
     let router = args
         .builder()
         .layer(AuthLayer::new(verifier))
         .add_service(health_service)
-        .add_service(leadflow_server::reflection_service())
+        .add_service(leadflow_server::reflection_service(&services))
         .add_service(TeamServiceServer::new(TeamApi::new(store.clone())))
         .add_service(LeadServiceServer::new(LeadApi::new(store)));
     let server =
