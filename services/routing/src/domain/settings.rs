@@ -1,0 +1,278 @@
+//! Routing settings: on or off, the strategy, who is in the rotation, and
+//! rules by source or tag. Versioned; every change is audited.
+
+use std::collections::HashSet;
+
+use leadflow_proto::common::v1::LeadSource;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RoutingError;
+
+/// Most rules in one organisation's settings.
+pub const MAX_RULES: usize = 50;
+/// Most people in a rotation or a rule.
+pub const MAX_PEOPLE: usize = 1_000;
+/// Most tags a rule matches on.
+pub const MAX_RULE_TAGS: usize = 20;
+
+/// How a pool's next rep is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One rep after another, in ascending user id order.
+    RoundRobin,
+    /// Whoever has the fewest open leads right now.
+    BalancedWorkload,
+}
+
+impl Strategy {
+    pub fn label(self) -> &'static str {
+        match self {
+            Strategy::RoundRobin => "round robin",
+            Strategy::BalancedWorkload => "balanced by workload",
+        }
+    }
+}
+
+/// Leads matching a rule go to its people before the default rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub name: String,
+    /// Empty: any source. Stored by their proto names (e.g. "FACEBOOK").
+    #[serde(with = "source_names")]
+    pub sources: Vec<LeadSource>,
+    /// Empty: no tag condition; otherwise the lead must carry one of them.
+    pub tags: Vec<String>,
+    pub user_ids: Vec<String>,
+    /// `None`: the settings' strategy.
+    pub strategy: Option<Strategy>,
+}
+
+impl Rule {
+    /// Whether a lead with this source and these tags falls under the rule.
+    pub fn matches(&self, source: LeadSource, tags: &[String]) -> bool {
+        (self.sources.is_empty() || self.sources.contains(&source))
+            && (self.tags.is_empty() || self.tags.iter().any(|t| tags.contains(t)))
+    }
+}
+
+/// An organisation's routing settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub enabled: bool,
+    /// Required when enabled.
+    pub strategy: Option<Strategy>,
+    /// Empty: the whole active sales-capable team.
+    pub rotation_user_ids: Vec<String>,
+    /// First match wins.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Settings {
+    /// A new organisation: routing off, leads stay unassigned.
+    fn default() -> Self {
+        Settings {
+            enabled: false,
+            strategy: None,
+            rotation_user_ids: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// Settings as stored, with their version and who changed them last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedSettings {
+    pub settings: Settings,
+    /// 0 for an organisation that never saved settings.
+    pub version: i64,
+    pub updated_by: String,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A rule as it arrived on the wire, enums still raw.
+#[derive(Debug, Clone, Default)]
+pub struct RuleInput {
+    pub name: String,
+    pub sources: Vec<i32>,
+    pub tags: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub strategy: i32,
+}
+
+/// Settings as they arrived on the wire.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsInput {
+    pub enabled: bool,
+    pub strategy: i32,
+    pub rotation_user_ids: Vec<String>,
+    pub rules: Vec<RuleInput>,
+}
+
+/// Reads a strategy enum; 0 is "not given", anything unknown is an error.
+pub fn parse_strategy(field: &str, raw: i32) -> Result<Option<Strategy>, RoutingError> {
+    match raw {
+        0 => Ok(None),
+        1 => Ok(Some(Strategy::RoundRobin)),
+        2 => Ok(Some(Strategy::BalancedWorkload)),
+        other => Err(RoutingError::invalid(field, format!("unknown strategy {other}"))),
+    }
+}
+
+fn parse_people(field: &str, ids: &[String]) -> Result<Vec<String>, RoutingError> {
+    if ids.len() > MAX_PEOPLE {
+        return Err(RoutingError::invalid(field, format!("at most {MAX_PEOPLE} people")));
+    }
+    let mut seen = HashSet::new();
+    let mut people = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RoutingError::invalid(field, format!("{id:?} is not a user id")));
+        }
+        if seen.insert(id.to_owned()) {
+            people.push(id.to_owned());
+        }
+    }
+    Ok(people)
+}
+
+impl Settings {
+    /// Validates settings from the wire. Every error names its field.
+    pub fn parse(input: SettingsInput) -> Result<Settings, RoutingError> {
+        let strategy = parse_strategy("settings.strategy", input.strategy)?;
+        if input.enabled && strategy.is_none() {
+            return Err(RoutingError::invalid(
+                "settings.strategy",
+                "turning routing on needs a strategy (ROUND_ROBIN or BALANCED_WORKLOAD)",
+            ));
+        }
+        let rotation_user_ids = parse_people("settings.rotation_user_ids", &input.rotation_user_ids)?;
+        if input.rules.len() > MAX_RULES {
+            return Err(RoutingError::invalid("settings.rules", format!("at most {MAX_RULES} rules")));
+        }
+        let mut names = HashSet::new();
+        let mut rules = Vec::with_capacity(input.rules.len());
+        for rule in input.rules {
+            let name = rule.name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                return Err(RoutingError::invalid(
+                    "settings.rules.name",
+                    "each rule needs a name of at most 100 printable characters",
+                ));
+            }
+            if name == "default" {
+                return Err(RoutingError::invalid("settings.rules.name", "\"default\" names the default rotation"));
+            }
+            if !names.insert(name.clone()) {
+                return Err(RoutingError::invalid("settings.rules.name", format!("duplicate rule name {name:?}")));
+            }
+            let sources = rule
+                .sources
+                .iter()
+                .map(|&raw| match LeadSource::try_from(raw) {
+                    Ok(LeadSource::Unspecified) | Err(_) => {
+                        Err(RoutingError::invalid("settings.rules.sources", format!("unknown source {raw}")))
+                    }
+                    Ok(source) => Ok(source),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if rule.tags.len() > MAX_RULE_TAGS
+                || rule.tags.iter().any(|t| t.trim().is_empty() || t.chars().count() > 50)
+            {
+                return Err(RoutingError::invalid(
+                    "settings.rules.tags",
+                    format!("at most {MAX_RULE_TAGS} non-empty tags of at most 50 characters"),
+                ));
+            }
+            let user_ids = parse_people("settings.rules.user_ids", &rule.user_ids)?;
+            if user_ids.is_empty() {
+                return Err(RoutingError::invalid(
+                    "settings.rules.user_ids",
+                    format!("rule {name:?} routes to nobody"),
+                ));
+            }
+            rules.push(Rule {
+                name,
+                sources,
+                tags: rule.tags.iter().map(|t| t.trim().to_owned()).collect(),
+                user_ids,
+                strategy: parse_strategy("settings.rules.strategy", rule.strategy)?,
+            });
+        }
+        Ok(Settings {
+            enabled: input.enabled,
+            strategy,
+            rotation_user_ids,
+            rules,
+        })
+    }
+}
+
+/// Lead sources in JSON by their proto names, so the stored form reads well.
+mod source_names {
+    use leadflow_proto::common::v1::LeadSource;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(sources: &[LeadSource], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(sources.iter().map(|src| src.as_str_name()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<LeadSource>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|name| LeadSource::from_str_name(&name).ok_or_else(|| D::Error::custom(format!("unknown source {name}"))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(result: Result<Settings, RoutingError>) -> String {
+        match result {
+            Err(RoutingError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    fn rule(name: &str) -> RuleInput {
+        RuleInput { name: name.into(), user_ids: vec!["a".into()], ..Default::default() }
+    }
+
+    #[test]
+    fn turning_routing_on_without_a_strategy_is_refused() {
+        let input = SettingsInput { enabled: true, ..Default::default() };
+        assert_eq!(field(Settings::parse(input)), "settings.strategy");
+        // Off, the strategy may stay unset (greyed out in the UI).
+        assert!(Settings::parse(SettingsInput::default()).is_ok());
+    }
+
+    #[test]
+    fn duplicate_rule_names_and_unknown_enums_are_refused() {
+        let dup = SettingsInput { rules: vec![rule("fb"), rule("fb")], ..Default::default() };
+        assert_eq!(field(Settings::parse(dup)), "settings.rules.name");
+        let bad_strategy = SettingsInput { enabled: true, strategy: 9, ..Default::default() };
+        assert_eq!(field(Settings::parse(bad_strategy)), "settings.strategy");
+        let bad_source = SettingsInput { rules: vec![RuleInput { sources: vec![99], ..rule("x") }], ..Default::default() };
+        assert_eq!(field(Settings::parse(bad_source)), "settings.rules.sources");
+        let bad_rule_strategy = SettingsInput { rules: vec![RuleInput { strategy: 5, ..rule("x") }], ..Default::default() };
+        assert_eq!(field(Settings::parse(bad_rule_strategy)), "settings.rules.strategy");
+    }
+
+    #[test]
+    fn settings_round_trip_through_json() {
+        let settings = Settings::parse(SettingsInput {
+            enabled: true,
+            strategy: 1,
+            rotation_user_ids: vec!["b".into(), "a".into(), "b".into()],
+            rules: vec![RuleInput { sources: vec![LeadSource::Facebook as i32], ..rule("fb") }],
+        })
+        .unwrap();
+        assert_eq!(settings.rotation_user_ids, ["b", "a"], "duplicates dropped, order kept");
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(json.contains("\"FACEBOOK\""));
+        assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), settings);
+    }
+}

@@ -1,0 +1,92 @@
+//! The routing database schema. Like every leadflow service, migrations run
+//! under a Postgres advisory lock so that pods starting together are safe.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm_migration::prelude::*;
+
+/// The advisory lock id for routing migrations ("ROUTE" in ASCII).
+const MIGRATION_LOCK_ID: i64 = 0x52_4f_55_54_45;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "routing_migrations".into_iden()
+    }
+}
+
+/// Applies every pending migration, serialised across processes on Postgres.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
+            ))
+            .await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => Migrator::up(db, None).await,
+    }
+}
+
+mod m0001_initial {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0001_initial"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(
+                Table::create()
+                    .table("routing_settings")
+                    .if_not_exists()
+                    .col(ColumnDef::new("org_id").text().not_null().primary_key())
+                    .col(ColumnDef::new("settings").text().not_null())
+                    .col(ColumnDef::new("version").big_integer().not_null())
+                    .col(ColumnDef::new("updated_by").text().not_null())
+                    .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+            m.create_table(
+                Table::create()
+                    .table("routing_audit")
+                    .if_not_exists()
+                    .col(ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(ColumnDef::new("org_id").text().not_null())
+                    .col(ColumnDef::new("actor_id").text().not_null())
+                    .col(ColumnDef::new("at").timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new("before").text().null())
+                    .col(ColumnDef::new("after").text().not_null())
+                    .col(ColumnDef::new("version").big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("routing_audit_by_org")
+                    .table("routing_audit")
+                    .col("org_id")
+                    .col("id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}

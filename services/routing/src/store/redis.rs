@@ -1,0 +1,240 @@
+//! The routing state in Redis: every change is one Lua script (EVALSHA, loaded
+//! again on NOSCRIPT), so two leads arriving at the same instant on any number
+//! of routing replicas still go to different reps, in order.
+//!
+//! Keys of one organisation share a hash tag — `lf:{org-1}:cursors`,
+//! `lf:{org-1}:load`, … — so each script touches a single slot and the store
+//! works unchanged on Redis Cluster. Redis must not evict these keys
+//! (`maxmemory-policy noeviction`); losing them all at once (a restart without
+//! persistence, a failover) is detected through the generation marker.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use tokio::sync::Mutex;
+
+use super::state::{Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation};
+use crate::domain::settings::Strategy;
+
+/// Facts per script call: bounded, so a big reconcile never blocks Redis for long.
+const FACTS_PER_SCRIPT: usize = 500;
+
+/// Where the state lives.
+#[derive(Debug, Clone)]
+pub enum RedisTarget {
+    /// One Redis server (`redis://host:port/db`).
+    Single(String),
+    /// Redis Cluster, by its seed nodes.
+    Cluster(Vec<String>),
+}
+
+/// A connection to either kind of deployment.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Routing state in Redis or Redis Cluster.
+pub struct RedisState {
+    target: RedisTarget,
+    /// Connected lazily and kept: routing starts (and stays up) while Redis
+    /// is down, and answers UNAVAILABLE until it is back.
+    conn: Mutex<Option<Conn>>,
+    /// Namespaces the keys (tests give each run its own).
+    prefix: String,
+    decision_ttl: Duration,
+    /// The most one state operation may take, connecting included.
+    timeout: Duration,
+    pick_script: Script,
+    ownership_script: Script,
+}
+
+impl std::fmt::Debug for RedisState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisState")
+            .field("prefix", &self.prefix)
+            .field("decision_ttl", &self.decision_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisState {
+    pub fn new(target: RedisTarget, prefix: impl Into<String>, decision_ttl: Duration, timeout: Duration) -> Self {
+        RedisState {
+            target,
+            conn: Mutex::new(None),
+            prefix: prefix.into(),
+            decision_ttl,
+            timeout,
+            pick_script: Script::new(include_str!("../../scripts/pick.lua")),
+            ownership_script: Script::new(include_str!("../../scripts/ownership.lua")),
+        }
+    }
+
+    fn key(&self, org_id: &str, name: &str) -> String {
+        format!("{}:{{{org_id}}}:{name}", self.prefix)
+    }
+
+    async fn connect(&self) -> Result<Conn, StateError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let failed = |e: redis::RedisError| StateError(format!("connecting to Redis: {e}"));
+        let conn = match &self.target {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(failed)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(1));
+                Conn::Single(client.get_connection_manager_with_config(config).await.map_err(failed)?)
+            }
+            RedisTarget::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClient::builder(nodes.clone())
+                    .connection_timeout(self.timeout)
+                    .response_timeout(self.timeout)
+                    .retries(2)
+                    .build()
+                    .map_err(failed)?;
+                Conn::Cluster(client.get_async_connection().await.map_err(failed)?)
+            }
+        };
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs one state operation within the timeout.
+    async fn run<T>(&self, what: &str, op: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>) -> Result<T, StateError> {
+        let attempt = async {
+            let conn = self.connect().await?;
+            op(conn).await.map_err(|e| StateError(format!("{what}: {e}")))
+        };
+        tokio::time::timeout(self.timeout, attempt)
+            .await
+            .map_err(|_| StateError(format!("{what}: Redis did not answer within {:?}", self.timeout)))?
+    }
+
+    async fn merge(&self, org_id: &str, facts: &[Ownership], mode: &str) -> Result<(u64, Generation), StateError> {
+        let mut changed = 0;
+        let mut generation = Generation { id: String::new(), reset: false };
+        let chunks: Vec<&[Ownership]> = if facts.is_empty() { vec![&[]] } else { facts.chunks(FACTS_PER_SCRIPT).collect() };
+        for chunk in chunks {
+            let mut call = self.ownership_script.prepare_invoke();
+            call.key(self.key(org_id, "owners"))
+                .key(self.key(org_id, "load"))
+                .key(self.key(org_id, "gen"))
+                .arg(mode)
+                .arg(new_generation());
+            for fact in chunk {
+                call.arg(&fact.lead_id)
+                    .arg(fact.owner_id.as_deref().unwrap_or(""))
+                    .arg(if fact.open { "1" } else { "0" })
+                    .arg(fact.version);
+            }
+            let (n, id, reset): (u64, String, i64) = self
+                .run("ownership script", async move |mut conn| call.invoke_async(&mut conn).await)
+                .await?;
+            changed += n;
+            generation.reset |= reset == 1;
+            generation.id = id;
+        }
+        Ok((changed, generation))
+    }
+}
+
+#[tonic::async_trait]
+impl RoutingState for RedisState {
+    async fn pick(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        pool: &str,
+        strategy: Strategy,
+        eligible: &[String],
+    ) -> Result<Picked, StateError> {
+        if eligible.is_empty() {
+            return Err(StateError("empty pool".into()));
+        }
+        let mut call = self.pick_script.prepare_invoke();
+        call.key(self.key(org_id, "cursors"))
+            .key(self.key(org_id, &format!("decision:{lead_id}")))
+            .key(self.key(org_id, "gen"))
+            .key(self.key(org_id, "owners"))
+            .key(self.key(org_id, "load"))
+            .arg(pool)
+            .arg(match strategy {
+                Strategy::RoundRobin => "rr",
+                Strategy::BalancedWorkload => "balanced",
+            })
+            .arg(lead_id)
+            .arg(self.decision_ttl.as_secs().max(1))
+            .arg(new_generation());
+        for id in eligible {
+            call.arg(id);
+        }
+        let (assignee, replayed, generation, reset): (String, i64, String, i64) = self
+            .run("pick script", async move |mut conn| call.invoke_async(&mut conn).await)
+            .await?;
+        Ok(Picked {
+            assignee,
+            replayed: replayed == 1,
+            generation: Generation { id: generation, reset: reset == 1 },
+        })
+    }
+
+    async fn apply(&self, org_id: &str, changes: &[Ownership]) -> Result<Generation, StateError> {
+        Ok(self.merge(org_id, changes, "apply").await?.1)
+    }
+
+    async fn reconcile(&self, org_id: &str, truth: &[Ownership]) -> Result<u64, StateError> {
+        Ok(self.merge(org_id, truth, "reconcile").await?.0)
+    }
+
+    async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError> {
+        self.workload_at(self.key(org_id, "load")).await
+    }
+
+    async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError> {
+        let (cursors, load) = (self.key(org_id, "cursors"), self.key(org_id, "load"));
+        let cursors: HashMap<String, String> = self
+            .run("reading cursors", async move |mut conn| redis::cmd("HGETALL").arg(cursors).query_async(&mut conn).await)
+            .await?;
+        let load = self.workload_at(load).await?;
+        Ok(Snapshot { cursors, load })
+    }
+}
+
+impl RedisState {
+    async fn workload_at(&self, key: String) -> Result<HashMap<String, i64>, StateError> {
+        self.run("reading workload", async move |mut conn| redis::cmd("HGETALL").arg(key).query_async(&mut conn).await)
+            .await
+    }
+}

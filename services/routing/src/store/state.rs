@@ -1,0 +1,94 @@
+//! The routing state: round-robin cursors, remembered decisions and the
+//! per-rep open-lead counts, behind one small interface with two
+//! implementations: Redis (any number of replicas, Redis Cluster included)
+//! and memory (`make run` without Redis, one replica only).
+//!
+//! Every change is atomic: a Lua script in Redis, a mutex in memory. Both
+//! follow the rules of [`crate::domain::decision`], and one conformance suite
+//! runs against both.
+
+use std::collections::HashMap;
+
+use crate::domain::settings::Strategy;
+
+/// A fact from the leads database: who owns a lead, whether it is open, and
+/// the lead's own change counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    pub lead_id: String,
+    /// `None`: unassigned.
+    pub owner_id: Option<String>,
+    pub open: bool,
+    pub version: i64,
+}
+
+/// The state store's generation: it changes when the state was lost (e.g.
+/// Redis restarted without persistence), so callers know to reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    pub id: String,
+    /// The state was found empty and a new generation started just now.
+    pub reset: bool,
+}
+
+/// The result of a pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picked {
+    pub assignee: String,
+    /// A retry: the decision made earlier for this lead, nothing moved.
+    pub replayed: bool,
+    pub generation: Generation,
+}
+
+/// What a scratch copy needs: the cursors and counts as they are now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cursors: HashMap<String, String>,
+    pub load: HashMap<String, i64>,
+}
+
+/// The state store was unreachable or failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(pub String);
+
+impl From<StateError> for crate::error::RoutingError {
+    fn from(e: StateError) -> Self {
+        crate::error::RoutingError::StateUnavailable(e.0)
+    }
+}
+
+/// Routing's state, per organisation.
+#[tonic::async_trait]
+pub trait RoutingState: Send + Sync + 'static {
+    /// Picks the assignee for `lead_id` from `eligible` (ascending, non-empty)
+    /// with `strategy`, moves the pool's cursor, counts the lead for the
+    /// assignee at once, and remembers the decision: a retry for the same lead
+    /// returns it without moving anything.
+    async fn pick(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        pool: &str,
+        strategy: Strategy,
+        eligible: &[String],
+    ) -> Result<Picked, StateError>;
+
+    /// Applies ownership facts; a fact older than the one applied is ignored.
+    async fn apply(&self, org_id: &str, changes: &[Ownership]) -> Result<Generation, StateError>;
+
+    /// Merges the leads database's truth in by version. Returns how many
+    /// entries were corrected.
+    async fn reconcile(&self, org_id: &str, truth: &[Ownership]) -> Result<u64, StateError>;
+
+    /// Open leads per rep (reps with none may be absent).
+    async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError>;
+
+    /// The cursors and counts now, for a dry run that must not change them.
+    async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError>;
+}
+
+/// A new generation id.
+pub fn new_generation() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
