@@ -10,3 +10,9 @@
 pub mod domain;
 pub mod error;
 pub mod store;
+pub mod config;
+pub mod grpc;
+pub mod server;
+
+pub use config::Config;
+pub use server::{run, serve};

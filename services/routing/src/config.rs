@@ -1,0 +1,85 @@
+//! Every setting of the routing service, parsed once from flags or
+//! environment variables, with defaults that make `make run` work.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use leadflow_auth::AuthArgs;
+use leadflow_db::DatabaseUrl;
+use leadflow_server::ServerArgs;
+
+use crate::store::RedisTarget;
+
+/// Where the routing state lives.
+#[derive(Debug, Clone)]
+pub enum StateUrl {
+    /// In this process (one replica only).
+    Memory,
+    Redis(RedisTarget),
+}
+
+impl std::str::FromStr for StateUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "memory" {
+            Ok(StateUrl::Memory)
+        } else if let Some(nodes) = s.strip_prefix("redis-cluster://") {
+            let nodes: Vec<String> = nodes.split(',').filter(|n| !n.is_empty()).map(|n| format!("redis://{n}")).collect();
+            if nodes.is_empty() {
+                return Err("redis-cluster:// needs at least one host:port".into());
+            }
+            Ok(StateUrl::Redis(RedisTarget::Cluster(nodes)))
+        } else if s.starts_with("redis://") || s.starts_with("rediss://") {
+            Ok(StateUrl::Redis(RedisTarget::Single(s.to_owned())))
+        } else {
+            Err("expected `memory`, redis://host:port/db or redis-cluster://host:port,host:port".into())
+        }
+    }
+}
+
+/// The routing service's configuration.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Config {
+    /// Where the gRPC server listens.
+    #[arg(long, env = "ROUTING_LISTEN_ADDR", default_value = "0.0.0.0:50052")]
+    pub listen_addr: SocketAddr,
+    /// The routing database (settings and their audit log).
+    #[arg(long, env = "ROUTING_DATABASE_URL", default_value = "sqlite://data/routing.db?mode=rwc")]
+    pub database_url: DatabaseUrl,
+    #[arg(long, env = "ROUTING_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// Apply pending migrations at start-up (off when an init container runs `routing migrate`).
+    #[arg(long, env = "ROUTING_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+    /// The routing state: `memory` (one replica), `redis://host:port/db`, or
+    /// `redis-cluster://host:port,host:port`.
+    #[arg(long, env = "ROUTING_STATE_URL", default_value = "memory")]
+    pub state_url: StateUrl,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "ROUTING_REDIS_PREFIX", default_value = "lf")]
+    pub redis_prefix: String,
+    /// The most one state operation may take before RouteLead answers UNAVAILABLE.
+    #[arg(long, env = "ROUTING_STATE_TIMEOUT_MS", default_value_t = 500)]
+    pub state_timeout_ms: u64,
+    /// How long a lead's decision is remembered, so a retried RouteLead gets it back.
+    #[arg(long, env = "ROUTING_DECISION_TTL_SECS", default_value_t = 86_400)]
+    pub decision_ttl_secs: u64,
+    /// How long a replica reuses settings it read (its own updates apply at once).
+    #[arg(long, env = "ROUTING_SETTINGS_CACHE_MS", default_value_t = 1_000)]
+    pub settings_cache_ms: u64,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+impl Config {
+    pub fn state_timeout(&self) -> Duration {
+        Duration::from_millis(self.state_timeout_ms)
+    }
+
+    pub fn decision_ttl(&self) -> Duration {
+        Duration::from_secs(self.decision_ttl_secs)
+    }
+}

@@ -1,0 +1,70 @@
+//! Builds and runs the routing gRPC server.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadflow_auth::{AuthLayer, TokenVerifier};
+use leadflow_proto::routing::v1::routing_service_server::RoutingServiceServer;
+use leadflow_server::{GracefulStop, ServerArgs};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+
+use crate::config::{Config, StateUrl};
+use crate::grpc::RoutingApi;
+use crate::store::{MemoryState, RedisState, RoutingState, SettingsStore};
+
+/// The state store the configuration asks for.
+pub fn state_store(config: &Config) -> Arc<dyn RoutingState> {
+    match &config.state_url {
+        StateUrl::Memory => {
+            tracing::info!("routing state in memory (one replica only)");
+            Arc::new(MemoryState::new(config.decision_ttl()))
+        }
+        StateUrl::Redis(target) => {
+            tracing::info!(?target, prefix = %config.redis_prefix, "routing state in Redis");
+            Arc::new(RedisState::new(
+                target.clone(),
+                config.redis_prefix.clone(),
+                config.decision_ttl(),
+                config.state_timeout(),
+            ))
+        }
+    }
+}
+
+/// Connects, migrates (unless turned off) and serves until `shutdown` resolves.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
+    tracing::info!(database = %config.database_url, "opening the routing database");
+    let settings = SettingsStore::connect(config.database_url.expose(), config.db_max_connections).await?;
+    if config.migrate_on_start {
+        settings.migrate().await?;
+    }
+    let api = RoutingApi::new(settings, state_store(&config), Duration::from_millis(config.settings_cache_ms));
+    serve(api, verifier, &config.server, listener, shutdown).await
+}
+
+/// Serves `api` on `listener` (tests use port 0).
+pub async fn serve(
+    api: RoutingApi,
+    verifier: Arc<TokenVerifier>,
+    args: &ServerArgs,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let services = [<RoutingServiceServer<RoutingApi> as NamedService>::NAME];
+    let stop = GracefulStop::new(health, &services, args);
+    stop.serving().await;
+    let router = args
+        .builder()
+        .layer(AuthLayer::new(verifier))
+        .add_service(health_service)
+        .add_service(leadflow_server::reflection_service(&services))
+        .add_service(RoutingServiceServer::new(api));
+    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+    stop.run(server, shutdown).await?;
+    Ok(())
+}
