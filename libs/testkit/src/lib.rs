@@ -4,6 +4,8 @@
 //! test (so tests run in parallel and leave nothing behind), and real gRPC
 //! servers on port 0. Tokens are real Ed25519 JWTs verified in production mode.
 
+pub mod redis;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,145 @@
+//! One conformance suite, run against both state stores (Redis and memory):
+//! they must follow the same rules.
+
+use std::collections::HashMap;
+
+use leadflow_routing::domain::settings::Strategy;
+use leadflow_routing::store::{MemoryState, Ownership, RedisState, RedisTarget, RoutingState};
+use leadflow_testkit::redis::{redis_url, unique_prefix};
+use std::time::Duration;
+
+fn redis() -> RedisState {
+    RedisState::new(RedisTarget::Single(redis_url()), unique_prefix(), Duration::from_secs(3600), Duration::from_millis(500))
+}
+
+fn memory() -> MemoryState {
+    MemoryState::new(Duration::from_secs(3600))
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn fact(lead: &str, owner: Option<&str>, open: bool, version: i64) -> Ownership {
+    Ownership { lead_id: lead.into(), owner_id: owner.map(str::to_owned), open, version }
+}
+
+async fn rr(state: &dyn RoutingState, lead: &str, pool: &[&str]) -> String {
+    state.pick("org", lead, "team", Strategy::RoundRobin, &ids(pool)).await.unwrap().assignee
+}
+
+async fn round_robin_rotates_in_id_order_and_survives_joins_and_leaves(state: &dyn RoutingState) {
+    let mut got = Vec::new();
+    for i in 0..4 {
+        got.push(rr(state, &format!("l{i}"), &["ana", "ben", "dora"]).await);
+    }
+    assert_eq!(got, ["ana", "ben", "dora", "ana"]);
+    // ana (the cursor) leaves, carl joins: next is ben, then carl, then dora.
+    let mut got = Vec::new();
+    for i in 4..7 {
+        got.push(rr(state, &format!("l{i}"), &["ben", "carl", "dora"]).await);
+    }
+    assert_eq!(got, ["ben", "carl", "dora"]);
+}
+
+async fn a_retried_pick_returns_the_same_rep_without_moving_the_cursor(state: &dyn RoutingState) {
+    let first = state.pick("org", "lead-1", "team", Strategy::RoundRobin, &ids(&["a", "b"])).await.unwrap();
+    let again = state.pick("org", "lead-1", "team", Strategy::RoundRobin, &ids(&["a", "b"])).await.unwrap();
+    assert_eq!(first.assignee, again.assignee);
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(rr(state, "lead-2", &["a", "b"]).await, "b", "the cursor moved once");
+    assert_eq!(state.workload("org").await.unwrap(), HashMap::from([("a".into(), 1), ("b".into(), 1)]));
+}
+
+async fn balanced_takes_the_least_loaded_and_spreads_ties(state: &dyn RoutingState) {
+    state.apply("org", &[fact("x1", Some("a"), true, 1), fact("x2", Some("a"), true, 1), fact("x3", Some("b"), true, 1)]).await.unwrap();
+    let pick = |lead: &'static str| async move {
+        state.pick("org", lead, "team", Strategy::BalancedWorkload, &ids(&["a", "b", "c"])).await.unwrap().assignee
+    };
+    // c has none; then b and c tie at 1 and the search starts after the
+    // cursor (c), wrapping to a (2) and b (1); then c is the only one at 1.
+    assert_eq!(pick("n1").await, "c");
+    assert_eq!(pick("n2").await, "b");
+    assert_eq!(pick("n3").await, "c");
+    let load = state.workload("org").await.unwrap();
+    assert_eq!(load, HashMap::from([("a".into(), 2), ("b".into(), 2), ("c".into(), 2)]));
+}
+
+async fn duplicate_and_reordered_facts_cause_no_drift(state: &dyn RoutingState) {
+    let batch = vec![
+        fact("l1", Some("a"), true, 1),
+        fact("l2", Some("a"), true, 1),
+        fact("l1", Some("b"), true, 2), // reassigned
+        fact("l2", Some("a"), false, 2), // won
+        fact("l3", Some("b"), true, 1),
+        fact("l3", None, true, 2), // unassigned
+    ];
+    state.apply("org", &batch).await.unwrap();
+    let expected = HashMap::from([("b".to_owned(), 1)]);
+    assert_eq!(state.workload("org").await.unwrap(), expected);
+    state.apply("org", &batch).await.unwrap();
+    let mut reversed = batch.clone();
+    reversed.reverse();
+    state.apply("org", &reversed).await.unwrap();
+    for f in &batch {
+        state.apply("org", std::slice::from_ref(f)).await.unwrap();
+    }
+    assert_eq!(state.workload("org").await.unwrap(), expected, "replays and reorders change nothing");
+}
+
+async fn a_routed_lead_counts_once_when_its_ownership_arrives(state: &dyn RoutingState) {
+    let picked = state.pick("org", "lead-9", "team", Strategy::BalancedWorkload, &ids(&["a"])).await.unwrap();
+    assert_eq!(state.workload("org").await.unwrap()["a"], 1, "counted at once (provisional)");
+    state.apply("org", &[fact("lead-9", Some(&picked.assignee), true, 1)]).await.unwrap();
+    assert_eq!(state.workload("org").await.unwrap()["a"], 1, "not twice");
+    state.apply("org", &[fact("lead-9", Some("a"), false, 2)]).await.unwrap();
+    assert!(!state.workload("org").await.unwrap().contains_key("a"), "closing lowers the count");
+}
+
+async fn reconcile_restores_exact_counts(state: &dyn RoutingState) {
+    let truth = vec![fact("l1", Some("a"), true, 3), fact("l2", Some("b"), true, 1), fact("l3", Some("b"), false, 2)];
+    // Drift: the state missed some facts and holds an older one.
+    state.apply("org", &[fact("l1", Some("c"), true, 2), fact("l3", Some("b"), true, 1)]).await.unwrap();
+    let corrected = state.reconcile("org", &truth).await.unwrap();
+    assert_eq!(corrected, 3);
+    assert_eq!(state.workload("org").await.unwrap(), HashMap::from([("a".into(), 1), ("b".into(), 1)]));
+    assert_eq!(state.reconcile("org", &truth).await.unwrap(), 0, "a second reconcile finds nothing to fix");
+}
+
+async fn a_new_state_reports_a_reset_generation_once(state: &dyn RoutingState) {
+    let first = state.pick("org-g", "l1", "team", Strategy::RoundRobin, &ids(&["a"])).await.unwrap();
+    let second = state.pick("org-g", "l2", "team", Strategy::RoundRobin, &ids(&["a"])).await.unwrap();
+    assert!(first.generation.reset);
+    assert!(!second.generation.reset);
+    assert_eq!(first.generation.id, second.generation.id);
+}
+
+async fn a_snapshot_changes_nothing(state: &dyn RoutingState) {
+    rr(state, "l1", &["a", "b"]).await;
+    let before = state.snapshot("org").await.unwrap();
+    let _ = state.snapshot("org").await.unwrap();
+    assert_eq!(state.snapshot("org").await.unwrap(), before);
+    assert_eq!(before.cursors["team"], "a");
+}
+
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod redis_store {
+            $(#[tokio::test] async fn $name() { super::$name(&super::redis()).await; })+
+        }
+        mod memory_store {
+            $(#[tokio::test] async fn $name() { super::$name(&super::memory()).await; })+
+        }
+    };
+}
+
+conformance!(
+    round_robin_rotates_in_id_order_and_survives_joins_and_leaves,
+    a_retried_pick_returns_the_same_rep_without_moving_the_cursor,
+    balanced_takes_the_least_loaded_and_spreads_ties,
+    duplicate_and_reordered_facts_cause_no_drift,
+    a_routed_lead_counts_once_when_its_ownership_arrives,
+    reconcile_restores_exact_counts,
+    a_new_state_reports_a_reset_generation_once,
+    a_snapshot_changes_nothing,
+);

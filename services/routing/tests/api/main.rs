@@ -1,0 +1,13 @@
+//! Integration tests of the routing service: real Redis (shared with a key
+//! prefix per test, or processes the test starts itself, Redis Cluster
+//! included), real Postgres per test, real gRPC servers on port 0.
+
+mod cluster;
+mod conformance;
+mod fairness;
+mod faults;
+mod helpers;
+mod permissions;
+mod rules;
+mod settings;
+mod workload;
