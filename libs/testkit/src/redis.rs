@@ -30,7 +30,9 @@ fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// A redis-server process of the test's own, on a free loopback port.
@@ -49,9 +51,17 @@ impl RedisProcess {
 
     fn start_with(extra: Vec<String>) -> RedisProcess {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("leadflow-redis-{port}-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "leadflow-redis-{port}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&dir).expect("redis test dir");
-        let mut process = RedisProcess { port, dir, extra, child: None };
+        let mut process = RedisProcess {
+            port,
+            dir,
+            extra,
+            child: None,
+        };
         process.resume();
         process
     }
@@ -72,7 +82,16 @@ impl RedisProcess {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.extra)
@@ -83,7 +102,11 @@ impl RedisProcess {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while redis_cli(self.port, &["ping"]).as_deref() != Some("PONG") {
-            assert!(Instant::now() < deadline, "redis-server on {} did not start", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {} did not start",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -113,7 +136,10 @@ impl RedisCluster {
                 ])
             })
             .collect();
-        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let created = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
@@ -126,7 +152,9 @@ impl RedisCluster {
         assert!(created.success(), "redis-cli --cluster create failed");
         let deadline = Instant::now() + Duration::from_secs(20);
         for node in &nodes {
-            while !redis_cli(node.port, &["cluster", "info"]).is_some_and(|info| info.contains("cluster_state:ok")) {
+            while !redis_cli(node.port, &["cluster", "info"])
+                .is_some_and(|info| info.contains("cluster_state:ok"))
+            {
                 assert!(Instant::now() < deadline, "the cluster never became ok");
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -136,7 +164,11 @@ impl RedisCluster {
 
     /// `host:port,host:port,…`, for `redis-cluster://`.
     pub fn seeds(&self) -> String {
-        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",")
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The node URLs, for a cluster client.
@@ -148,7 +180,11 @@ impl RedisCluster {
     pub fn keys_per_node(&self) -> Vec<u64> {
         self.nodes
             .iter()
-            .map(|n| redis_cli(n.port, &["dbsize"]).and_then(|s| s.parse().ok()).unwrap_or(0))
+            .map(|n| {
+                redis_cli(n.port, &["dbsize"])
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0)
+            })
             .collect()
     }
 }

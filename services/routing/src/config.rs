@@ -25,7 +25,11 @@ impl std::str::FromStr for StateUrl {
         if s == "memory" {
             Ok(StateUrl::Memory)
         } else if let Some(nodes) = s.strip_prefix("redis-cluster://") {
-            let nodes: Vec<String> = nodes.split(',').filter(|n| !n.is_empty()).map(|n| format!("redis://{n}")).collect();
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("redis://{n}"))
+                .collect();
             if nodes.is_empty() {
                 return Err("redis-cluster:// needs at least one host:port".into());
             }
@@ -33,7 +37,10 @@ impl std::str::FromStr for StateUrl {
         } else if s.starts_with("redis://") || s.starts_with("rediss://") {
             Ok(StateUrl::Redis(RedisTarget::Single(s.to_owned())))
         } else {
-            Err("expected `memory`, redis://host:port/db or redis-cluster://host:port,host:port".into())
+            Err(
+                "expected `memory`, redis://host:port/db or redis-cluster://host:port,host:port"
+                    .into(),
+            )
         }
     }
 }
@@ -45,7 +52,11 @@ pub struct Config {
     #[arg(long, env = "ROUTING_LISTEN_ADDR", default_value = "0.0.0.0:50052")]
     pub listen_addr: SocketAddr,
     /// The routing database (settings and their audit log).
-    #[arg(long, env = "ROUTING_DATABASE_URL", default_value = "sqlite://data/routing.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "ROUTING_DATABASE_URL",
+        default_value = "sqlite://data/routing.db?mode=rwc"
+    )]
     pub database_url: DatabaseUrl,
     #[arg(long, env = "ROUTING_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,

@@ -7,12 +7,12 @@
 //! plain functions of settings, team snapshot and lead (`domain::decision`),
 //! each carrying the explanation an operator needs.
 
+pub mod config;
 pub mod domain;
 pub mod error;
-pub mod store;
-pub mod config;
 pub mod grpc;
 pub mod server;
+pub mod store;
 
 pub use config::Config;
 pub use server::{run, serve};

@@ -35,14 +35,23 @@ pub fn state_store(config: &Config) -> Arc<dyn RoutingState> {
 }
 
 /// Connects, migrates (unless turned off) and serves until `shutdown` resolves.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
     tracing::info!(database = %config.database_url, "opening the routing database");
-    let settings = SettingsStore::connect(config.database_url.expose(), config.db_max_connections).await?;
+    let settings =
+        SettingsStore::connect(config.database_url.expose(), config.db_max_connections).await?;
     if config.migrate_on_start {
         settings.migrate().await?;
     }
-    let api = RoutingApi::new(settings, state_store(&config), Duration::from_millis(config.settings_cache_ms));
+    let api = RoutingApi::new(
+        settings,
+        state_store(&config),
+        Duration::from_millis(config.settings_cache_ms),
+    );
     serve(api, verifier, &config.server, listener, shutdown).await
 }
 
@@ -64,7 +73,8 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(leadflow_server::reflection_service(&services))
         .add_service(RoutingServiceServer::new(api));
-    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+    let server =
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
     stop.run(server, shutdown).await?;
     Ok(())
 }

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use leadflow_routing::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "routing", version, about = "leadflow routing service: who gets a new lead")]
+#[command(
+    name = "routing",
+    version,
+    about = "leadflow routing service: who gets a new lead"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -31,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
             leadflow_routing::run(cli.config, listener, leadflow_server::shutdown_signal()).await
         }
         Command::Migrate => {
-            let store = leadflow_routing::store::SettingsStore::connect(cli.config.database_url.expose(), 1).await?;
+            let store = leadflow_routing::store::SettingsStore::connect(
+                cli.config.database_url.expose(),
+                1,
+            )
+            .await?;
             store.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())

@@ -148,17 +148,27 @@ fn eligible_among<'a>(
 }
 
 /// Decides which pool a lead goes to.
-pub fn plan(settings: &Settings, candidates: &[Candidate], source: LeadSource, tags: &[String]) -> Plan {
+pub fn plan(
+    settings: &Settings,
+    candidates: &[Candidate],
+    source: LeadSource,
+    tags: &[String],
+) -> Plan {
     if !settings.enabled {
         return Plan::Off;
     }
     let default_strategy = settings.strategy.unwrap_or(Strategy::RoundRobin);
-    let team: HashMap<&str, &Candidate> = candidates.iter().map(|c| (c.user_id.as_str(), c)).collect();
+    let team: HashMap<&str, &Candidate> =
+        candidates.iter().map(|c| (c.user_id.as_str(), c)).collect();
     let mut skipped = Vec::new();
     let mut notes = Vec::new();
 
     if let Some(rule) = settings.rules.iter().find(|r| r.matches(source, tags)) {
-        let eligible = eligible_among(rule.user_ids.iter().map(String::as_str), &team, &mut skipped);
+        let eligible = eligible_among(
+            rule.user_ids.iter().map(String::as_str),
+            &team,
+            &mut skipped,
+        );
         if !eligible.is_empty() {
             notes.push(format!("rule {:?} matched", rule.name));
             return Plan::Pick(PoolPlan {
@@ -177,7 +187,11 @@ pub fn plan(settings: &Settings, candidates: &[Candidate], source: LeadSource, t
     }
 
     if !settings.rotation_user_ids.is_empty() {
-        let eligible = eligible_among(settings.rotation_user_ids.iter().map(String::as_str), &team, &mut skipped);
+        let eligible = eligible_among(
+            settings.rotation_user_ids.iter().map(String::as_str),
+            &team,
+            &mut skipped,
+        );
         if !eligible.is_empty() {
             return Plan::Pick(PoolPlan {
                 pool: Pool::Rotation,
@@ -192,7 +206,10 @@ pub fn plan(settings: &Settings, candidates: &[Candidate], source: LeadSource, t
     }
 
     // The whole team: sales-capable members only; accounting never appears.
-    let capable = candidates.iter().filter(|c| c.sales_capable()).map(|c| c.user_id.as_str());
+    let capable = candidates
+        .iter()
+        .filter(|c| c.sales_capable())
+        .map(|c| c.user_id.as_str());
     let mut team_skipped = Vec::new();
     let eligible = eligible_among(capable, &team, &mut team_skipped);
     for entry in team_skipped {
@@ -227,7 +244,11 @@ pub fn next_round_robin<'a>(eligible: &'a [String], cursor: Option<&str>) -> &'a
 /// Balanced by workload: the fewest open leads wins; ties go to the first in
 /// rotation order after the pool's cursor, so the same rep is not always
 /// favoured. `eligible` must be ascending and non-empty.
-pub fn pick_balanced<'a>(eligible: &'a [String], load: &HashMap<String, i64>, cursor: Option<&str>) -> &'a str {
+pub fn pick_balanced<'a>(
+    eligible: &'a [String],
+    load: &HashMap<String, i64>,
+    cursor: Option<&str>,
+) -> &'a str {
     let start = cursor
         .and_then(|last| eligible.iter().position(|id| id.as_str() > last))
         .unwrap_or(0);
@@ -275,7 +296,10 @@ pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
 
 fn append_skipped(text: &mut String, skipped: &[(String, SkipReason)]) {
     if !skipped.is_empty() {
-        let list: Vec<String> = skipped.iter().map(|(id, r)| format!("{id} ({})", r.label())).collect();
+        let list: Vec<String> = skipped
+            .iter()
+            .map(|(id, r)| format!("{id} ({})", r.label()))
+            .collect();
         text.push_str(&format!("; skipped {}", list.join(", ")));
     }
 }
@@ -286,22 +310,43 @@ mod tests {
     use crate::domain::settings::Rule;
 
     fn rep(id: &str) -> Candidate {
-        Candidate { user_id: id.into(), role: Some(Role::Sales), active: true, available: true }
+        Candidate {
+            user_id: id.into(),
+            role: Some(Role::Sales),
+            active: true,
+            available: true,
+        }
     }
 
     fn team() -> Vec<Candidate> {
         vec![
             rep("ana"),
             rep("ben"),
-            Candidate { active: false, ..rep("carl") },
-            Candidate { available: false, ..rep("dora") },
-            Candidate { role: Some(Role::Accounting), ..rep("eve") },
-            Candidate { role: Some(Role::Manager), ..rep("mia") },
+            Candidate {
+                active: false,
+                ..rep("carl")
+            },
+            Candidate {
+                available: false,
+                ..rep("dora")
+            },
+            Candidate {
+                role: Some(Role::Accounting),
+                ..rep("eve")
+            },
+            Candidate {
+                role: Some(Role::Manager),
+                ..rep("mia")
+            },
         ]
     }
 
     fn on(strategy: Strategy) -> Settings {
-        Settings { enabled: true, strategy: Some(strategy), ..Settings::default() }
+        Settings {
+            enabled: true,
+            strategy: Some(strategy),
+            ..Settings::default()
+        }
     }
 
     fn pool(plan: &Plan) -> &PoolPlan {
@@ -313,7 +358,10 @@ mod tests {
 
     #[test]
     fn routing_off_routes_nothing() {
-        assert_eq!(plan(&Settings::default(), &team(), LeadSource::Website, &[]), Plan::Off);
+        assert_eq!(
+            plan(&Settings::default(), &team(), LeadSource::Website, &[]),
+            Plan::Off
+        );
     }
 
     #[test]
@@ -323,23 +371,44 @@ mod tests {
         assert_eq!(p.pool, Pool::Team);
         assert_eq!(p.eligible, ["ana", "ben", "mia"]);
         assert!(!p.fallback_used);
-        assert!(p.skipped.iter().all(|(id, _)| id != "eve"), "accounting never appears");
+        assert!(
+            p.skipped.iter().all(|(id, _)| id != "eve"),
+            "accounting never appears"
+        );
         assert!(p.skipped.contains(&("carl".into(), SkipReason::Inactive)));
-        assert!(p.skipped.contains(&("dora".into(), SkipReason::Unavailable)));
+        assert!(
+            p.skipped
+                .contains(&("dora".into(), SkipReason::Unavailable))
+        );
     }
 
     #[test]
     fn inactive_and_away_picks_are_skipped() {
-        let settings = Settings { rotation_user_ids: vec!["carl".into(), "ben".into(), "dora".into()], ..on(Strategy::RoundRobin) };
+        let settings = Settings {
+            rotation_user_ids: vec!["carl".into(), "ben".into(), "dora".into()],
+            ..on(Strategy::RoundRobin)
+        };
         let p = plan(&settings, &team(), LeadSource::Website, &[]);
         let p = pool(&p);
-        assert_eq!((p.pool.clone(), p.eligible.clone()), (Pool::Rotation, vec!["ben".to_owned()]));
-        assert_eq!(p.skipped, [("carl".into(), SkipReason::Inactive), ("dora".into(), SkipReason::Unavailable)]);
+        assert_eq!(
+            (p.pool.clone(), p.eligible.clone()),
+            (Pool::Rotation, vec!["ben".to_owned()])
+        );
+        assert_eq!(
+            p.skipped,
+            [
+                ("carl".into(), SkipReason::Inactive),
+                ("dora".into(), SkipReason::Unavailable)
+            ]
+        );
     }
 
     #[test]
     fn when_every_pick_is_inactive_routing_falls_back_to_the_whole_team() {
-        let settings = Settings { rotation_user_ids: vec!["carl".into(), "gone".into()], ..on(Strategy::RoundRobin) };
+        let settings = Settings {
+            rotation_user_ids: vec!["carl".into(), "gone".into()],
+            ..on(Strategy::RoundRobin)
+        };
         let p = plan(&settings, &team(), LeadSource::Website, &[]);
         let p = pool(&p);
         assert_eq!(p.pool, Pool::Team);
@@ -358,11 +427,17 @@ mod tests {
             strategy: None,
         };
         let settings = Settings {
-            rules: vec![rule("facebook", LeadSource::Facebook, "ana"), rule("google", LeadSource::Google, "ben")],
+            rules: vec![
+                rule("facebook", LeadSource::Facebook, "ana"),
+                rule("google", LeadSource::Google, "ben"),
+            ],
             ..on(Strategy::RoundRobin)
         };
         let fb = plan(&settings, &team(), LeadSource::Facebook, &[]);
-        assert_eq!((pool(&fb).pool.rule_name(), pool(&fb).eligible.clone()), ("facebook", vec!["ana".to_owned()]));
+        assert_eq!(
+            (pool(&fb).pool.rule_name(), pool(&fb).eligible.clone()),
+            ("facebook", vec!["ana".to_owned()])
+        );
         let g = plan(&settings, &team(), LeadSource::Google, &[]);
         assert_eq!(pool(&g).eligible, ["ben"]);
         let web = plan(&settings, &team(), LeadSource::Website, &[]);
@@ -373,23 +448,53 @@ mod tests {
     fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default() {
         let settings = Settings {
             rules: vec![
-                Rule { name: "vip".into(), sources: vec![], tags: vec!["vip".into()], user_ids: vec!["carl".into()], strategy: None },
-                Rule { name: "all".into(), sources: vec![], tags: vec![], user_ids: vec!["ana".into()], strategy: None },
+                Rule {
+                    name: "vip".into(),
+                    sources: vec![],
+                    tags: vec!["vip".into()],
+                    user_ids: vec!["carl".into()],
+                    strategy: None,
+                },
+                Rule {
+                    name: "all".into(),
+                    sources: vec![],
+                    tags: vec![],
+                    user_ids: vec!["ana".into()],
+                    strategy: None,
+                },
             ],
             rotation_user_ids: vec!["ben".into()],
             ..on(Strategy::RoundRobin)
         };
         // vip matches first, but carl is inactive: the default rotation, not rule "all".
         let p = plan(&settings, &team(), LeadSource::Website, &["vip".into()]);
-        assert_eq!((pool(&p).pool.clone(), pool(&p).eligible.clone()), (Pool::Rotation, vec!["ben".to_owned()]));
+        assert_eq!(
+            (pool(&p).pool.clone(), pool(&p).eligible.clone()),
+            (Pool::Rotation, vec!["ben".to_owned()])
+        );
         assert!(explain(&p, Some("ben")).contains("rule \"vip\" matched but nobody"));
     }
 
     #[test]
     fn nobody_eligible_is_no_candidates() {
-        let team = vec![Candidate { active: false, ..rep("carl") }, Candidate { role: Some(Role::Accounting), ..rep("eve") }];
-        assert!(matches!(plan(&on(Strategy::RoundRobin), &team, LeadSource::Website, &[]), Plan::NoCandidates { .. }));
-        assert!(matches!(plan(&on(Strategy::RoundRobin), &[], LeadSource::Website, &[]), Plan::NoCandidates { .. }));
+        let team = vec![
+            Candidate {
+                active: false,
+                ..rep("carl")
+            },
+            Candidate {
+                role: Some(Role::Accounting),
+                ..rep("eve")
+            },
+        ];
+        assert!(matches!(
+            plan(&on(Strategy::RoundRobin), &team, LeadSource::Website, &[]),
+            Plan::NoCandidates { .. }
+        ));
+        assert!(matches!(
+            plan(&on(Strategy::RoundRobin), &[], LeadSource::Website, &[]),
+            Plan::NoCandidates { .. }
+        ));
     }
 
     #[test]
@@ -400,17 +505,31 @@ mod tests {
         assert_eq!(next_round_robin(&pool, Some("ana")), "ben");
         assert_eq!(next_round_robin(&pool, Some("dora")), "ana", "wraps around");
         // ben (the cursor) left: the next after him is still dora, nobody repeats.
-        assert_eq!(next_round_robin(&ids(&["ana", "dora"]), Some("ben")), "dora");
+        assert_eq!(
+            next_round_robin(&ids(&["ana", "dora"]), Some("ben")),
+            "dora"
+        );
         // carl joined after ben: he is next, nobody is skipped.
-        assert_eq!(next_round_robin(&ids(&["ana", "ben", "carl", "dora"]), Some("ben")), "carl");
+        assert_eq!(
+            next_round_robin(&ids(&["ana", "ben", "carl", "dora"]), Some("ben")),
+            "carl"
+        );
     }
 
     #[test]
     fn balanced_picks_the_least_loaded_and_breaks_ties_after_the_cursor() {
-        let pool: Vec<String> = ["ana", "ben", "carl"].iter().map(|s| s.to_string()).collect();
-        let load: HashMap<String, i64> = [("ana".into(), 2), ("ben".into(), 1), ("carl".into(), 1)].into();
+        let pool: Vec<String> = ["ana", "ben", "carl"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let load: HashMap<String, i64> =
+            [("ana".into(), 2), ("ben".into(), 1), ("carl".into(), 1)].into();
         assert_eq!(pick_balanced(&pool, &load, None), "ben");
-        assert_eq!(pick_balanced(&pool, &load, Some("ben")), "carl", "tie broken after the cursor");
+        assert_eq!(
+            pick_balanced(&pool, &load, Some("ben")),
+            "carl",
+            "tie broken after the cursor"
+        );
         assert_eq!(pick_balanced(&pool, &HashMap::new(), Some("carl")), "ana");
     }
 }

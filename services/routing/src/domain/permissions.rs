@@ -43,7 +43,10 @@ mod tests {
     fn only_managers_and_up_manage_and_only_the_service_routes() {
         for role in Role::ALL {
             let caller = Caller::new("u", "o", role);
-            assert_eq!(may_manage_routing(&caller).is_ok(), matches!(role, Role::Owner | Role::Admin | Role::Manager));
+            assert_eq!(
+                may_manage_routing(&caller).is_ok(),
+                matches!(role, Role::Owner | Role::Admin | Role::Manager)
+            );
             assert_eq!(may_call_internal(&caller).is_ok(), role == Role::Service);
             assert!(may_read_settings(&caller).is_ok());
         }

@@ -115,20 +115,32 @@ pub fn parse_strategy(field: &str, raw: i32) -> Result<Option<Strategy>, Routing
         0 => Ok(None),
         1 => Ok(Some(Strategy::RoundRobin)),
         2 => Ok(Some(Strategy::BalancedWorkload)),
-        other => Err(RoutingError::invalid(field, format!("unknown strategy {other}"))),
+        other => Err(RoutingError::invalid(
+            field,
+            format!("unknown strategy {other}"),
+        )),
     }
 }
 
 fn parse_people(field: &str, ids: &[String]) -> Result<Vec<String>, RoutingError> {
     if ids.len() > MAX_PEOPLE {
-        return Err(RoutingError::invalid(field, format!("at most {MAX_PEOPLE} people")));
+        return Err(RoutingError::invalid(
+            field,
+            format!("at most {MAX_PEOPLE} people"),
+        ));
     }
     let mut seen = HashSet::new();
     let mut people = Vec::with_capacity(ids.len());
     for id in ids {
         let id = id.trim();
-        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(RoutingError::invalid(field, format!("{id:?} is not a user id")));
+        if id.is_empty()
+            || id.len() > 128
+            || id.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(RoutingError::invalid(
+                field,
+                format!("{id:?} is not a user id"),
+            ));
         }
         if seen.insert(id.to_owned()) {
             people.push(id.to_owned());
@@ -147,9 +159,13 @@ impl Settings {
                 "turning routing on needs a strategy (ROUND_ROBIN or BALANCED_WORKLOAD)",
             ));
         }
-        let rotation_user_ids = parse_people("settings.rotation_user_ids", &input.rotation_user_ids)?;
+        let rotation_user_ids =
+            parse_people("settings.rotation_user_ids", &input.rotation_user_ids)?;
         if input.rules.len() > MAX_RULES {
-            return Err(RoutingError::invalid("settings.rules", format!("at most {MAX_RULES} rules")));
+            return Err(RoutingError::invalid(
+                "settings.rules",
+                format!("at most {MAX_RULES} rules"),
+            ));
         }
         let mut names = HashSet::new();
         let mut rules = Vec::with_capacity(input.rules.len());
@@ -162,23 +178,33 @@ impl Settings {
                 ));
             }
             if name == "default" {
-                return Err(RoutingError::invalid("settings.rules.name", "\"default\" names the default rotation"));
+                return Err(RoutingError::invalid(
+                    "settings.rules.name",
+                    "\"default\" names the default rotation",
+                ));
             }
             if !names.insert(name.clone()) {
-                return Err(RoutingError::invalid("settings.rules.name", format!("duplicate rule name {name:?}")));
+                return Err(RoutingError::invalid(
+                    "settings.rules.name",
+                    format!("duplicate rule name {name:?}"),
+                ));
             }
             let sources = rule
                 .sources
                 .iter()
                 .map(|&raw| match LeadSource::try_from(raw) {
-                    Ok(LeadSource::Unspecified) | Err(_) => {
-                        Err(RoutingError::invalid("settings.rules.sources", format!("unknown source {raw}")))
-                    }
+                    Ok(LeadSource::Unspecified) | Err(_) => Err(RoutingError::invalid(
+                        "settings.rules.sources",
+                        format!("unknown source {raw}"),
+                    )),
                     Ok(source) => Ok(source),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if rule.tags.len() > MAX_RULE_TAGS
-                || rule.tags.iter().any(|t| t.trim().is_empty() || t.chars().count() > 50)
+                || rule
+                    .tags
+                    .iter()
+                    .any(|t| t.trim().is_empty() || t.chars().count() > 50)
             {
                 return Err(RoutingError::invalid(
                     "settings.rules.tags",
@@ -221,7 +247,10 @@ mod source_names {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<LeadSource>, D::Error> {
         Vec::<String>::deserialize(d)?
             .into_iter()
-            .map(|name| LeadSource::from_str_name(&name).ok_or_else(|| D::Error::custom(format!("unknown source {name}"))))
+            .map(|name| {
+                LeadSource::from_str_name(&name)
+                    .ok_or_else(|| D::Error::custom(format!("unknown source {name}")))
+            })
             .collect()
     }
 }
@@ -238,12 +267,19 @@ mod tests {
     }
 
     fn rule(name: &str) -> RuleInput {
-        RuleInput { name: name.into(), user_ids: vec!["a".into()], ..Default::default() }
+        RuleInput {
+            name: name.into(),
+            user_ids: vec!["a".into()],
+            ..Default::default()
+        }
     }
 
     #[test]
     fn turning_routing_on_without_a_strategy_is_refused() {
-        let input = SettingsInput { enabled: true, ..Default::default() };
+        let input = SettingsInput {
+            enabled: true,
+            ..Default::default()
+        };
         assert_eq!(field(Settings::parse(input)), "settings.strategy");
         // Off, the strategy may stay unset (greyed out in the UI).
         assert!(Settings::parse(SettingsInput::default()).is_ok());
@@ -251,14 +287,36 @@ mod tests {
 
     #[test]
     fn duplicate_rule_names_and_unknown_enums_are_refused() {
-        let dup = SettingsInput { rules: vec![rule("fb"), rule("fb")], ..Default::default() };
+        let dup = SettingsInput {
+            rules: vec![rule("fb"), rule("fb")],
+            ..Default::default()
+        };
         assert_eq!(field(Settings::parse(dup)), "settings.rules.name");
-        let bad_strategy = SettingsInput { enabled: true, strategy: 9, ..Default::default() };
+        let bad_strategy = SettingsInput {
+            enabled: true,
+            strategy: 9,
+            ..Default::default()
+        };
         assert_eq!(field(Settings::parse(bad_strategy)), "settings.strategy");
-        let bad_source = SettingsInput { rules: vec![RuleInput { sources: vec![99], ..rule("x") }], ..Default::default() };
+        let bad_source = SettingsInput {
+            rules: vec![RuleInput {
+                sources: vec![99],
+                ..rule("x")
+            }],
+            ..Default::default()
+        };
         assert_eq!(field(Settings::parse(bad_source)), "settings.rules.sources");
-        let bad_rule_strategy = SettingsInput { rules: vec![RuleInput { strategy: 5, ..rule("x") }], ..Default::default() };
-        assert_eq!(field(Settings::parse(bad_rule_strategy)), "settings.rules.strategy");
+        let bad_rule_strategy = SettingsInput {
+            rules: vec![RuleInput {
+                strategy: 5,
+                ..rule("x")
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            field(Settings::parse(bad_rule_strategy)),
+            "settings.rules.strategy"
+        );
     }
 
     #[test]
@@ -267,10 +325,17 @@ mod tests {
             enabled: true,
             strategy: 1,
             rotation_user_ids: vec!["b".into(), "a".into(), "b".into()],
-            rules: vec![RuleInput { sources: vec![LeadSource::Facebook as i32], ..rule("fb") }],
+            rules: vec![RuleInput {
+                sources: vec![LeadSource::Facebook as i32],
+                ..rule("fb")
+            }],
         })
         .unwrap();
-        assert_eq!(settings.rotation_user_ids, ["b", "a"], "duplicates dropped, order kept");
+        assert_eq!(
+            settings.rotation_user_ids,
+            ["b", "a"],
+            "duplicates dropped, order kept"
+        );
         let json = serde_json::to_string(&settings).unwrap();
         assert!(json.contains("\"FACEBOOK\""));
         assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), settings);

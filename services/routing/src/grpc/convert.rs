@@ -95,14 +95,20 @@ fn role_from_pb(raw: i32) -> Option<Role> {
 
 fn check_id(field: &str, id: &str) -> Result<(), RoutingError> {
     if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RoutingError::invalid(field, "must be 1 to 128 printable characters without spaces"));
+        return Err(RoutingError::invalid(
+            field,
+            "must be 1 to 128 printable characters without spaces",
+        ));
     }
     Ok(())
 }
 
 pub fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, RoutingError> {
     if candidates.len() > MAX_CANDIDATES {
-        return Err(RoutingError::invalid("candidates", format!("at most {MAX_CANDIDATES}")));
+        return Err(RoutingError::invalid(
+            "candidates",
+            format!("at most {MAX_CANDIDATES}"),
+        ));
     }
     candidates
         .into_iter()
@@ -128,7 +134,10 @@ pub fn source_from_pb(field: &str, raw: i32) -> Result<common::LeadSource, Routi
 
 pub fn tags_from_pb(field: &str, tags: Vec<String>) -> Result<Vec<String>, RoutingError> {
     if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 50) {
-        return Err(RoutingError::invalid(field, "at most 20 tags of at most 50 characters"));
+        return Err(RoutingError::invalid(
+            field,
+            "at most 20 tags of at most 50 characters",
+        ));
     }
     Ok(tags.into_iter().map(|t| t.trim().to_owned()).collect())
 }
@@ -137,9 +146,15 @@ pub fn lead_id(id: &str) -> Result<(), RoutingError> {
     check_id("lead_id", id)
 }
 
-pub fn facts_from_pb(field: &str, changes: Vec<pb::OwnershipChange>) -> Result<Vec<Ownership>, RoutingError> {
+pub fn facts_from_pb(
+    field: &str,
+    changes: Vec<pb::OwnershipChange>,
+) -> Result<Vec<Ownership>, RoutingError> {
     if changes.len() > MAX_FACTS {
-        return Err(RoutingError::invalid(field, format!("at most {MAX_FACTS} per call; send chunks")));
+        return Err(RoutingError::invalid(
+            field,
+            format!("at most {MAX_FACTS} per call; send chunks"),
+        ));
     }
     changes
         .into_iter()
@@ -149,7 +164,10 @@ pub fn facts_from_pb(field: &str, changes: Vec<pb::OwnershipChange>) -> Result<V
                 check_id(&format!("{field}.owner_id"), &c.owner_id)?;
             }
             if c.version < 1 {
-                return Err(RoutingError::invalid(&format!("{field}.version"), "must be at least 1"));
+                return Err(RoutingError::invalid(
+                    &format!("{field}.version"),
+                    "must be at least 1",
+                ));
             }
             Ok(Ownership {
                 lead_id: c.lead_id,

@@ -55,7 +55,11 @@ pub struct RoutingApi {
 }
 
 impl RoutingApi {
-    pub fn new(settings: SettingsStore, state: Arc<dyn RoutingState>, settings_cache_ttl: Duration) -> Self {
+    pub fn new(
+        settings: SettingsStore,
+        state: Arc<dyn RoutingState>,
+        settings_cache_ttl: Duration,
+    ) -> Self {
         RoutingApi {
             settings,
             state,
@@ -136,13 +140,21 @@ impl RoutingService for RoutingApi {
         let caller = caller(&request)?;
         permissions::may_manage_routing(&caller)?;
         let req = request.into_inner();
-        let settings = settings_from_pb(req.settings.ok_or_else(|| RoutingError::invalid("settings", "is required"))?)?;
+        let settings = settings_from_pb(
+            req.settings
+                .ok_or_else(|| RoutingError::invalid("settings", "is required"))?,
+        )?;
         if req.expected_version < 0 {
             return Err(RoutingError::invalid("expected_version", "may not be negative").into());
         }
         let saved = self
             .settings
-            .update(&caller.org_id, &caller.user_id, &settings, req.expected_version)
+            .update(
+                &caller.org_id,
+                &caller.user_id,
+                &settings,
+                req.expected_version,
+            )
             .await?;
         self.cache.put(&caller.org_id, saved.clone());
         Ok(Response::new(settings_to_pb(&saved)))
@@ -159,7 +171,9 @@ impl RoutingService for RoutingApi {
         let limit = match req.page_size {
             0 => 50,
             n if (1..=200).contains(&n) => n as u64,
-            _ => return Err(RoutingError::invalid("page_size", "must be between 1 and 200").into()),
+            _ => {
+                return Err(RoutingError::invalid("page_size", "must be between 1 and 200").into());
+            }
         };
         let before_id = match req.page_token.as_str() {
             "" => None,
@@ -168,11 +182,19 @@ impl RoutingService for RoutingApi {
                     .decode(token)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|s| s.strip_prefix("audit:").and_then(|id| id.parse::<i64>().ok()))
-                    .ok_or_else(|| RoutingError::invalid("page_token", "is not a page token of this list"))?,
+                    .and_then(|s| {
+                        s.strip_prefix("audit:")
+                            .and_then(|id| id.parse::<i64>().ok())
+                    })
+                    .ok_or_else(|| {
+                        RoutingError::invalid("page_token", "is not a page token of this list")
+                    })?,
             ),
         };
-        let entries = self.settings.audit(&caller.org_id, before_id, limit + 1).await?;
+        let entries = self
+            .settings
+            .audit(&caller.org_id, before_id, limit + 1)
+            .await?;
         let more = entries.len() as u64 > limit;
         let page: Vec<_> = entries.into_iter().take(limit as usize).collect();
         let next_page_token = match page.last() {
@@ -186,7 +208,10 @@ impl RoutingService for RoutingApi {
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "RouteLead", lead.id, routing.reason))]
-    async fn route_lead(&self, request: Request<pb::RouteLeadRequest>) -> Result<Response<pb::RouteDecision>, Status> {
+    async fn route_lead(
+        &self,
+        request: Request<pb::RouteLeadRequest>,
+    ) -> Result<Response<pb::RouteDecision>, Status> {
         let caller = caller(&request)?;
         permissions::may_call_internal(&caller)?;
         let req = request.into_inner();
@@ -201,12 +226,19 @@ impl RoutingService for RoutingApi {
             Plan::Pick(p) => {
                 let picked = self
                     .state
-                    .pick(&caller.org_id, &req.lead_id, &p.pool.key(), p.strategy, &p.eligible)
+                    .pick(
+                        &caller.org_id,
+                        &req.lead_id,
+                        &p.pool.key(),
+                        p.strategy,
+                        &p.eligible,
+                    )
                     .await
                     .map_err(RoutingError::from)?;
                 let mut d = decision_to_pb(&plan, &req.lead_id, Some(&picked.assignee));
                 if picked.replayed {
-                    d.explanation.push_str(" (a retry: the decision made earlier for this lead)");
+                    d.explanation
+                        .push_str(" (a retry: the decision made earlier for this lead)");
                 }
                 d.state_generation = picked.generation.id;
                 d.state_reset = picked.generation.reset;
@@ -235,11 +267,17 @@ impl RoutingService for RoutingApi {
             None => self.settings.get(&caller.org_id).await?.settings,
         };
         if req.leads.len() > MAX_SIMULATED_LEADS {
-            return Err(RoutingError::invalid("leads", format!("at most {MAX_SIMULATED_LEADS}")).into());
+            return Err(
+                RoutingError::invalid("leads", format!("at most {MAX_SIMULATED_LEADS}")).into(),
+            );
         }
         let candidates = candidates_from_pb(req.candidates)?;
         // A scratch copy of the live state: the dry run moves nothing real.
-        let mut scratch = self.state.snapshot(&caller.org_id).await.map_err(RoutingError::from)?;
+        let mut scratch = self
+            .state
+            .snapshot(&caller.org_id)
+            .await
+            .map_err(RoutingError::from)?;
         let mut decisions = Vec::with_capacity(req.leads.len());
         for lead in req.leads {
             let source = source_from_pb("leads.source", lead.source)?;
@@ -251,7 +289,9 @@ impl RoutingService for RoutingApi {
                     let cursor = scratch.cursors.get(&key).map(String::as_str);
                     let pick = match p.strategy {
                         Strategy::RoundRobin => next_round_robin(&p.eligible, cursor),
-                        Strategy::BalancedWorkload => pick_balanced(&p.eligible, &scratch.load, cursor),
+                        Strategy::BalancedWorkload => {
+                            pick_balanced(&p.eligible, &scratch.load, cursor)
+                        }
                     }
                     .to_owned();
                     scratch.cursors.insert(key, pick.clone());
@@ -274,19 +314,32 @@ impl RoutingService for RoutingApi {
         permissions::may_call_internal(&caller)?;
         let facts = facts_from_pb("changes", request.into_inner().changes)?;
         tracing::Span::current().record("changes", facts.len());
-        self.state.apply(&caller.org_id, &facts).await.map_err(RoutingError::from)?;
+        self.state
+            .apply(&caller.org_id, &facts)
+            .await
+            .map_err(RoutingError::from)?;
         Ok(Response::new(pb::ApplyOwnershipChangesResponse {}))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetWorkload"))]
-    async fn get_workload(&self, request: Request<pb::GetWorkloadRequest>) -> Result<Response<pb::GetWorkloadResponse>, Status> {
+    async fn get_workload(
+        &self,
+        request: Request<pb::GetWorkloadRequest>,
+    ) -> Result<Response<pb::GetWorkloadResponse>, Status> {
         let caller = caller(&request)?;
         permissions::may_manage_routing(&caller)?;
-        let load = self.state.workload(&caller.org_id).await.map_err(RoutingError::from)?;
+        let load = self
+            .state
+            .workload(&caller.org_id)
+            .await
+            .map_err(RoutingError::from)?;
         let mut members: Vec<pb::MemberWorkload> = load
             .into_iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(user_id, open_leads)| pb::MemberWorkload { user_id, open_leads })
+            .map(|(user_id, open_leads)| pb::MemberWorkload {
+                user_id,
+                open_leads,
+            })
             .collect();
         members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         Ok(Response::new(pb::GetWorkloadResponse { members }))
@@ -300,11 +353,17 @@ impl RoutingService for RoutingApi {
         let caller = caller(&request)?;
         permissions::may_call_internal(&caller)?;
         let truth = facts_from_pb("leads", request.into_inner().leads)?;
-        let corrected = self.state.reconcile(&caller.org_id, &truth).await.map_err(RoutingError::from)?;
+        let corrected = self
+            .state
+            .reconcile(&caller.org_id, &truth)
+            .await
+            .map_err(RoutingError::from)?;
         tracing::Span::current().record("corrected", corrected);
         if corrected > 0 {
             tracing::info!(org = %caller.org_id, corrected, "workload drift corrected by reconcile");
         }
-        Ok(Response::new(pb::ReconcileWorkloadResponse { corrected: corrected as i64 }))
+        Ok(Response::new(pb::ReconcileWorkloadResponse {
+            corrected: corrected as i64,
+        }))
     }
 }

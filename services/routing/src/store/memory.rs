@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::state::{Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation};
+use super::state::{
+    Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation,
+};
 use crate::domain::decision::{next_round_robin, pick_balanced};
 use crate::domain::settings::Strategy;
 
@@ -22,7 +24,10 @@ struct OrgState {
 impl OrgState {
     fn generation(&mut self) -> Generation {
         match &self.generation {
-            Some(id) => Generation { id: id.clone(), reset: false },
+            Some(id) => Generation {
+                id: id.clone(),
+                reset: false,
+            },
             None => {
                 let id = new_generation();
                 self.generation = Some(id.clone());
@@ -41,11 +46,19 @@ impl OrgState {
 
     /// The same rule as ownership.lua. Returns whether the counted owner changed.
     fn merge(&mut self, fact: &Ownership, reconcile: bool) -> bool {
-        let (cur_version, cur_owner) = self.owners.get(&fact.lead_id).cloned().unwrap_or((-1, String::new()));
+        let (cur_version, cur_owner) = self
+            .owners
+            .get(&fact.lead_id)
+            .cloned()
+            .unwrap_or((-1, String::new()));
         if !(fact.version > cur_version || (reconcile && fact.version == cur_version)) {
             return false;
         }
-        let new_owner = if fact.open { fact.owner_id.clone().unwrap_or_default() } else { String::new() };
+        let new_owner = if fact.open {
+            fact.owner_id.clone().unwrap_or_default()
+        } else {
+            String::new()
+        };
         let changed = cur_owner != new_owner;
         if changed {
             if !cur_owner.is_empty() {
@@ -55,7 +68,8 @@ impl OrgState {
                 self.add_load(&new_owner, 1);
             }
         }
-        self.owners.insert(fact.lead_id.clone(), (fact.version, new_owner));
+        self.owners
+            .insert(fact.lead_id.clone(), (fact.version, new_owner));
         changed
     }
 }
@@ -76,7 +90,10 @@ impl MemoryState {
     }
 
     fn with_org<T>(&self, org_id: &str, f: impl FnOnce(&mut OrgState) -> T) -> T {
-        let mut orgs = self.orgs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut orgs = self
+            .orgs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(orgs.entry(org_id.to_owned()).or_default())
     }
 }
@@ -100,7 +117,11 @@ impl RoutingState for MemoryState {
             let now = Instant::now();
             org.decisions.retain(|_, (_, expires)| *expires > now);
             if let Some((assignee, _)) = org.decisions.get(lead_id) {
-                return Picked { assignee: assignee.clone(), replayed: true, generation };
+                return Picked {
+                    assignee: assignee.clone(),
+                    replayed: true,
+                    generation,
+                };
             }
             let cursor = org.cursors.get(pool).map(String::as_str);
             let assignee = match strategy {
@@ -113,8 +134,13 @@ impl RoutingState for MemoryState {
                 org.owners.insert(lead_id.to_owned(), (0, assignee.clone()));
                 org.add_load(&assignee, 1);
             }
-            org.decisions.insert(lead_id.to_owned(), (assignee.clone(), now + ttl));
-            Picked { assignee, replayed: false, generation }
+            org.decisions
+                .insert(lead_id.to_owned(), (assignee.clone(), now + ttl));
+            Picked {
+                assignee,
+                replayed: false,
+                generation,
+            }
         }))
     }
 

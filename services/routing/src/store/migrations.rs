@@ -59,7 +59,11 @@ mod m0001_initial {
                     .col(ColumnDef::new("settings").text().not_null())
                     .col(ColumnDef::new("version").big_integer().not_null())
                     .col(ColumnDef::new("updated_by").text().not_null())
-                    .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("updated_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -67,7 +71,13 @@ mod m0001_initial {
                 Table::create()
                     .table("routing_audit")
                     .if_not_exists()
-                    .col(ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new("id")
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("org_id").text().not_null())
                     .col(ColumnDef::new("actor_id").text().not_null())
                     .col(ColumnDef::new("at").timestamp_with_time_zone().not_null())

@@ -15,7 +15,9 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 use tokio::sync::Mutex;
 
-use super::state::{Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation};
+use super::state::{
+    Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation,
+};
 use crate::domain::settings::Strategy;
 
 /// Facts per script call: bounded, so a big reconcile never blocks Redis for long.
@@ -45,7 +47,12 @@ impl ConnectionLike for Conn {
         }
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
@@ -85,7 +92,12 @@ impl std::fmt::Debug for RedisState {
 }
 
 impl RedisState {
-    pub fn new(target: RedisTarget, prefix: impl Into<String>, decision_ttl: Duration, timeout: Duration) -> Self {
+    pub fn new(
+        target: RedisTarget,
+        prefix: impl Into<String>,
+        decision_ttl: Duration,
+        timeout: Duration,
+    ) -> Self {
         RedisState {
             target,
             conn: Mutex::new(None),
@@ -115,7 +127,12 @@ impl RedisState {
                     .set_response_timeout(Some(self.timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_secs(1));
-                Conn::Single(client.get_connection_manager_with_config(config).await.map_err(failed)?)
+                Conn::Single(
+                    client
+                        .get_connection_manager_with_config(config)
+                        .await
+                        .map_err(failed)?,
+                )
             }
             RedisTarget::Cluster(nodes) => {
                 let client = redis::cluster::ClusterClient::builder(nodes.clone())
@@ -132,20 +149,43 @@ impl RedisState {
     }
 
     /// Runs one state operation within the timeout.
-    async fn run<T>(&self, what: &str, op: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>) -> Result<T, StateError> {
+    async fn run<T>(
+        &self,
+        what: &str,
+        op: impl AsyncFnOnce(Conn) -> redis::RedisResult<T>,
+    ) -> Result<T, StateError> {
         let attempt = async {
             let conn = self.connect().await?;
-            op(conn).await.map_err(|e| StateError(format!("{what}: {e}")))
+            op(conn)
+                .await
+                .map_err(|e| StateError(format!("{what}: {e}")))
         };
         tokio::time::timeout(self.timeout, attempt)
             .await
-            .map_err(|_| StateError(format!("{what}: Redis did not answer within {:?}", self.timeout)))?
+            .map_err(|_| {
+                StateError(format!(
+                    "{what}: Redis did not answer within {:?}",
+                    self.timeout
+                ))
+            })?
     }
 
-    async fn merge(&self, org_id: &str, facts: &[Ownership], mode: &str) -> Result<(u64, Generation), StateError> {
+    async fn merge(
+        &self,
+        org_id: &str,
+        facts: &[Ownership],
+        mode: &str,
+    ) -> Result<(u64, Generation), StateError> {
         let mut changed = 0;
-        let mut generation = Generation { id: String::new(), reset: false };
-        let chunks: Vec<&[Ownership]> = if facts.is_empty() { vec![&[]] } else { facts.chunks(FACTS_PER_SCRIPT).collect() };
+        let mut generation = Generation {
+            id: String::new(),
+            reset: false,
+        };
+        let chunks: Vec<&[Ownership]> = if facts.is_empty() {
+            vec![&[]]
+        } else {
+            facts.chunks(FACTS_PER_SCRIPT).collect()
+        };
         for chunk in chunks {
             let mut call = self.ownership_script.prepare_invoke();
             call.key(self.key(org_id, "owners"))
@@ -160,7 +200,9 @@ impl RedisState {
                     .arg(fact.version);
             }
             let (n, id, reset): (u64, String, i64) = self
-                .run("ownership script", async move |mut conn| call.invoke_async(&mut conn).await)
+                .run("ownership script", async move |mut conn| {
+                    call.invoke_async(&mut conn).await
+                })
                 .await?;
             changed += n;
             generation.reset |= reset == 1;
@@ -201,12 +243,17 @@ impl RoutingState for RedisState {
             call.arg(id);
         }
         let (assignee, replayed, generation, reset): (String, i64, String, i64) = self
-            .run("pick script", async move |mut conn| call.invoke_async(&mut conn).await)
+            .run("pick script", async move |mut conn| {
+                call.invoke_async(&mut conn).await
+            })
             .await?;
         Ok(Picked {
             assignee,
             replayed: replayed == 1,
-            generation: Generation { id: generation, reset: reset == 1 },
+            generation: Generation {
+                id: generation,
+                reset: reset == 1,
+            },
         })
     }
 
@@ -225,7 +272,12 @@ impl RoutingState for RedisState {
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError> {
         let (cursors, load) = (self.key(org_id, "cursors"), self.key(org_id, "load"));
         let cursors: HashMap<String, String> = self
-            .run("reading cursors", async move |mut conn| redis::cmd("HGETALL").arg(cursors).query_async(&mut conn).await)
+            .run("reading cursors", async move |mut conn| {
+                redis::cmd("HGETALL")
+                    .arg(cursors)
+                    .query_async(&mut conn)
+                    .await
+            })
             .await?;
         let load = self.workload_at(load).await?;
         Ok(Snapshot { cursors, load })
@@ -234,7 +286,9 @@ impl RoutingState for RedisState {
 
 impl RedisState {
     async fn workload_at(&self, key: String) -> Result<HashMap<String, i64>, StateError> {
-        self.run("reading workload", async move |mut conn| redis::cmd("HGETALL").arg(key).query_async(&mut conn).await)
-            .await
+        self.run("reading workload", async move |mut conn| {
+            redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
+        })
+        .await
     }
 }

@@ -2,8 +2,8 @@
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TryInsertResult,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TryInsertResult,
 };
 
 use super::entities::{audit, settings};
@@ -36,7 +36,9 @@ impl SettingsStore {
     }
 
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
-        Ok(SettingsStore::new(leadflow_db::connect(url, max_connections).await?))
+        Ok(SettingsStore::new(
+            leadflow_db::connect(url, max_connections).await?,
+        ))
     }
 
     pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
@@ -45,20 +47,25 @@ impl SettingsStore {
 
     /// The organisation's settings; routing off at version 0 if never saved.
     pub async fn get(&self, org_id: &str) -> Result<VersionedSettings, RoutingError> {
-        Ok(match settings::Entity::find_by_id(org_id.to_owned()).one(&self.db).await? {
-            Some(row) => VersionedSettings {
-                settings: parse(&row.settings)?,
-                version: row.version,
-                updated_by: row.updated_by,
-                updated_at: Some(row.updated_at),
+        Ok(
+            match settings::Entity::find_by_id(org_id.to_owned())
+                .one(&self.db)
+                .await?
+            {
+                Some(row) => VersionedSettings {
+                    settings: parse(&row.settings)?,
+                    version: row.version,
+                    updated_by: row.updated_by,
+                    updated_at: Some(row.updated_at),
+                },
+                None => VersionedSettings {
+                    settings: Settings::default(),
+                    version: 0,
+                    updated_by: String::new(),
+                    updated_at: None,
+                },
             },
-            None => VersionedSettings {
-                settings: Settings::default(),
-                version: 0,
-                updated_by: String::new(),
-                updated_at: None,
-            },
-        })
+        )
     }
 
     /// Saves new settings if the stored version is still `expected_version`
@@ -71,7 +78,10 @@ impl SettingsStore {
         expected_version: i64,
     ) -> Result<VersionedSettings, RoutingError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let before = match settings::Entity::find_by_id(org_id.to_owned()).one(&txn).await? {
+        let before = match settings::Entity::find_by_id(org_id.to_owned())
+            .one(&txn)
+            .await?
+        {
             Some(row) => Some(VersionedSettings {
                 settings: parse(&row.settings)?,
                 version: row.version,
@@ -103,7 +113,10 @@ impl SettingsStore {
             .on_conflict_do_nothing_on([settings::Column::OrgId])
             .exec_without_returning(&txn)
             .await?;
-            if matches!(inserted, TryInsertResult::Inserted(0) | TryInsertResult::Conflicted) {
+            if matches!(
+                inserted,
+                TryInsertResult::Inserted(0) | TryInsertResult::Conflicted
+            ) {
                 return Err(stale());
             }
         } else {
@@ -133,7 +146,9 @@ impl SettingsStore {
             org_id: Set(org_id.to_owned()),
             actor_id: Set(actor_id.to_owned()),
             at: Set(now),
-            before: Set(before.as_ref().map(|b| serde_json::to_string(&b.settings).expect("settings serialise"))),
+            before: Set(before
+                .as_ref()
+                .map(|b| serde_json::to_string(&b.settings).expect("settings serialise"))),
             after: Set(json),
             version: Set(version),
             ..Default::default()
@@ -145,12 +160,21 @@ impl SettingsStore {
     }
 
     /// Audit entries, newest first, after the entry id `before_id` (paging).
-    pub async fn audit(&self, org_id: &str, before_id: Option<i64>, limit: u64) -> Result<Vec<AuditEntry>, RoutingError> {
+    pub async fn audit(
+        &self,
+        org_id: &str,
+        before_id: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, RoutingError> {
         let mut query = audit::Entity::find().filter(audit::Column::OrgId.eq(org_id));
         if let Some(id) = before_id {
             query = query.filter(audit::Column::Id.lt(id));
         }
-        let rows = query.order_by_desc(audit::Column::Id).limit(limit).all(&self.db).await?;
+        let rows = query
+            .order_by_desc(audit::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
         rows.into_iter()
             .map(|row| {
                 let before = row

@@ -9,7 +9,12 @@ use leadflow_testkit::redis::{redis_url, unique_prefix};
 use std::time::Duration;
 
 fn redis() -> RedisState {
-    RedisState::new(RedisTarget::Single(redis_url()), unique_prefix(), Duration::from_secs(3600), Duration::from_millis(500))
+    RedisState::new(
+        RedisTarget::Single(redis_url()),
+        unique_prefix(),
+        Duration::from_secs(3600),
+        Duration::from_millis(500),
+    )
 }
 
 fn memory() -> MemoryState {
@@ -21,11 +26,20 @@ fn ids(v: &[&str]) -> Vec<String> {
 }
 
 fn fact(lead: &str, owner: Option<&str>, open: bool, version: i64) -> Ownership {
-    Ownership { lead_id: lead.into(), owner_id: owner.map(str::to_owned), open, version }
+    Ownership {
+        lead_id: lead.into(),
+        owner_id: owner.map(str::to_owned),
+        open,
+        version,
+    }
 }
 
 async fn rr(state: &dyn RoutingState, lead: &str, pool: &[&str]) -> String {
-    state.pick("org", lead, "team", Strategy::RoundRobin, &ids(pool)).await.unwrap().assignee
+    state
+        .pick("org", lead, "team", Strategy::RoundRobin, &ids(pool))
+        .await
+        .unwrap()
+        .assignee
 }
 
 async fn round_robin_rotates_in_id_order_and_survives_joins_and_leaves(state: &dyn RoutingState) {
@@ -43,18 +57,63 @@ async fn round_robin_rotates_in_id_order_and_survives_joins_and_leaves(state: &d
 }
 
 async fn a_retried_pick_returns_the_same_rep_without_moving_the_cursor(state: &dyn RoutingState) {
-    let first = state.pick("org", "lead-1", "team", Strategy::RoundRobin, &ids(&["a", "b"])).await.unwrap();
-    let again = state.pick("org", "lead-1", "team", Strategy::RoundRobin, &ids(&["a", "b"])).await.unwrap();
+    let first = state
+        .pick(
+            "org",
+            "lead-1",
+            "team",
+            Strategy::RoundRobin,
+            &ids(&["a", "b"]),
+        )
+        .await
+        .unwrap();
+    let again = state
+        .pick(
+            "org",
+            "lead-1",
+            "team",
+            Strategy::RoundRobin,
+            &ids(&["a", "b"]),
+        )
+        .await
+        .unwrap();
     assert_eq!(first.assignee, again.assignee);
     assert!(!first.replayed && again.replayed);
-    assert_eq!(rr(state, "lead-2", &["a", "b"]).await, "b", "the cursor moved once");
-    assert_eq!(state.workload("org").await.unwrap(), HashMap::from([("a".into(), 1), ("b".into(), 1)]));
+    assert_eq!(
+        rr(state, "lead-2", &["a", "b"]).await,
+        "b",
+        "the cursor moved once"
+    );
+    assert_eq!(
+        state.workload("org").await.unwrap(),
+        HashMap::from([("a".into(), 1), ("b".into(), 1)])
+    );
 }
 
 async fn balanced_takes_the_least_loaded_and_spreads_ties(state: &dyn RoutingState) {
-    state.apply("org", &[fact("x1", Some("a"), true, 1), fact("x2", Some("a"), true, 1), fact("x3", Some("b"), true, 1)]).await.unwrap();
+    state
+        .apply(
+            "org",
+            &[
+                fact("x1", Some("a"), true, 1),
+                fact("x2", Some("a"), true, 1),
+                fact("x3", Some("b"), true, 1),
+            ],
+        )
+        .await
+        .unwrap();
     let pick = |lead: &'static str| async move {
-        state.pick("org", lead, "team", Strategy::BalancedWorkload, &ids(&["a", "b", "c"])).await.unwrap().assignee
+        state
+            .pick(
+                "org",
+                lead,
+                "team",
+                Strategy::BalancedWorkload,
+                &ids(&["a", "b", "c"]),
+            )
+            .await
+            .unwrap()
+            .assignee
     };
     // c has none; then b and c tie at 1 and the search starts after the
     // cursor (c), wrapping to a (2) and b (1); then c is the only one at 1.
@@ -62,14 +121,17 @@ async fn balanced_takes_the_least_loaded_and_spreads_ties(state: &dyn RoutingSta
     assert_eq!(pick("n2").await, "b");
     assert_eq!(pick("n3").await, "c");
     let load = state.workload("org").await.unwrap();
-    assert_eq!(load, HashMap::from([("a".into(), 2), ("b".into(), 2), ("c".into(), 2)]));
+    assert_eq!(
+        load,
+        HashMap::from([("a".into(), 2), ("b".into(), 2), ("c".into(), 2)])
+    );
 }
 
 async fn duplicate_and_reordered_facts_cause_no_drift(state: &dyn RoutingState) {
     let batch = vec![
         fact("l1", Some("a"), true, 1),
         fact("l2", Some("a"), true, 1),
-        fact("l1", Some("b"), true, 2), // reassigned
+        fact("l1", Some("b"), true, 2),  // reassigned
         fact("l2", Some("a"), false, 2), // won
         fact("l3", Some("b"), true, 1),
         fact("l3", None, true, 2), // unassigned
@@ -84,31 +146,83 @@ async fn duplicate_and_reordered_facts_cause_no_drift(state: &dyn RoutingState) 
     for f in &batch {
         state.apply("org", std::slice::from_ref(f)).await.unwrap();
     }
-    assert_eq!(state.workload("org").await.unwrap(), expected, "replays and reorders change nothing");
+    assert_eq!(
+        state.workload("org").await.unwrap(),
+        expected,
+        "replays and reorders change nothing"
+    );
 }
 
 async fn a_routed_lead_counts_once_when_its_ownership_arrives(state: &dyn RoutingState) {
-    let picked = state.pick("org", "lead-9", "team", Strategy::BalancedWorkload, &ids(&["a"])).await.unwrap();
-    assert_eq!(state.workload("org").await.unwrap()["a"], 1, "counted at once (provisional)");
-    state.apply("org", &[fact("lead-9", Some(&picked.assignee), true, 1)]).await.unwrap();
+    let picked = state
+        .pick(
+            "org",
+            "lead-9",
+            "team",
+            Strategy::BalancedWorkload,
+            &ids(&["a"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state.workload("org").await.unwrap()["a"],
+        1,
+        "counted at once (provisional)"
+    );
+    state
+        .apply("org", &[fact("lead-9", Some(&picked.assignee), true, 1)])
+        .await
+        .unwrap();
     assert_eq!(state.workload("org").await.unwrap()["a"], 1, "not twice");
-    state.apply("org", &[fact("lead-9", Some("a"), false, 2)]).await.unwrap();
-    assert!(!state.workload("org").await.unwrap().contains_key("a"), "closing lowers the count");
+    state
+        .apply("org", &[fact("lead-9", Some("a"), false, 2)])
+        .await
+        .unwrap();
+    assert!(
+        !state.workload("org").await.unwrap().contains_key("a"),
+        "closing lowers the count"
+    );
 }
 
 async fn reconcile_restores_exact_counts(state: &dyn RoutingState) {
-    let truth = vec![fact("l1", Some("a"), true, 3), fact("l2", Some("b"), true, 1), fact("l3", Some("b"), false, 2)];
+    let truth = vec![
+        fact("l1", Some("a"), true, 3),
+        fact("l2", Some("b"), true, 1),
+        fact("l3", Some("b"), false, 2),
+    ];
     // Drift: the state missed some facts and holds an older one.
-    state.apply("org", &[fact("l1", Some("c"), true, 2), fact("l3", Some("b"), true, 1)]).await.unwrap();
+    state
+        .apply(
+            "org",
+            &[
+                fact("l1", Some("c"), true, 2),
+                fact("l3", Some("b"), true, 1),
+            ],
+        )
+        .await
+        .unwrap();
     let corrected = state.reconcile("org", &truth).await.unwrap();
     assert_eq!(corrected, 3);
-    assert_eq!(state.workload("org").await.unwrap(), HashMap::from([("a".into(), 1), ("b".into(), 1)]));
-    assert_eq!(state.reconcile("org", &truth).await.unwrap(), 0, "a second reconcile finds nothing to fix");
+    assert_eq!(
+        state.workload("org").await.unwrap(),
+        HashMap::from([("a".into(), 1), ("b".into(), 1)])
+    );
+    assert_eq!(
+        state.reconcile("org", &truth).await.unwrap(),
+        0,
+        "a second reconcile finds nothing to fix"
+    );
 }
 
 async fn a_new_state_reports_a_reset_generation_once(state: &dyn RoutingState) {
-    let first = state.pick("org-g", "l1", "team", Strategy::RoundRobin, &ids(&["a"])).await.unwrap();
-    let second = state.pick("org-g", "l2", "team", Strategy::RoundRobin, &ids(&["a"])).await.unwrap();
+    let first = state
+        .pick("org-g", "l1", "team", Strategy::RoundRobin, &ids(&["a"]))
+        .await
+        .unwrap();
+    let second = state
+        .pick("org-g", "l2", "team", Strategy::RoundRobin, &ids(&["a"]))
+        .await
+        .unwrap();
     assert!(first.generation.reset);
     assert!(!second.generation.reset);
     assert_eq!(first.generation.id, second.generation.id);

@@ -32,7 +32,10 @@ pub async fn route_many(app: &Arc<RoutingApp>, org: &str) -> HashMap<String, usi
             let mut mine = Vec::new();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < LEADS {
                 let decision = client
-                    .route_lead(req(route_request(&lead_id(), common::LeadSource::Website, &team), &token))
+                    .route_lead(req(
+                        route_request(&lead_id(), common::LeadSource::Website, &team),
+                        &token,
+                    ))
                     .await
                     .expect("route")
                     .into_inner();
@@ -82,6 +85,9 @@ async fn balanced_across_three_replicas_stays_within_one() {
         .into_inner()
         .members;
     for member in workload {
-        assert_eq!(member.open_leads as usize, counts[&member.user_id], "GetWorkload agrees");
+        assert_eq!(
+            member.open_leads as usize, counts[&member.user_id],
+            "GetWorkload agrees"
+        );
     }
 }

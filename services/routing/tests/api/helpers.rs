@@ -55,7 +55,10 @@ pub fn state(kind: &StateKind, prefix: &str) -> Arc<dyn RoutingState> {
 }
 
 pub async fn spawn_routing(replicas: usize, kind: StateKind) -> RoutingApp {
-    assert!(replicas == 1 || !matches!(kind, StateKind::Memory), "memory state is one replica only");
+    assert!(
+        replicas == 1 || !matches!(kind, StateKind::Memory),
+        "memory state is one replica only"
+    );
     let db = TestDb::new().await;
     let settings = SettingsStore::connect(&db.url, 8).await.expect("connect");
     settings.migrate().await.expect("migrate");
@@ -71,7 +74,8 @@ pub async fn spawn_routing(replicas: usize, kind: StateKind) -> RoutingApp {
         let verifier = auth.verifier.clone();
         servers.push(
             TestServer::spawn(move |listener, shutdown| async move {
-                leadflow_routing::serve(api, verifier, &ServerArgs::default(), listener, shutdown).await
+                leadflow_routing::serve(api, verifier, &ServerArgs::default(), listener, shutdown)
+                    .await
             })
             .await,
         );
@@ -111,10 +115,18 @@ impl RoutingApp {
     /// Saves settings for `org` at whatever version they are now.
     pub async fn set_in(&self, org: &str, settings: pb::RoutingSettings) -> pb::RoutingSettings {
         let token = self.token_in(org, Role::Manager);
-        let current = self.client(0).get_routing_settings(authed(pb::GetRoutingSettingsRequest {}, &token)).await.unwrap().into_inner();
+        let current = self
+            .client(0)
+            .get_routing_settings(authed(pb::GetRoutingSettingsRequest {}, &token))
+            .await
+            .unwrap()
+            .into_inner();
         self.client(0)
             .update_routing_settings(authed(
-                pb::UpdateRoutingSettingsRequest { settings: Some(settings), expected_version: current.version },
+                pb::UpdateRoutingSettingsRequest {
+                    settings: Some(settings),
+                    expected_version: current.version,
+                },
                 &token,
             ))
             .await
@@ -122,16 +134,28 @@ impl RoutingApp {
             .into_inner()
     }
 
-    pub async fn route(&self, lead_id: &str, source: common::LeadSource, candidates: &[pb::Candidate]) -> pb::RouteDecision {
+    pub async fn route(
+        &self,
+        lead_id: &str,
+        source: common::LeadSource,
+        candidates: &[pb::Candidate],
+    ) -> pb::RouteDecision {
         self.client(0)
-            .route_lead(authed(route_request(lead_id, source, candidates), &self.token(Role::Service)))
+            .route_lead(authed(
+                route_request(lead_id, source, candidates),
+                &self.token(Role::Service),
+            ))
             .await
             .unwrap_or_else(|s| panic!("route: {s:?}"))
             .into_inner()
     }
 }
 
-pub fn route_request(lead_id: &str, source: common::LeadSource, candidates: &[pb::Candidate]) -> pb::RouteLeadRequest {
+pub fn route_request(
+    lead_id: &str,
+    source: common::LeadSource,
+    candidates: &[pb::Candidate],
+) -> pb::RouteLeadRequest {
     pb::RouteLeadRequest {
         lead_id: lead_id.into(),
         source: source as i32,
@@ -142,15 +166,28 @@ pub fn route_request(lead_id: &str, source: common::LeadSource, candidates: &[pb
 
 /// An active, available sales rep.
 pub fn rep(id: &str) -> pb::Candidate {
-    pb::Candidate { user_id: id.into(), role: common::Role::Sales as i32, active: true, available: true }
+    pb::Candidate {
+        user_id: id.into(),
+        role: common::Role::Sales as i32,
+        active: true,
+        available: true,
+    }
 }
 
 pub fn round_robin() -> pb::RoutingSettings {
-    pb::RoutingSettings { enabled: true, strategy: pb::Strategy::RoundRobin as i32, ..Default::default() }
+    pb::RoutingSettings {
+        enabled: true,
+        strategy: pb::Strategy::RoundRobin as i32,
+        ..Default::default()
+    }
 }
 
 pub fn balanced() -> pb::RoutingSettings {
-    pb::RoutingSettings { enabled: true, strategy: pb::Strategy::BalancedWorkload as i32, ..Default::default() }
+    pb::RoutingSettings {
+        enabled: true,
+        strategy: pb::Strategy::BalancedWorkload as i32,
+        ..Default::default()
+    }
 }
 
 pub fn lead_id() -> String {

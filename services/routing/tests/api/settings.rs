@@ -1,1 +1,188 @@
-//! todo
+//! Settings: versioned, audited, validated.
+
+use leadflow_auth::Role;
+use leadflow_proto::routing::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_stale_expected_version_is_aborted_and_every_update_is_audited() {
+    let app = spawn_routing(1, StateKind::Memory).await;
+    let manager = app.token(Role::Manager);
+    let update = |settings: pb::RoutingSettings, expected_version: i64| {
+        req(
+            pb::UpdateRoutingSettingsRequest {
+                settings: Some(settings),
+                expected_version,
+            },
+            &manager,
+        )
+    };
+    let v1 = app
+        .client(0)
+        .update_routing_settings(update(round_robin(), 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((v1.version, v1.updated_by.as_str()), (1, "manager-1"));
+    let v2 = app
+        .client(0)
+        .update_routing_settings(update(balanced(), 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v2.version, 2);
+    let stale = app
+        .client(0)
+        .update_routing_settings(update(round_robin(), 1))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    let stale_create = app
+        .client(0)
+        .update_routing_settings(update(round_robin(), 0))
+        .await
+        .unwrap_err();
+    assert_eq!(stale_create.code(), Code::Aborted);
+
+    let audit = app
+        .client(0)
+        .list_routing_audit(req(
+            pb::ListRoutingAuditRequest {
+                page_size: 1,
+                page_token: String::new(),
+            },
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.entries.len(), 1);
+    let newest = &audit.entries[0];
+    assert_eq!(newest.actor_id, "manager-1");
+    assert_eq!(
+        newest.before.as_ref().unwrap().strategy,
+        pb::Strategy::RoundRobin as i32
+    );
+    assert_eq!(
+        newest.after.as_ref().unwrap().strategy,
+        pb::Strategy::BalancedWorkload as i32
+    );
+    let older = app
+        .client(0)
+        .list_routing_audit(req(
+            pb::ListRoutingAuditRequest {
+                page_size: 1,
+                page_token: audit.next_page_token,
+            },
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(older.entries.len(), 1);
+    assert!(
+        older.entries[0].before.is_none(),
+        "the first save had nothing before it"
+    );
+    assert!(older.next_page_token.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_settings_are_refused_naming_the_field() {
+    let app = spawn_routing(1, StateKind::Memory).await;
+    let manager = app.token(Role::Manager);
+    let rule = |name: &str| pb::RoutingRule {
+        name: name.into(),
+        user_ids: vec!["a".into()],
+        ..Default::default()
+    };
+    let cases = [
+        (
+            "settings.strategy",
+            pb::RoutingSettings {
+                enabled: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "settings.strategy",
+            pb::RoutingSettings {
+                enabled: true,
+                strategy: 7,
+                ..Default::default()
+            },
+        ),
+        (
+            "settings.rules.name",
+            pb::RoutingSettings {
+                rules: vec![rule("fb"), rule("fb")],
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.rules.sources",
+            pb::RoutingSettings {
+                rules: vec![pb::RoutingRule {
+                    sources: vec![42],
+                    ..rule("x")
+                }],
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.rules.strategy",
+            pb::RoutingSettings {
+                rules: vec![pb::RoutingRule {
+                    strategy: 9,
+                    ..rule("x")
+                }],
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.rules.user_ids",
+            pb::RoutingSettings {
+                rules: vec![pb::RoutingRule {
+                    user_ids: vec![],
+                    ..rule("x")
+                }],
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.rotation_user_ids",
+            pb::RoutingSettings {
+                rotation_user_ids: vec!["a b".into()],
+                ..round_robin()
+            },
+        ),
+    ];
+    for (field, settings) in cases {
+        let err = app
+            .client(0)
+            .update_routing_settings(req(
+                pb::UpdateRoutingSettingsRequest {
+                    settings: Some(settings),
+                    expected_version: 0,
+                },
+                &manager,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}");
+        assert!(
+            err.message().starts_with(field),
+            "{field}: {}",
+            err.message()
+        );
+    }
+    let saved = app
+        .client(0)
+        .get_routing_settings(req(pb::GetRoutingSettingsRequest {}, &manager))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.version, 0, "nothing was saved");
+}
