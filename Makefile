@@ -7,12 +7,13 @@ DATA := data
 DEV_SECRET := $(DATA)/dev-hs256.secret
 DEMO_ORG := demo
 
-.PHONY: run test lint fmt build clean-data help
+.PHONY: run test lint fmt build bench clean-data help
 
 help:
 	@echo "make run    start leadflow on SQLite under ./$(DATA) (needs only the Rust toolchain)"
 	@echo "make test   run every test (needs PostgreSQL on 127.0.0.1:5432)"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make bench  benchmarks beside their limits (release build; Postgres and Redis)"
 
 build:
 	$(CARGO) build --bin leads --bin leadctl
@@ -41,6 +42,10 @@ run: build $(DEV_SECRET)
 ## Every test: unit tests and integration tests against real Postgres and gRPC servers.
 test:
 	$(CARGO) test --workspace --all-targets
+
+## Benchmarks that print figures beside their limits (release build; needs Postgres and Redis).
+bench:
+	$(CARGO) run --release -p leadflow-bench -- routing
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -109,6 +109,9 @@ struct PublicKey {
     key: DecodingKey,
 }
 
+/// Most verified tokens remembered at once (a few MB at most).
+const VERIFIED_CACHE_SIZE: usize = 10_000;
+
 /// Verifies bearer tokens against the configured keys.
 pub struct TokenVerifier {
     mode: Mode,
@@ -116,6 +119,10 @@ pub struct TokenVerifier {
     /// Only ever set in development mode.
     hs256: Option<DecodingKey>,
     issuers: Vec<String>,
+    /// Tokens already verified, with their expiry: a caller reusing its token
+    /// (leads calling routing thousands of times a second) pays for the
+    /// signature check once. Only the exact same token string hits.
+    verified: std::sync::Mutex<std::collections::HashMap<String, (Caller, u64)>>,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -137,6 +144,7 @@ impl TokenVerifier {
             public_keys: Vec::new(),
             hs256: None,
             issuers: Vec::new(),
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -262,6 +270,28 @@ impl TokenVerifier {
 
     /// Verifies a compact JWT and returns the caller it names.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        {
+            let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((caller, exp)) = verified.get(token)
+                && *exp > now
+            {
+                return Ok(caller.clone());
+            }
+        }
+        let (caller, exp) = self.verify_uncached(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CACHE_SIZE {
+            verified.retain(|_, (_, exp)| *exp > now);
+            if verified.len() >= VERIFIED_CACHE_SIZE {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         // `alg: none` (and any name jsonwebtoken does not know) fails here.
         let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         let claims = match header.alg {
@@ -301,7 +331,7 @@ impl TokenVerifier {
         if claims.org.trim().is_empty() {
             return Err(AuthError::InvalidClaims("empty org".into()));
         }
-        Ok(Caller::new(claims.sub, claims.org, role))
+        Ok((Caller::new(claims.sub, claims.org, role), claims.exp))
     }
 
     fn decode_with(
