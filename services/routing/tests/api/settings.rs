@@ -186,3 +186,31 @@ async fn invalid_settings_are_refused_naming_the_field() {
         .into_inner();
     assert_eq!(saved.version, 0, "nothing was saved");
 }
+
+#[tokio::test]
+async fn settings_and_their_audit_work_on_sqlite_too() {
+    use leadflow_routing::domain::settings::{Settings, Strategy};
+    use leadflow_routing::store::SettingsStore;
+
+    let store = SettingsStore::connect("sqlite::memory:", 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let on = Settings {
+        enabled: true,
+        strategy: Some(Strategy::RoundRobin),
+        ..Settings::default()
+    };
+    let saved = store.update("org", "mia", &on, 0).await.unwrap();
+    assert_eq!(saved.version, 1);
+    assert!(matches!(
+        store.update("org", "mia", &on, 0).await,
+        Err(leadflow_routing::error::RoutingError::Aborted(_))
+    ));
+    store
+        .update("org", "mia", &Settings::default(), 1)
+        .await
+        .unwrap();
+    assert_eq!(store.get("org").await.unwrap().version, 2);
+    let audit = store.audit("org", None, 10).await.unwrap();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0].before.as_ref().unwrap().settings, on);
+}
