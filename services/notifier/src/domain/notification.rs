@@ -1,0 +1,186 @@
+//! What a notification is, what a valid Notify request is, and how it reads.
+
+use leadflow_proto::common::v1::LeadSource;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NotifierError;
+
+/// Longest title (it becomes an email subject).
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest body.
+pub const MAX_BODY_CHARS: usize = 2_000;
+/// Most leads carried in a batch notification.
+pub const MAX_BATCH_LEADS: usize = 20;
+
+/// Why the rep is being told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    LeadRouted,
+    LeadAssigned,
+    LeadReassigned,
+    LeadsAssigned,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::LeadRouted => "lead_routed",
+            Kind::LeadAssigned => "lead_assigned",
+            Kind::LeadReassigned => "lead_reassigned",
+            Kind::LeadsAssigned => "leads_assigned",
+        }
+    }
+
+    pub fn parse_stored(s: &str) -> Option<Kind> {
+        [Kind::LeadRouted, Kind::LeadAssigned, Kind::LeadReassigned, Kind::LeadsAssigned]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A lead as a notification names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadRef {
+    pub id: String,
+    pub name: String,
+    /// The proto name, e.g. "WEBSITE".
+    pub source: String,
+}
+
+impl LeadRef {
+    /// "Jane Doe (Website)".
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.name, source_label(&self.source))
+    }
+}
+
+/// How a person reads a source.
+pub fn source_label(source: &str) -> &'static str {
+    match LeadSource::from_str_name(source) {
+        Some(LeadSource::Team) => "Team",
+        Some(LeadSource::AiAssistant) => "AI assistant",
+        Some(LeadSource::Website) => "Website",
+        Some(LeadSource::Facebook) => "Facebook",
+        Some(LeadSource::Google) => "Google",
+        Some(LeadSource::CsvImport) => "CSV import",
+        Some(LeadSource::Other) | Some(LeadSource::Unspecified) | None => "Other",
+    }
+}
+
+/// One lead, or a batch ("12 leads assigned to you").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Lead(LeadRef),
+    Batch { batch_id: String, count: i32, leads: Vec<LeadRef> },
+}
+
+/// Who is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: String,
+    /// Empty: no email can be sent.
+    pub email: String,
+    pub display_name: String,
+}
+
+/// A validated Notify request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub idempotency_key: String,
+    pub recipient: Recipient,
+    pub kind: Kind,
+    pub title: String,
+    pub body: String,
+    pub subject: Subject,
+    pub actor_id: String,
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Increasing: the order of the inbox and of the live stream.
+    pub id: i64,
+    pub recipient_id: String,
+    pub kind: Kind,
+    pub title: String,
+    pub body: String,
+    pub subject: Subject,
+    pub actor_id: String,
+    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Notification {
+    /// Where the rep opens it in the CRM (relative; the web app resolves it).
+    pub fn url(&self) -> String {
+        match &self.subject {
+            Subject::Lead(lead) => format!("/leads/{}", lead.id),
+            Subject::Batch { batch_id, .. } => format!("/leads?batch={batch_id}"),
+        }
+    }
+
+    pub fn lead_id(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Lead(lead) => Some(&lead.id),
+            Subject::Batch { .. } => None,
+        }
+    }
+}
+
+/// Text that may end up in a header or a terminal: printable, bounded.
+pub fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), NotifierError> {
+    if required && value.trim().is_empty() {
+        return Err(NotifierError::invalid(field, "is required"));
+    }
+    if value.chars().count() > max {
+        return Err(NotifierError::invalid(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(NotifierError::invalid(field, "may not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Ids: printable, no whitespace, at most 128 bytes.
+pub fn check_id(field: &str, value: &str) -> Result<(), NotifierError> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(NotifierError::invalid(field, "must be 1 to 128 printable characters without spaces"));
+    }
+    Ok(())
+}
+
+/// A minimal email syntax check (one @, a dotted domain, no spaces).
+pub fn check_email(field: &str, value: &str) -> Result<(), NotifierError> {
+    let ok = value.len() <= 254
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+                && !domain.contains('@')
+        });
+    if ok { Ok(()) } else { Err(NotifierError::invalid(field, "is not a valid email address")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lead_reads_with_its_source() {
+        let lead = LeadRef { id: "1".into(), name: "Jane Doe".into(), source: "WEBSITE".into() };
+        assert_eq!(lead.label(), "Jane Doe (Website)");
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        assert!(check_text("title", "New lead\r\nBcc: x@y.z", 200, true).is_err());
+        assert!(check_text("title", "", 200, true).is_err());
+        assert!(check_text("body", "line one\nline two", 200, false).is_ok());
+        assert!(check_email("recipient.email", "a@b.co").is_ok());
+        assert!(check_email("recipient.email", "a@b").is_err());
+    }
+}

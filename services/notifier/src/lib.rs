@@ -1,0 +1,4 @@
+//! The notifier service: telling a rep about their leads.
+
+pub mod domain;
+pub mod error;
