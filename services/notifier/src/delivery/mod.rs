@@ -1,0 +1,119 @@
+//! The delivery worker: takes due deliveries from the durable queue (with a
+//! lease, so replicas never send the same delivery at the same time), sends
+//! them, and records every attempt. Woken at once by Notify; polls as a
+//! backstop, which is also how deliveries left pending by a crash resume.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Notify, watch};
+
+use crate::channels::email::{Email, EmailResult};
+use crate::channels::webpush::{PushResult, WebPush};
+use crate::domain::push;
+use crate::domain::retry::RetryPolicy;
+use crate::store::{Channel, DueDelivery, Outcome, Store};
+
+/// Deliveries taken per round.
+const BATCH: u64 = 32;
+/// How long a taken delivery stays ours; sends time out well before.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Sends queued deliveries.
+pub struct Worker {
+    pub store: Store,
+    pub webpush: Option<Arc<WebPush>>,
+    pub email: Option<Arc<Email>>,
+    pub policy: RetryPolicy,
+    pub wake: Arc<Notify>,
+    pub poll: Duration,
+}
+
+impl Worker {
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let due = match self.store.claim_due(LEASE, BATCH).await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming deliveries failed; will retry");
+                    Vec::new()
+                }
+            };
+            let busy = !due.is_empty();
+            let sends = due.into_iter().map(|d| self.deliver(d));
+            futures::future::join_all(sends).await;
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(delivery.id = due.id, channel = due.channel.as_str(), attempt = due.attempts + 1))]
+    async fn deliver(&self, due: DueDelivery) {
+        let outcome = self.attempt(&due).await;
+        let outcome = match outcome {
+            Outcome::Retry { error, .. } if self.policy.exhausted(due.attempts as u32 + 1) => {
+                Outcome::Dead(format!("{error} (after {} attempts)", due.attempts + 1))
+            }
+            other => other,
+        };
+        tracing::info!(outcome = ?outcome, "delivery attempt");
+        match self.store.record(&due, &outcome).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker will retry"),
+            Err(error) => tracing::warn!(%error, "recording the outcome failed; the lease expires and it is retried"),
+        }
+    }
+
+    fn retry_at(&self, due: &DueDelivery, retry_after: Option<Duration>) -> chrono::DateTime<chrono::Utc> {
+        let jitter: f64 = rand::thread_rng().r#gen();
+        let delay = self.policy.delay(due.attempts as u32 + 1, retry_after, jitter);
+        crate::store::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    async fn attempt(&self, due: &DueDelivery) -> Outcome {
+        let n = &due.notification;
+        match due.channel {
+            Channel::WebPush => {
+                let Some(webpush) = &self.webpush else {
+                    return Outcome::Failed("web push is not configured (no VAPID key)".into());
+                };
+                let Some((p256dh, auth)) = &due.keys else {
+                    return Outcome::Failed("the push subscription was removed".into());
+                };
+                let payload = push::payload(&n.title, &n.body, n.lead_id(), &n.url());
+                match webpush.send(&due.target, p256dh, auth, &payload).await {
+                    PushResult::Delivered => Outcome::Delivered,
+                    PushResult::Gone => {
+                        if let Err(error) = self.store.forget_subscription(&due.target).await {
+                            tracing::warn!(%error, "forgetting a gone subscription failed");
+                        }
+                        Outcome::Failed("the push service says the subscription is gone; removed it".into())
+                    }
+                    PushResult::Retry { error, retry_after } => Outcome::Retry { at: self.retry_at(due, retry_after), error },
+                    PushResult::Failed(error) => Outcome::Failed(error),
+                }
+            }
+            Channel::Email => {
+                let Some(email) = &self.email else {
+                    return Outcome::Failed("email is not configured".into());
+                };
+                match email.send(&due.target, n).await {
+                    EmailResult::Delivered => Outcome::Delivered,
+                    EmailResult::Transient(error) => Outcome::Retry { at: self.retry_at(due, None), error },
+                    EmailResult::Permanent(error) => Outcome::Failed(error),
+                }
+            }
+        }
+    }
+}

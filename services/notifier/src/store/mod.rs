@@ -1,0 +1,572 @@
+//! Everything that talks SQL: the inbox, preferences, push subscriptions and
+//! the durable delivery queue.
+//!
+//! Notify is one transaction: the notification and one delivery row per
+//! channel and target land together, keyed so that a retried Notify finds
+//! them instead of adding more. Workers claim due deliveries with a lease
+//! (`FOR UPDATE SKIP LOCKED` on Postgres; SQLite is single-writer), send
+//! without holding any lock, and record the outcome only if they still hold
+//! the lease.
+
+pub mod entities;
+pub mod migrations;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TryInsertResult,
+};
+
+use crate::domain::notification::{Kind, NewNotification, Notification, Subject};
+use crate::error::NotifierError;
+use entities::{delivery, delivery_attempt, notification, preference, push_subscription};
+
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A delivery channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    WebPush,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::WebPush => "web_push",
+            Channel::Email => "email",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "web_push" => Some(Channel::WebPush),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Retrying,
+    Delivered,
+    /// Permanently refused (a 5xx SMTP answer, a push subscription gone).
+    Failed,
+    /// Out of attempts.
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Retrying => "retrying",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Pending, Status::Retrying, Status::Delivered, Status::Failed, Status::Dead]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// A channel's preferences for one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preferences {
+    pub email_enabled: bool,
+    pub push_enabled: bool,
+}
+
+impl Default for Preferences {
+    /// In-app is always on; push is on until the agent turns it off (it needs
+    /// a browser subscription anyway); email is opt-in.
+    fn default() -> Self {
+        Preferences { email_enabled: false, push_enabled: true }
+    }
+}
+
+/// A push subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub endpoint: String,
+    pub user_id: String,
+    pub p256dh: String,
+    pub auth: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery a worker holds the lease on, with what it needs to send.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub org_id: String,
+    pub channel: Channel,
+    pub target: String,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    /// The lease this worker holds; recording an outcome needs it.
+    pub lease: DateTime<Utc>,
+    pub notification: Notification,
+    /// For web push: the subscription's keys (absent if it was removed).
+    pub keys: Option<(String, String)>,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Try again at `at` (or give up if out of attempts: the caller decides).
+    Retry { error: String, at: DateTime<Utc> },
+    Failed(String),
+    Dead(String),
+}
+
+/// One delivery as ListDeliveries shows it.
+#[derive(Debug, Clone)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub channel: Channel,
+    pub target: String,
+    pub status: Status,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub log: Vec<(i32, DateTime<Utc>, String)>,
+}
+
+fn to_notification(m: notification::Model) -> Result<Notification, NotifierError> {
+    Ok(Notification {
+        kind: Kind::parse_stored(&m.kind).ok_or_else(|| NotifierError::Internal(format!("stored kind {}", m.kind)))?,
+        subject: serde_json::from_str::<Subject>(&m.subject).map_err(|e| NotifierError::Internal(format!("stored subject: {e}")))?,
+        id: m.id,
+        recipient_id: m.recipient_id,
+        title: m.title,
+        body: m.body,
+        actor_id: m.actor_id,
+        read_at: m.read_at,
+        created_at: m.created_at,
+    })
+}
+
+/// The notifier database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Store { db }
+    }
+
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
+        Ok(Store::new(leadflow_db::connect(url, max_connections).await?))
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
+        migrations::migrate(&self.db).await
+    }
+
+    /// Stores a notification and queues its deliveries, once per key: a
+    /// retried Notify returns the first notification and queues nothing.
+    /// Returns the notification and whether it is new.
+    pub async fn notify(&self, org_id: &str, new: &NewNotification) -> Result<(Notification, bool), NotifierError> {
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let at = now();
+        let inserted = notification::Entity::insert(notification::ActiveModel {
+            org_id: Set(org_id.to_owned()),
+            recipient_id: Set(new.recipient.user_id.clone()),
+            idempotency_key: Set(new.idempotency_key.clone()),
+            kind: Set(new.kind.as_str().to_owned()),
+            title: Set(new.title.clone()),
+            body: Set(new.body.clone()),
+            subject: Set(serde_json::to_string(&new.subject).expect("subject serialises")),
+            actor_id: Set(new.actor_id.clone()),
+            read_at: Set(None),
+            created_at: Set(at),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([notification::Column::OrgId, notification::Column::IdempotencyKey])
+        .exec_without_returning(&txn)
+        .await?;
+        let created = matches!(inserted, TryInsertResult::Inserted(n) if n > 0);
+        let stored = notification::Entity::find()
+            .filter(notification::Column::OrgId.eq(org_id))
+            .filter(notification::Column::IdempotencyKey.eq(new.idempotency_key.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| NotifierError::Internal("notification vanished".into()))?;
+        if !created {
+            return Ok((to_notification(stored)?, false));
+        }
+        let prefs = self.preferences_in(&txn, org_id, &new.recipient.user_id).await?;
+        let mut rows = Vec::new();
+        let delivery = |channel: Channel, target: String| delivery::ActiveModel {
+            org_id: Set(org_id.to_owned()),
+            notification_id: Set(stored.id),
+            channel: Set(channel.as_str().to_owned()),
+            target: Set(target),
+            status: Set(Status::Pending.as_str().to_owned()),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(at),
+            lease_until: Set(None),
+            delivered_at: Set(None),
+            created_at: Set(at),
+            ..Default::default()
+        };
+        if prefs.push_enabled {
+            let subs = push_subscription::Entity::find()
+                .filter(push_subscription::Column::OrgId.eq(org_id))
+                .filter(push_subscription::Column::UserId.eq(new.recipient.user_id.as_str()))
+                .order_by_asc(push_subscription::Column::Endpoint)
+                .all(&txn)
+                .await?;
+            rows.extend(subs.into_iter().map(|s| delivery(Channel::WebPush, s.endpoint)));
+        }
+        if prefs.email_enabled && !new.recipient.email.is_empty() {
+            rows.push(delivery(Channel::Email, new.recipient.email.clone()));
+        }
+        if !rows.is_empty() {
+            delivery::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([delivery::Column::NotificationId, delivery::Column::Channel, delivery::Column::Target])
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok((to_notification(stored)?, true))
+    }
+
+    /// The recipient's inbox, newest first, before the id `before`.
+    pub async fn list(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        unread_only: bool,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<Notification>, NotifierError> {
+        let mut query = notification::Entity::find()
+            .filter(notification::Column::OrgId.eq(org_id))
+            .filter(notification::Column::RecipientId.eq(user_id));
+        if unread_only {
+            query = query.filter(notification::Column::ReadAt.is_null());
+        }
+        if let Some(before) = before {
+            query = query.filter(notification::Column::Id.lt(before));
+        }
+        query
+            .order_by_desc(notification::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_notification)
+            .collect()
+    }
+
+    /// The recipient's notifications after `after`, oldest first (the live
+    /// stream's backlog and catch-up).
+    pub async fn after(&self, org_id: &str, user_id: &str, after: i64, limit: u64) -> Result<Vec<Notification>, NotifierError> {
+        notification::Entity::find()
+            .filter(notification::Column::OrgId.eq(org_id))
+            .filter(notification::Column::RecipientId.eq(user_id))
+            .filter(notification::Column::Id.gt(after))
+            .order_by_asc(notification::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_notification)
+            .collect()
+    }
+
+    /// The newest notification id of the recipient (0 if none).
+    pub async fn latest_id(&self, org_id: &str, user_id: &str) -> Result<i64, NotifierError> {
+        Ok(self.list(org_id, user_id, false, None, 1).await?.first().map_or(0, |n| n.id))
+    }
+
+    pub async fn unread_count(&self, org_id: &str, user_id: &str) -> Result<i64, NotifierError> {
+        Ok(notification::Entity::find()
+            .filter(notification::Column::OrgId.eq(org_id))
+            .filter(notification::Column::RecipientId.eq(user_id))
+            .filter(notification::Column::ReadAt.is_null())
+            .count(&self.db)
+            .await? as i64)
+    }
+
+    /// Marks the recipient's own notifications read (others' ids are ignored).
+    /// `None` marks all. Returns how many changed.
+    pub async fn mark_read(&self, org_id: &str, user_id: &str, ids: Option<&[i64]>) -> Result<u64, NotifierError> {
+        let mut update = notification::Entity::update_many()
+            .col_expr(notification::Column::ReadAt, Expr::value(now()))
+            .filter(notification::Column::OrgId.eq(org_id))
+            .filter(notification::Column::RecipientId.eq(user_id))
+            .filter(notification::Column::ReadAt.is_null());
+        if let Some(ids) = ids {
+            update = update.filter(notification::Column::Id.is_in(ids.iter().copied()));
+        }
+        Ok(update.exec(&self.db).await?.rows_affected)
+    }
+
+    async fn preferences_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<Preferences, NotifierError> {
+        Ok(preference::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+            .one(db)
+            .await?
+            .map_or_else(Preferences::default, |p| Preferences { email_enabled: p.email_enabled, push_enabled: p.push_enabled }))
+    }
+
+    pub async fn preferences(&self, org_id: &str, user_id: &str) -> Result<Preferences, NotifierError> {
+        self.preferences_in(&self.db, org_id, user_id).await
+    }
+
+    pub async fn set_preferences(&self, org_id: &str, user_id: &str, prefs: Preferences) -> Result<Preferences, NotifierError> {
+        preference::Entity::insert(preference::ActiveModel {
+            org_id: Set(org_id.to_owned()),
+            user_id: Set(user_id.to_owned()),
+            email_enabled: Set(prefs.email_enabled),
+            push_enabled: Set(prefs.push_enabled),
+            updated_at: Set(now()),
+        })
+        .on_conflict(
+            OnConflict::columns([preference::Column::OrgId, preference::Column::UserId])
+                .update_columns([preference::Column::EmailEnabled, preference::Column::PushEnabled, preference::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(prefs)
+    }
+
+    /// Adds a subscription for the caller; an endpoint already registered
+    /// (perhaps to the rep who used this browser before) moves to the caller.
+    pub async fn add_subscription(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<Subscription, NotifierError> {
+        let at = now();
+        push_subscription::Entity::insert(push_subscription::ActiveModel {
+            endpoint: Set(endpoint.to_owned()),
+            org_id: Set(org_id.to_owned()),
+            user_id: Set(user_id.to_owned()),
+            p256dh: Set(p256dh.to_owned()),
+            auth: Set(auth.to_owned()),
+            created_at: Set(at),
+        })
+        .on_conflict(
+            OnConflict::column(push_subscription::Column::Endpoint)
+                .update_columns([
+                    push_subscription::Column::OrgId,
+                    push_subscription::Column::UserId,
+                    push_subscription::Column::P256dh,
+                    push_subscription::Column::Auth,
+                    push_subscription::Column::CreatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(Subscription { endpoint: endpoint.to_owned(), user_id: user_id.to_owned(), p256dh: p256dh.to_owned(), auth: auth.to_owned(), created_at: at })
+    }
+
+    /// Removes one of the caller's own subscriptions.
+    pub async fn remove_subscription(&self, org_id: &str, user_id: &str, endpoint: &str) -> Result<bool, NotifierError> {
+        Ok(push_subscription::Entity::delete_many()
+            .filter(push_subscription::Column::Endpoint.eq(endpoint))
+            .filter(push_subscription::Column::OrgId.eq(org_id))
+            .filter(push_subscription::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            > 0)
+    }
+
+    /// Forgets a subscription the push service says is gone (404/410).
+    pub async fn forget_subscription(&self, endpoint: &str) -> Result<(), NotifierError> {
+        push_subscription::Entity::delete_by_id(endpoint.to_owned()).exec(&self.db).await?;
+        Ok(())
+    }
+
+    pub async fn subscriptions(&self, org_id: &str, user_id: &str) -> Result<Vec<Subscription>, NotifierError> {
+        Ok(push_subscription::Entity::find()
+            .filter(push_subscription::Column::OrgId.eq(org_id))
+            .filter(push_subscription::Column::UserId.eq(user_id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| Subscription { endpoint: s.endpoint, user_id: s.user_id, p256dh: s.p256dh, auth: s.auth, created_at: s.created_at })
+            .collect())
+    }
+
+    /// Takes the lease on up to `limit` due deliveries. Rows leased by another
+    /// worker (or instance) are skipped, never waited for.
+    pub async fn claim_due(&self, lease: std::time::Duration, limit: u64) -> Result<Vec<DueDelivery>, NotifierError> {
+        let at = now();
+        let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let due = delivery::Entity::find()
+            .filter(delivery::Column::Status.is_in([Status::Pending.as_str(), Status::Retrying.as_str()]))
+            .filter(delivery::Column::NextAttemptAt.lte(at))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(delivery::Column::LeaseUntil.is_null())
+                    .add(delivery::Column::LeaseUntil.lt(at)),
+            )
+            .order_by_asc(delivery::Column::NextAttemptAt)
+            .order_by_asc(delivery::Column::Id)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+            .filter(delivery::Column::Id.is_in(due.iter().map(|d| d.id)))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+
+        let mut out = Vec::with_capacity(due.len());
+        for d in due {
+            let Some(n) = notification::Entity::find_by_id(d.notification_id).one(&self.db).await? else { continue };
+            let channel = Channel::parse(&d.channel).ok_or_else(|| NotifierError::Internal(format!("stored channel {}", d.channel)))?;
+            let keys = match channel {
+                Channel::WebPush => push_subscription::Entity::find_by_id(d.target.clone())
+                    .one(&self.db)
+                    .await?
+                    .filter(|s| s.org_id == d.org_id && s.user_id == n.recipient_id)
+                    .map(|s| (s.p256dh, s.auth)),
+                Channel::Email => None,
+            };
+            out.push(DueDelivery {
+                id: d.id,
+                org_id: d.org_id,
+                channel,
+                target: d.target,
+                attempts: d.attempts,
+                lease: until,
+                notification: to_notification(n)?,
+                keys,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records an attempt's outcome, if the lease is still ours. Returns
+    /// whether it was recorded.
+    pub async fn record(&self, due: &DueDelivery, outcome: &Outcome) -> Result<bool, NotifierError> {
+        let at = now();
+        let (status, error, next, delivered) = match outcome {
+            Outcome::Delivered => (Status::Delivered, None, at, Some(at)),
+            Outcome::Retry { error, at: next } => (Status::Retrying, Some(error.clone()), *next, None),
+            Outcome::Failed(error) => (Status::Failed, Some(error.clone()), at, None),
+            Outcome::Dead(error) => (Status::Dead, Some(error.clone()), at, None),
+        };
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let updated = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+            .col_expr(delivery::Column::Attempts, Expr::value(due.attempts + 1))
+            .col_expr(delivery::Column::LastError, Expr::value(error.clone()))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(delivery::Column::DeliveredAt, Expr::value(delivered))
+            .filter(delivery::Column::Id.eq(due.id))
+            .filter(delivery::Column::LeaseUntil.eq(due.lease))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        delivery_attempt::ActiveModel {
+            delivery_id: Set(due.id),
+            number: Set(due.attempts + 1),
+            at: Set(at),
+            outcome: Set(match outcome {
+                Outcome::Delivered => "delivered".to_owned(),
+                Outcome::Retry { error, .. } => format!("retry: {error}"),
+                Outcome::Failed(error) => format!("failed: {error}"),
+                Outcome::Dead(error) => format!("dead: {error}"),
+            }),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// A notification's deliveries and their attempts. `None`: no such
+    /// notification in the organisation.
+    pub async fn deliveries(&self, org_id: &str, notification_id: i64) -> Result<Option<Vec<DeliveryView>>, NotifierError> {
+        let exists = notification::Entity::find_by_id(notification_id)
+            .filter(notification::Column::OrgId.eq(org_id))
+            .count(&self.db)
+            .await?
+            > 0;
+        if !exists {
+            return Ok(None);
+        }
+        let rows = delivery::Entity::find()
+            .filter(delivery::Column::NotificationId.eq(notification_id))
+            .order_by_asc(delivery::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for d in rows {
+            let log = delivery_attempt::Entity::find()
+                .filter(delivery_attempt::Column::DeliveryId.eq(d.id))
+                .order_by_asc(delivery_attempt::Column::Number)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|a| (a.number, a.at, a.outcome))
+                .collect();
+            views.push(DeliveryView {
+                id: d.id,
+                channel: Channel::parse(&d.channel).unwrap_or(Channel::Email),
+                target: d.target,
+                status: Status::parse(&d.status).unwrap_or(Status::Pending),
+                attempts: d.attempts,
+                last_error: d.last_error,
+                delivered_at: d.delivered_at,
+                next_attempt_at: d.next_attempt_at,
+                log,
+            });
+        }
+        Ok(Some(views))
+    }
+
+    /// Deliveries still to be made (for tests, metrics and shutdown logs).
+    pub async fn pending_deliveries(&self) -> Result<u64, NotifierError> {
+        Ok(delivery::Entity::find()
+            .filter(delivery::Column::Status.is_in([Status::Pending.as_str(), Status::Retrying.as_str()]))
+            .count(&self.db)
+            .await?)
+    }
+}
