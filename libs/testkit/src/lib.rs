@@ -4,7 +4,9 @@
 //! test (so tests run in parallel and leave nothing behind), and real gRPC
 //! servers on port 0. Tokens are real Ed25519 JWTs verified in production mode.
 
+pub mod push;
 pub mod redis;
+pub mod smtp;
 
 use std::future::Future;
 use std::net::SocketAddr;

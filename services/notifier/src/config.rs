@@ -14,7 +14,11 @@ pub struct Config {
     #[arg(long, env = "NOTIFIER_LISTEN_ADDR", default_value = "0.0.0.0:50053")]
     pub listen_addr: SocketAddr,
     /// The notifier database (inbox, preferences, subscriptions, delivery queue).
-    #[arg(long, env = "NOTIFIER_DATABASE_URL", default_value = "sqlite://data/notifier.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "NOTIFIER_DATABASE_URL",
+        default_value = "sqlite://data/notifier.db?mode=rwc"
+    )]
     pub database_url: DatabaseUrl,
     #[arg(long, env = "NOTIFIER_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -25,7 +29,11 @@ pub struct Config {
     #[arg(long, env = "NOTIFIER_VAPID_PRIVATE_KEY", hide_env_values = true)]
     pub vapid_private_key: Option<String>,
     /// The VAPID `sub` claim: how push services reach the operator.
-    #[arg(long, env = "NOTIFIER_VAPID_SUBJECT", default_value = "mailto:ops@leadflow.invalid")]
+    #[arg(
+        long,
+        env = "NOTIFIER_VAPID_SUBJECT",
+        default_value = "mailto:ops@leadflow.invalid"
+    )]
     pub vapid_subject: String,
     /// Push-service hosts subscriptions may point at (comma-separated; a host
     /// matches an entry or any subdomain of it). Default: the major browsers'.
@@ -39,12 +47,25 @@ pub struct Config {
     pub push_ttl_secs: u32,
     /// `smtp://host:port`, `smtps://host:port`, `smtp://…?tls=required`, or
     /// `file://folder` (each mail as an .eml file).
-    #[arg(long, env = "NOTIFIER_SMTP_URL", default_value = "file://data/mail", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NOTIFIER_SMTP_URL",
+        default_value = "file://data/mail",
+        hide_env_values = true
+    )]
     pub smtp_url: String,
-    #[arg(long, env = "NOTIFIER_MAIL_FROM", default_value = "leadflow <leadflow@localhost>")]
+    #[arg(
+        long,
+        env = "NOTIFIER_MAIL_FROM",
+        default_value = "leadflow <leadflow@localhost>"
+    )]
     pub mail_from: String,
     /// Where the CRM web app lives, for links in emails and pushes.
-    #[arg(long, env = "NOTIFIER_APP_URL", default_value = "http://localhost:3000")]
+    #[arg(
+        long,
+        env = "NOTIFIER_APP_URL",
+        default_value = "http://localhost:3000"
+    )]
     pub app_url: String,
     /// Bounds one push or email send.
     #[arg(long, env = "NOTIFIER_SEND_TIMEOUT_MS", default_value_t = 10_000)]
@@ -72,7 +93,10 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen_addr", &self.listen_addr)
             .field("database_url", &self.database_url)
-            .field("vapid_private_key", &self.vapid_private_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "vapid_private_key",
+                &self.vapid_private_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("smtp_url", &"<redacted>")
             .finish_non_exhaustive()
     }

@@ -18,7 +18,10 @@ pub enum NotifierError {
 
 impl NotifierError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        NotifierError::InvalidArgument { field: field.to_owned(), message: message.into() }
+        NotifierError::InvalidArgument {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 }
 

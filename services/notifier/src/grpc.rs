@@ -16,8 +16,8 @@ use tonic::{Request, Response, Status};
 
 use crate::channels::webpush::WebPush;
 use crate::domain::notification::{
-    Kind, LeadRef, MAX_BATCH_LEADS, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewNotification, Notification, Recipient, Subject,
-    check_email, check_id, check_text,
+    Kind, LeadRef, MAX_BATCH_LEADS, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewNotification, Notification,
+    Recipient, Subject, check_email, check_id, check_text,
 };
 use crate::domain::push::{PushPolicy, check_auth, check_p256dh};
 use crate::error::NotifierError;
@@ -38,14 +38,18 @@ pub struct NotifierApi {
 }
 
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 fn lead_to_pb(l: &LeadRef) -> pb::LeadRef {
     pb::LeadRef {
         id: l.id.clone(),
         name: l.name.clone(),
-        source: common::LeadSource::from_str_name(&l.source).unwrap_or(common::LeadSource::Other) as i32,
+        source: common::LeadSource::from_str_name(&l.source).unwrap_or(common::LeadSource::Other)
+            as i32,
     }
 }
 
@@ -67,7 +71,11 @@ pub fn notification_to_pb(n: &Notification) -> pb::Notification {
         body: n.body.clone(),
         subject: Some(match &n.subject {
             Subject::Lead(l) => pb::notification::Subject::Lead(lead_to_pb(l)),
-            Subject::Batch { batch_id, count, leads } => pb::notification::Subject::Batch(pb::LeadBatch {
+            Subject::Batch {
+                batch_id,
+                count,
+                leads,
+            } => pb::notification::Subject::Batch(pb::LeadBatch {
                 batch_id: batch_id.clone(),
                 count: *count,
                 leads: leads.iter().map(lead_to_pb).collect(),
@@ -84,30 +92,54 @@ fn lead_from_pb(field: &str, l: pb::LeadRef) -> Result<LeadRef, NotifierError> {
     check_id(&format!("{field}.id"), &l.id)?;
     check_text(&format!("{field}.name"), &l.name, 200, true)?;
     let source = match common::LeadSource::try_from(l.source) {
-        Ok(common::LeadSource::Unspecified) | Err(_) => return Err(NotifierError::invalid(&format!("{field}.source"), "unknown source")),
+        Ok(common::LeadSource::Unspecified) | Err(_) => {
+            return Err(NotifierError::invalid(
+                &format!("{field}.source"),
+                "unknown source",
+            ));
+        }
         Ok(s) => s.as_str_name().to_owned(),
     };
-    Ok(LeadRef { id: l.id, name: l.name, source })
+    Ok(LeadRef {
+        id: l.id,
+        name: l.name,
+        source,
+    })
 }
 
 fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError> {
     check_text("idempotency_key", &req.idempotency_key, 200, true)?;
-    let recipient = req.recipient.ok_or_else(|| NotifierError::invalid("recipient", "is required"))?;
+    let recipient = req
+        .recipient
+        .ok_or_else(|| NotifierError::invalid("recipient", "is required"))?;
     check_id("recipient.user_id", &recipient.user_id)?;
     if !recipient.email.is_empty() {
         check_email("recipient.email", &recipient.email)?;
     }
-    check_text("recipient.display_name", &recipient.display_name, 200, false)?;
+    check_text(
+        "recipient.display_name",
+        &recipient.display_name,
+        200,
+        false,
+    )?;
     let kind = match pb::NotificationKind::try_from(req.kind) {
         Ok(pb::NotificationKind::LeadRouted) => Kind::LeadRouted,
         Ok(pb::NotificationKind::LeadAssigned) => Kind::LeadAssigned,
         Ok(pb::NotificationKind::LeadReassigned) => Kind::LeadReassigned,
         Ok(pb::NotificationKind::LeadsAssigned) => Kind::LeadsAssigned,
-        _ => return Err(NotifierError::invalid("kind", format!("unknown or missing kind {}", req.kind))),
+        _ => {
+            return Err(NotifierError::invalid(
+                "kind",
+                format!("unknown or missing kind {}", req.kind),
+            ));
+        }
     };
     check_text("title", &req.title, MAX_TITLE_CHARS, true)?;
     if req.title.contains('\n') {
-        return Err(NotifierError::invalid("title", "may not contain line breaks"));
+        return Err(NotifierError::invalid(
+            "title",
+            "may not contain line breaks",
+        ));
     }
     check_text("body", &req.body, MAX_BODY_CHARS, false)?;
     let subject = match req.subject {
@@ -118,19 +150,35 @@ fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError
                 return Err(NotifierError::invalid("batch.count", "must be at least 1"));
             }
             if b.leads.len() > MAX_BATCH_LEADS {
-                return Err(NotifierError::invalid("batch.leads", format!("at most {MAX_BATCH_LEADS} (the first few)")));
+                return Err(NotifierError::invalid(
+                    "batch.leads",
+                    format!("at most {MAX_BATCH_LEADS} (the first few)"),
+                ));
             }
             Subject::Batch {
                 batch_id: b.batch_id,
                 count: b.count,
-                leads: b.leads.into_iter().map(|l| lead_from_pb("batch.leads", l)).collect::<Result<_, _>>()?,
+                leads: b
+                    .leads
+                    .into_iter()
+                    .map(|l| lead_from_pb("batch.leads", l))
+                    .collect::<Result<_, _>>()?,
             }
         }
-        None => return Err(NotifierError::invalid("lead", "a lead or a batch is required")),
+        None => {
+            return Err(NotifierError::invalid(
+                "lead",
+                "a lead or a batch is required",
+            ));
+        }
     };
     Ok(NewNotification {
         idempotency_key: req.idempotency_key,
-        recipient: Recipient { user_id: recipient.user_id, email: recipient.email, display_name: recipient.display_name },
+        recipient: Recipient {
+            user_id: recipient.user_id,
+            email: recipient.email,
+            display_name: recipient.display_name,
+        },
         kind,
         title: req.title,
         body: req.body,
@@ -143,31 +191,50 @@ fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError
 fn recipient<T>(request: &Request<T>) -> Result<Caller, Status> {
     let caller = Caller::from_request(request)?;
     if !caller.role.is_person() {
-        return Err(NotifierError::PermissionDenied("only people have notifications".into()).into());
+        return Err(
+            NotifierError::PermissionDenied("only people have notifications".into()).into(),
+        );
     }
     Ok(caller)
 }
 
 fn parse_id(field: &str, id: &str) -> Result<i64, NotifierError> {
-    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| NotifierError::invalid(field, "is not a notification id"))
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| NotifierError::invalid(field, "is not a notification id"))
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::NotificationEvent, Status>> + Send>>;
 
 impl NotifierApi {
-    async fn count_event(&self, org: &str, user: &str) -> Result<pb::NotificationEvent, NotifierError> {
+    async fn count_event(
+        &self,
+        org: &str,
+        user: &str,
+    ) -> Result<pb::NotificationEvent, NotifierError> {
         let count = self.store.unread_count(org, user).await?;
-        Ok(pb::NotificationEvent { event: Some(pb::notification_event::Event::UnreadCount(pb::UnreadCount { count })) })
+        Ok(pb::NotificationEvent {
+            event: Some(pb::notification_event::Event::UnreadCount(
+                pb::UnreadCount { count },
+            )),
+        })
     }
 }
 
 #[tonic::async_trait]
 impl NotifierService for NotifierApi {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "Notify", notification.id, created))]
-    async fn notify(&self, request: Request<pb::NotifyRequest>) -> Result<Response<pb::Notification>, Status> {
+    async fn notify(
+        &self,
+        request: Request<pb::NotifyRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
         let caller = Caller::from_request(&request)?;
         if caller.role != Role::Service {
-            return Err(NotifierError::PermissionDenied("only leadflow's own services may notify".into()).into());
+            return Err(NotifierError::PermissionDenied(
+                "only leadflow's own services may notify".into(),
+            )
+            .into());
         }
         let new = parse_notify(request.into_inner())?;
         let (notification, created) = self.store.notify(&caller.org_id, &new).await?;
@@ -176,7 +243,12 @@ impl NotifierService for NotifierApi {
         span.record("created", created);
         if created {
             self.wake.notify_one();
-            self.hub.publish(HubEvent::new_notification(&caller.org_id, &notification.recipient_id)).await;
+            self.hub
+                .publish(HubEvent::new_notification(
+                    &caller.org_id,
+                    &notification.recipient_id,
+                ))
+                .await;
         }
         Ok(Response::new(notification_to_pb(&notification)))
     }
@@ -191,7 +263,11 @@ impl NotifierService for NotifierApi {
         let limit = match req.page_size {
             0 => 20,
             n if (1..=100).contains(&n) => n as u64,
-            _ => return Err(NotifierError::invalid("page_size", "must be between 1 and 100").into()),
+            _ => {
+                return Err(
+                    NotifierError::invalid("page_size", "must be between 1 and 100").into(),
+                );
+            }
         };
         let before = match req.page_token.as_str() {
             "" => None,
@@ -201,10 +277,21 @@ impl NotifierService for NotifierApi {
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .and_then(|s| s.strip_prefix("n:").and_then(|n| n.parse::<i64>().ok()))
-                    .ok_or_else(|| NotifierError::invalid("page_token", "is not a page token of this list"))?,
+                    .ok_or_else(|| {
+                        NotifierError::invalid("page_token", "is not a page token of this list")
+                    })?,
             ),
         };
-        let page = self.store.list(&caller.org_id, &caller.user_id, req.unread_only, before, limit + 1).await?;
+        let page = self
+            .store
+            .list(
+                &caller.org_id,
+                &caller.user_id,
+                req.unread_only,
+                before,
+                limit + 1,
+            )
+            .await?;
         let more = page.len() as u64 > limit;
         let page: Vec<_> = page.into_iter().take(limit as usize).collect();
         let next_page_token = match page.last() {
@@ -217,28 +304,62 @@ impl NotifierService for NotifierApi {
         }))
     }
 
-    async fn get_unread_count(&self, request: Request<pb::GetUnreadCountRequest>) -> Result<Response<pb::UnreadCount>, Status> {
+    async fn get_unread_count(
+        &self,
+        request: Request<pb::GetUnreadCountRequest>,
+    ) -> Result<Response<pb::UnreadCount>, Status> {
         let caller = recipient(&request)?;
-        let count = self.store.unread_count(&caller.org_id, &caller.user_id).await?;
+        let count = self
+            .store
+            .unread_count(&caller.org_id, &caller.user_id)
+            .await?;
         Ok(Response::new(pb::UnreadCount { count }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "MarkRead"))]
-    async fn mark_read(&self, request: Request<pb::MarkReadRequest>) -> Result<Response<pb::UnreadCount>, Status> {
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Result<Response<pb::UnreadCount>, Status> {
         let caller = recipient(&request)?;
-        let ids = request.into_inner().ids.iter().map(|id| parse_id("ids", id)).collect::<Result<Vec<_>, _>>()?;
-        if self.store.mark_read(&caller.org_id, &caller.user_id, Some(&ids)).await? > 0 {
-            self.hub.publish(HubEvent::count_changed(&caller.org_id, &caller.user_id)).await;
+        let ids = request
+            .into_inner()
+            .ids
+            .iter()
+            .map(|id| parse_id("ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self
+            .store
+            .mark_read(&caller.org_id, &caller.user_id, Some(&ids))
+            .await?
+            > 0
+        {
+            self.hub
+                .publish(HubEvent::count_changed(&caller.org_id, &caller.user_id))
+                .await;
         }
-        let count = self.store.unread_count(&caller.org_id, &caller.user_id).await?;
+        let count = self
+            .store
+            .unread_count(&caller.org_id, &caller.user_id)
+            .await?;
         Ok(Response::new(pb::UnreadCount { count }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "MarkAllRead"))]
-    async fn mark_all_read(&self, request: Request<pb::MarkAllReadRequest>) -> Result<Response<pb::UnreadCount>, Status> {
+    async fn mark_all_read(
+        &self,
+        request: Request<pb::MarkAllReadRequest>,
+    ) -> Result<Response<pb::UnreadCount>, Status> {
         let caller = recipient(&request)?;
-        if self.store.mark_read(&caller.org_id, &caller.user_id, None).await? > 0 {
-            self.hub.publish(HubEvent::count_changed(&caller.org_id, &caller.user_id)).await;
+        if self
+            .store
+            .mark_read(&caller.org_id, &caller.user_id, None)
+            .await?
+            > 0
+        {
+            self.hub
+                .publish(HubEvent::count_changed(&caller.org_id, &caller.user_id))
+                .await;
         }
         Ok(Response::new(pb::UnreadCount { count: 0 }))
     }
@@ -273,7 +394,11 @@ impl NotifierService for NotifierApi {
                         return Ok(sent);
                     }
                     for n in &batch {
-                        let event = pb::NotificationEvent { event: Some(pb::notification_event::Event::Notification(notification_to_pb(n))) };
+                        let event = pb::NotificationEvent {
+                            event: Some(pb::notification_event::Event::Notification(
+                                notification_to_pb(n),
+                            )),
+                        };
                         if tx.send(Ok(event)).await.is_err() {
                             return Err(NotifierError::Internal("watcher gone".into()));
                         }
@@ -281,6 +406,10 @@ impl NotifierService for NotifierApi {
                         sent = true;
                     }
                 }
+            };
+            let mut last_count = match &first.event {
+                Some(pb::notification_event::Event::UnreadCount(c)) => c.count,
+                _ => -1,
             };
             if tx.send(Ok(first)).await.is_err() || catch_up(&mut last).await.is_err() {
                 return;
@@ -302,7 +431,9 @@ impl NotifierService for NotifierApi {
                     return;
                 }
                 if count {
-                    let Ok(event) = api.count_event(&org, &user).await else { return };
+                    let Ok(event) = api.count_event(&org, &user).await else {
+                        return;
+                    };
                     if tx.send(Ok(event)).await.is_err() {
                         return;
                     }
@@ -312,26 +443,57 @@ impl NotifierService for NotifierApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_preferences(&self, request: Request<pb::GetPreferencesRequest>) -> Result<Response<pb::Preferences>, Status> {
+    async fn get_preferences(
+        &self,
+        request: Request<pb::GetPreferencesRequest>,
+    ) -> Result<Response<pb::Preferences>, Status> {
         let caller = recipient(&request)?;
-        let p = self.store.preferences(&caller.org_id, &caller.user_id).await?;
-        Ok(Response::new(pb::Preferences { email_enabled: p.email_enabled, push_enabled: p.push_enabled, in_app_enabled: true }))
+        let p = self
+            .store
+            .preferences(&caller.org_id, &caller.user_id)
+            .await?;
+        Ok(Response::new(pb::Preferences {
+            email_enabled: p.email_enabled,
+            push_enabled: p.push_enabled,
+            in_app_enabled: true,
+        }))
     }
 
-    async fn update_preferences(&self, request: Request<pb::UpdatePreferencesRequest>) -> Result<Response<pb::Preferences>, Status> {
+    async fn update_preferences(
+        &self,
+        request: Request<pb::UpdatePreferencesRequest>,
+    ) -> Result<Response<pb::Preferences>, Status> {
         let caller = recipient(&request)?;
         let req = request.into_inner();
         let p = self
             .store
-            .set_preferences(&caller.org_id, &caller.user_id, Preferences { email_enabled: req.email_enabled, push_enabled: req.push_enabled })
+            .set_preferences(
+                &caller.org_id,
+                &caller.user_id,
+                Preferences {
+                    email_enabled: req.email_enabled,
+                    push_enabled: req.push_enabled,
+                },
+            )
             .await?;
-        Ok(Response::new(pb::Preferences { email_enabled: p.email_enabled, push_enabled: p.push_enabled, in_app_enabled: true }))
+        Ok(Response::new(pb::Preferences {
+            email_enabled: p.email_enabled,
+            push_enabled: p.push_enabled,
+            in_app_enabled: true,
+        }))
     }
 
-    async fn get_vapid_public_key(&self, _request: Request<pb::GetVapidPublicKeyRequest>) -> Result<Response<pb::VapidPublicKey>, Status> {
+    async fn get_vapid_public_key(
+        &self,
+        _request: Request<pb::GetVapidPublicKeyRequest>,
+    ) -> Result<Response<pb::VapidPublicKey>, Status> {
         match &self.webpush {
-            Some(webpush) => Ok(Response::new(pb::VapidPublicKey { key: webpush.public_key().to_owned() })),
-            None => Err(Status::failed_precondition("web push is not configured on this deployment (NOTIFIER_VAPID_PRIVATE_KEY)")),
+            Some(webpush) => Ok(Response::new(pb::VapidPublicKey {
+                key: webpush.public_key().to_owned(),
+            })),
+            None => Err(Status::failed_precondition(
+                "web push is not configured on this deployment (NOTIFIER_VAPID_PRIVATE_KEY)",
+            )),
         }
     }
 
@@ -345,8 +507,21 @@ impl NotifierService for NotifierApi {
         let endpoint = self.push_policy.check_endpoint(&req.endpoint)?;
         check_p256dh(&req.p256dh)?;
         check_auth(&req.auth)?;
-        let sub = self.store.add_subscription(&caller.org_id, &caller.user_id, &endpoint, &req.p256dh, &req.auth).await?;
-        Ok(Response::new(pb::PushSubscription { endpoint: sub.endpoint, user_id: sub.user_id, created_at: Some(timestamp(sub.created_at)) }))
+        let sub = self
+            .store
+            .add_subscription(
+                &caller.org_id,
+                &caller.user_id,
+                &endpoint,
+                &req.p256dh,
+                &req.auth,
+            )
+            .await?;
+        Ok(Response::new(pb::PushSubscription {
+            endpoint: sub.endpoint,
+            user_id: sub.user_id,
+            created_at: Some(timestamp(sub.created_at)),
+        }))
     }
 
     async fn remove_push_subscription(
@@ -354,15 +529,30 @@ impl NotifierService for NotifierApi {
         request: Request<pb::RemovePushSubscriptionRequest>,
     ) -> Result<Response<pb::RemovePushSubscriptionResponse>, Status> {
         let caller = recipient(&request)?;
-        let removed = self.store.remove_subscription(&caller.org_id, &caller.user_id, &request.into_inner().endpoint).await?;
-        Ok(Response::new(pb::RemovePushSubscriptionResponse { removed }))
+        let removed = self
+            .store
+            .remove_subscription(
+                &caller.org_id,
+                &caller.user_id,
+                &request.into_inner().endpoint,
+            )
+            .await?;
+        Ok(Response::new(pb::RemovePushSubscriptionResponse {
+            removed,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListDeliveries"))]
-    async fn list_deliveries(&self, request: Request<pb::ListDeliveriesRequest>) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
         let caller = Caller::from_request(&request)?;
         if !matches!(caller.role, Role::Owner | Role::Admin) {
-            return Err(NotifierError::PermissionDenied("only an owner or admin may inspect deliveries".into()).into());
+            return Err(NotifierError::PermissionDenied(
+                "only an owner or admin may inspect deliveries".into(),
+            )
+            .into());
         }
         let id = parse_id("notification_id", &request.into_inner().notification_id)?;
         let deliveries = self
@@ -381,7 +571,12 @@ impl NotifierService for NotifierApi {
                     }) as i32,
                     target: match d.channel {
                         // An endpoint URL is a bearer capability: show only its host.
-                        Channel::WebPush => d.target.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_owned)).unwrap_or_default(),
+                        Channel::WebPush => d
+                            .target
+                            .parse::<http::Uri>()
+                            .ok()
+                            .and_then(|u| u.host().map(str::to_owned))
+                            .unwrap_or_default(),
                         Channel::Email => d.target,
                     },
                     status: (match d.status {
@@ -398,7 +593,11 @@ impl NotifierService for NotifierApi {
                     attempt_log: d
                         .log
                         .into_iter()
-                        .map(|(number, at, outcome)| pb::DeliveryAttempt { number, time: Some(timestamp(at)), outcome })
+                        .map(|(number, at, outcome)| pb::DeliveryAttempt {
+                            number,
+                            time: Some(timestamp(at)),
+                            outcome,
+                        })
                         .collect(),
                 })
                 .collect(),

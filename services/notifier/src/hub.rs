@@ -31,15 +31,27 @@ pub struct HubEvent {
 
 impl HubEvent {
     pub fn new_notification(org: &str, user: &str) -> Self {
-        HubEvent { org: org.into(), user: user.into(), what: "new".into() }
+        HubEvent {
+            org: org.into(),
+            user: user.into(),
+            what: "new".into(),
+        }
     }
 
     pub fn count_changed(org: &str, user: &str) -> Self {
-        HubEvent { org: org.into(), user: user.into(), what: "count".into() }
+        HubEvent {
+            org: org.into(),
+            user: user.into(),
+            what: "count".into(),
+        }
     }
 
     fn resync() -> Self {
-        HubEvent { org: String::new(), user: String::new(), what: "resync".into() }
+        HubEvent {
+            org: String::new(),
+            user: String::new(),
+            what: "resync".into(),
+        }
     }
 
     pub fn is_resync(&self) -> bool {
@@ -58,13 +70,19 @@ pub struct Hub {
 impl Hub {
     /// An in-process hub (SQLite, one replica).
     pub fn local() -> Hub {
-        Hub { tx: broadcast::channel(1024).0, postgres: None }
+        Hub {
+            tx: broadcast::channel(1024).0,
+            postgres: None,
+        }
     }
 
     /// A hub that fans out through Postgres, listening on one connection
     /// (reconnecting, and telling watchers to re-read after a gap).
     pub fn postgres(db: DatabaseConnection, url: &str) -> Hub {
-        let hub = Hub { tx: broadcast::channel(1024).0, postgres: Some(db) };
+        let hub = Hub {
+            tx: broadcast::channel(1024).0,
+            postgres: Some(db),
+        };
         tokio::spawn(listen(url.to_owned(), hub.tx.clone()));
         hub
     }
@@ -101,13 +119,17 @@ impl Hub {
 
 async fn listen(url: String, tx: broadcast::Sender<HubEvent>) {
     let mut backoff = Duration::from_millis(100);
+    let mut reconnecting = false;
     loop {
         match PgListener::connect(&url).await {
             Ok(mut listener) => match listener.listen(CHANNEL).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
-                    // Anything sent while we were away: everyone re-reads.
-                    let _ = tx.send(HubEvent::resync());
+                    if reconnecting {
+                        // Anything sent while we were away: everyone re-reads.
+                        let _ = tx.send(HubEvent::resync());
+                    }
+                    reconnecting = true;
                     loop {
                         match listener.recv().await {
                             Ok(n) => {

@@ -48,16 +48,33 @@ impl Parts {
             Hub::postgres(store.connection().clone(), config.database_url.expose())
         };
         let webpush = match &config.vapid_private_key {
-            Some(key) => Some(Arc::new(WebPush::new(key, &config.vapid_subject, config.send_timeout(), config.push_ttl_secs)?)),
+            Some(key) => Some(Arc::new(WebPush::new(
+                key,
+                &config.vapid_subject,
+                config.send_timeout(),
+                config.push_ttl_secs,
+            )?)),
             None => {
                 tracing::warn!("NOTIFIER_VAPID_PRIVATE_KEY is not set: Web Push is off");
                 None
             }
         };
-        let email = Some(Arc::new(Email::new(&config.smtp_url, &config.mail_from, &config.app_url, config.send_timeout())?));
-        let mut push_policy = PushPolicy { allow_loopback_http: config.push_allow_loopback, ..PushPolicy::default() };
+        let email = Some(Arc::new(Email::new(
+            &config.smtp_url,
+            &config.mail_from,
+            &config.app_url,
+            config.send_timeout(),
+        )?));
+        let mut push_policy = PushPolicy {
+            allow_loopback_http: config.push_allow_loopback,
+            ..PushPolicy::default()
+        };
         if !config.push_allowlist.is_empty() {
-            push_policy.allowlist = config.push_allowlist.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+            push_policy.allowlist = config
+                .push_allowlist
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect();
         }
         Ok(Parts {
             store,
@@ -75,7 +92,11 @@ impl Parts {
     }
 }
 
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
     let parts = Parts::open(&config).await?;
     serve(parts, verifier, &config.server, listener, shutdown).await
@@ -121,7 +142,8 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(leadflow_server::reflection_service(&services))
         .add_service(NotifierServiceServer::new(api));
-    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+    let server =
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
     let shutdown = async move {
         shutdown.await;
         // End open streams so clients reconnect elsewhere and the drain can finish.

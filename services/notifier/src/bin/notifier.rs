@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use leadflow_notifier::Config;
 
 #[derive(Parser)]
-#[command(name = "notifier", version, about = "leadflow notifier: the bell, Web Push and email")]
+#[command(
+    name = "notifier",
+    version,
+    about = "leadflow notifier: the bell, Web Push and email"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -41,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let _telemetry = leadflow_telemetry::init("notifier");
-            let store = leadflow_notifier::store::Store::connect(cli.config.database_url.expose(), 1).await?;
+            let store =
+                leadflow_notifier::store::Store::connect(cli.config.database_url.expose(), 1)
+                    .await?;
             store.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())

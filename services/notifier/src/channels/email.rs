@@ -40,7 +40,9 @@ pub struct Email {
 impl std::fmt::Debug for Email {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The SMTP URL may carry credentials; it never prints.
-        f.debug_struct("Email").field("from", &self.from.to_string()).finish_non_exhaustive()
+        f.debug_struct("Email")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +50,9 @@ impl Email {
     /// `url`: `smtp://host:port` (STARTTLS when offered; `?tls=required` to
     /// insist), `smtps://host:port`, or `file:///path/to/folder`.
     pub fn new(url: &str, from: &str, app_url: &str, timeout: Duration) -> anyhow::Result<Email> {
-        let from: Mailbox = from.parse().map_err(|e| anyhow::anyhow!("NOTIFIER_MAIL_FROM: {e}"))?;
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("NOTIFIER_MAIL_FROM: {e}"))?;
         let transport = if let Some(dir) = url.strip_prefix("file://") {
             std::fs::create_dir_all(dir)?;
             Transport::Files(AsyncFileTransport::new(dir))
@@ -56,11 +60,20 @@ impl Email {
             let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                 .map_err(|e| anyhow::anyhow!("NOTIFIER_SMTP_URL: {e}"))?
                 .timeout(Some(timeout))
-                .pool_config(PoolConfig::new().max_size(8).idle_timeout(Duration::from_secs(30)))
+                .pool_config(
+                    PoolConfig::new()
+                        .max_size(8)
+                        .idle_timeout(Duration::from_secs(30)),
+                )
                 .build();
             Transport::Smtp(smtp)
         };
-        Ok(Email { transport, from, app_url: app_url.trim_end_matches('/').to_owned(), timeout })
+        Ok(Email {
+            transport,
+            from,
+            app_url: app_url.trim_end_matches('/').to_owned(),
+            timeout,
+        })
     }
 
     /// Builds the message for a notification.
@@ -71,8 +84,19 @@ impl Email {
             Subject::Lead(lead) => vec![lead.label()],
             Subject::Batch { leads, .. } => leads.iter().map(|l| l.label()).collect(),
         };
-        let text = format!("{}\n\n{}\n\nOpen in leadflow: {link}\n", notification.body, leads.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n"));
-        let items: String = leads.iter().map(|l| format!("<li>{}</li>", escape(l))).collect();
+        let text = format!(
+            "{}\n\n{}\n\nOpen in leadflow: {link}\n",
+            notification.body,
+            leads
+                .iter()
+                .map(|l| format!("- {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let items: String = leads
+            .iter()
+            .map(|l| format!("<li>{}</li>", escape(l)))
+            .collect();
         let html = format!(
             "<!doctype html><html><body><p>{}</p><ul>{items}</ul><p><a href=\"{}\">Open in leadflow</a></p></body></html>",
             escape(&notification.body),
@@ -92,13 +116,21 @@ impl Email {
             Err(e) => return EmailResult::Permanent(e),
         };
         let sent = match &self.transport {
-            Transport::Smtp(smtp) => match tokio::time::timeout(self.timeout, smtp.send(message)).await {
-                Err(_) => return EmailResult::Transient(format!("no answer within {:?}", self.timeout)),
+            Transport::Smtp(smtp) => match tokio::time::timeout(self.timeout, smtp.send(message))
+                .await
+            {
+                Err(_) => {
+                    return EmailResult::Transient(format!("no answer within {:?}", self.timeout));
+                }
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) if e.is_permanent() => return EmailResult::Permanent(e.to_string()),
                 Ok(Err(e)) => Err(e.to_string()),
             },
-            Transport::Files(files) => files.send(message).await.map(drop).map_err(|e| e.to_string()),
+            Transport::Files(files) => files
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
         };
         match sent {
             Ok(()) => EmailResult::Delivered,
@@ -129,6 +161,9 @@ mod tests {
 
     #[test]
     fn untrusted_text_is_escaped() {
-        assert_eq!(escape("<script>alert('x')</script> & co"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co");
+        assert_eq!(
+            escape("<script>alert('x')</script> & co"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"
+        );
     }
 }

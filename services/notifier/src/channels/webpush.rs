@@ -12,16 +12,23 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use web_push::{ContentEncoding, PartialVapidSignatureBuilder, SubscriptionInfo, Urgency, VapidSignatureBuilder, WebPushMessageBuilder};
+use web_push::{
+    ContentEncoding, PartialVapidSignatureBuilder, SubscriptionInfo, Urgency,
+    VapidSignatureBuilder, WebPushMessageBuilder,
+};
 
 /// What the push service said.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum PushResult {
     Delivered,
     /// 404/410: the subscription is gone for good.
     Gone,
     /// 429, 5xx or a network error: try again (after `retry_after` if given).
-    Retry { error: String, retry_after: Option<Duration> },
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
     /// Any other refusal.
     Failed(String),
 }
@@ -32,7 +39,21 @@ pub fn generate_vapid_keys() -> (String, String) {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
     let public = secret.public_key().to_encoded_point(false);
-    (URL_SAFE_NO_PAD.encode(secret.to_bytes()), URL_SAFE_NO_PAD.encode(public.as_bytes()))
+    (
+        URL_SAFE_NO_PAD.encode(secret.to_bytes()),
+        URL_SAFE_NO_PAD.encode(public.as_bytes()),
+    )
+}
+
+/// The origin of a URL (RFC 6454): scheme, host, and the port if not the default.
+fn origin(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?;
+    let host = uri.host()?;
+    Some(match (scheme, uri.port_u16()) {
+        ("https", Some(443)) | ("http", Some(80)) | (_, None) => format!("{scheme}://{host}"),
+        (_, Some(port)) => format!("{scheme}://{host}:{port}"),
+    })
 }
 
 /// Sends Web Push messages signed with the deployment's VAPID key.
@@ -49,15 +70,24 @@ pub struct WebPush {
 impl std::fmt::Debug for WebPush {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The private key never prints.
-        f.debug_struct("WebPush").field("public_key", &self.public_key).field("contact", &self.contact).finish_non_exhaustive()
+        f.debug_struct("WebPush")
+            .field("public_key", &self.public_key)
+            .field("contact", &self.contact)
+            .finish_non_exhaustive()
     }
 }
 
 impl WebPush {
     /// `private_key`: the raw 32-byte P-256 key, base64url.
-    pub fn new(private_key: &str, contact: &str, timeout: Duration, ttl: u32) -> anyhow::Result<WebPush> {
-        let vapid = VapidSignatureBuilder::from_base64_no_sub(private_key.trim())
-            .map_err(|e| anyhow::anyhow!("NOTIFIER_VAPID_PRIVATE_KEY is not a valid VAPID key: {e}"))?;
+    pub fn new(
+        private_key: &str,
+        contact: &str,
+        timeout: Duration,
+        ttl: u32,
+    ) -> anyhow::Result<WebPush> {
+        let vapid = VapidSignatureBuilder::from_base64_no_sub(private_key.trim()).map_err(|e| {
+            anyhow::anyhow!("NOTIFIER_VAPID_PRIVATE_KEY is not a valid VAPID key: {e}")
+        })?;
         let public_key = URL_SAFE_NO_PAD.encode(vapid.get_public_key());
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
@@ -68,7 +98,14 @@ impl WebPush {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Ok(WebPush { client, vapid, contact: contact.to_owned(), public_key, timeout, ttl })
+        Ok(WebPush {
+            client,
+            vapid,
+            contact: contact.to_owned(),
+            public_key,
+            timeout,
+            ttl,
+        })
     }
 
     /// The key for the browser's `PushManager.subscribe`.
@@ -77,11 +114,23 @@ impl WebPush {
     }
 
     /// Encrypts `payload` for the subscription and posts it.
-    pub async fn send(&self, endpoint: &str, p256dh: &str, auth: &str, payload: &[u8]) -> PushResult {
+    pub async fn send(
+        &self,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+        payload: &[u8],
+    ) -> PushResult {
         let info = SubscriptionInfo::new(endpoint, p256dh, auth);
+        let Some(audience) = origin(endpoint) else {
+            return PushResult::Failed("the endpoint is not a URL".into());
+        };
         let message = (|| {
             let mut signature = self.vapid.clone().add_sub_info(&info);
             signature.add_claim("sub", self.contact.as_str());
+            // RFC 8292: `aud` is the endpoint's origin. The crate would drop
+            // a non-default port from it; give it explicitly.
+            signature.add_claim("aud", audience.as_str());
             let mut builder = WebPushMessageBuilder::new(&info);
             builder.set_payload(ContentEncoding::Aes128Gcm, payload);
             builder.set_ttl(self.ttl);
@@ -96,7 +145,9 @@ impl WebPush {
         // web-push speaks http 0.2; move the request over to http 1.
         let old: http02::Request<Vec<u8>> = web_push::request_builder::build_request(message);
         let (parts, body) = old.into_parts();
-        let mut request = http::Request::builder().method(parts.method.as_str()).uri(parts.uri.to_string());
+        let mut request = http::Request::builder()
+            .method(parts.method.as_str())
+            .uri(parts.uri.to_string());
         for (name, value) in &parts.headers {
             request = request.header(name.as_str(), value.as_bytes());
         }
@@ -104,10 +155,21 @@ impl WebPush {
             Ok(r) => r,
             Err(e) => return PushResult::Failed(format!("building the request: {e}")),
         };
-        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
+        {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return PushResult::Retry { error: format!("push service unreachable: {e}"), retry_after: None },
-            Err(_) => return PushResult::Retry { error: format!("no answer within {:?}", self.timeout), retry_after: None },
+            Ok(Err(e)) => {
+                return PushResult::Retry {
+                    error: format!("push service unreachable: {e}"),
+                    retry_after: None,
+                };
+            }
+            Err(_) => {
+                return PushResult::Retry {
+                    error: format!("no answer within {:?}", self.timeout),
+                    retry_after: None,
+                };
+            }
         };
         let status = response.status();
         let retry_after = response
@@ -125,7 +187,10 @@ impl WebPush {
         match status.as_u16() {
             200..=299 => PushResult::Delivered,
             404 | 410 => PushResult::Gone,
-            429 | 500..=599 => PushResult::Retry { error: format!("push service answered {status}"), retry_after },
+            429 | 500..=599 => PushResult::Retry {
+                error: format!("push service answered {status}"),
+                retry_after,
+            },
             code => {
                 let detail = http02::StatusCode::from_u16(code)
                     .ok()
@@ -134,5 +199,26 @@ impl WebPush {
                 PushResult::Failed(format!("push service refused ({status}): {detail}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn the_vapid_audience_is_the_endpoint_origin() {
+        assert_eq!(
+            origin("https://fcm.googleapis.com/fcm/send/x").as_deref(),
+            Some("https://fcm.googleapis.com")
+        );
+        assert_eq!(
+            origin("https://push.example.com:443/x").as_deref(),
+            Some("https://push.example.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/push/1").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
     }
 }

@@ -70,15 +70,26 @@ impl Worker {
         tracing::info!(outcome = ?outcome, "delivery attempt");
         match self.store.record(&due, &outcome).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker will retry"),
-            Err(error) => tracing::warn!(%error, "recording the outcome failed; the lease expires and it is retried"),
+            Ok(false) => tracing::warn!(
+                "lease lost before the outcome was recorded; another worker will retry"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "recording the outcome failed; the lease expires and it is retried")
+            }
         }
     }
 
-    fn retry_at(&self, due: &DueDelivery, retry_after: Option<Duration>) -> chrono::DateTime<chrono::Utc> {
+    fn retry_at(
+        &self,
+        due: &DueDelivery,
+        retry_after: Option<Duration>,
+    ) -> chrono::DateTime<chrono::Utc> {
         let jitter: f64 = rand::thread_rng().r#gen();
-        let delay = self.policy.delay(due.attempts as u32 + 1, retry_after, jitter);
-        crate::store::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
+        let delay = self
+            .policy
+            .delay(due.attempts as u32 + 1, retry_after, jitter);
+        crate::store::now()
+            + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
     }
 
     async fn attempt(&self, due: &DueDelivery) -> Outcome {
@@ -98,9 +109,14 @@ impl Worker {
                         if let Err(error) = self.store.forget_subscription(&due.target).await {
                             tracing::warn!(%error, "forgetting a gone subscription failed");
                         }
-                        Outcome::Failed("the push service says the subscription is gone; removed it".into())
+                        Outcome::Failed(
+                            "the push service says the subscription is gone; removed it".into(),
+                        )
                     }
-                    PushResult::Retry { error, retry_after } => Outcome::Retry { at: self.retry_at(due, retry_after), error },
+                    PushResult::Retry { error, retry_after } => Outcome::Retry {
+                        at: self.retry_at(due, retry_after),
+                        error,
+                    },
                     PushResult::Failed(error) => Outcome::Failed(error),
                 }
             }
@@ -110,7 +126,10 @@ impl Worker {
                 };
                 match email.send(&due.target, n).await {
                     EmailResult::Delivered => Outcome::Delivered,
-                    EmailResult::Transient(error) => Outcome::Retry { at: self.retry_at(due, None), error },
+                    EmailResult::Transient(error) => Outcome::Retry {
+                        at: self.retry_at(due, None),
+                        error,
+                    },
                     EmailResult::Permanent(error) => Outcome::Failed(error),
                 }
             }

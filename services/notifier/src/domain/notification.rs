@@ -33,9 +33,14 @@ impl Kind {
     }
 
     pub fn parse_stored(s: &str) -> Option<Kind> {
-        [Kind::LeadRouted, Kind::LeadAssigned, Kind::LeadReassigned, Kind::LeadsAssigned]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Kind::LeadRouted,
+            Kind::LeadAssigned,
+            Kind::LeadReassigned,
+            Kind::LeadsAssigned,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -73,7 +78,11 @@ pub fn source_label(source: &str) -> &'static str {
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     Lead(LeadRef),
-    Batch { batch_id: String, count: i32, leads: Vec<LeadRef> },
+    Batch {
+        batch_id: String,
+        count: i32,
+        leads: Vec<LeadRef>,
+    },
 }
 
 /// Who is told.
@@ -130,23 +139,40 @@ impl Notification {
 }
 
 /// Text that may end up in a header or a terminal: printable, bounded.
-pub fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), NotifierError> {
+pub fn check_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), NotifierError> {
     if required && value.trim().is_empty() {
         return Err(NotifierError::invalid(field, "is required"));
     }
     if value.chars().count() > max {
-        return Err(NotifierError::invalid(field, format!("must be at most {max} characters")));
+        return Err(NotifierError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(NotifierError::invalid(field, "may not contain control characters"));
+        return Err(NotifierError::invalid(
+            field,
+            "may not contain control characters",
+        ));
     }
     Ok(())
 }
 
 /// Ids: printable, no whitespace, at most 128 bytes.
 pub fn check_id(field: &str, value: &str) -> Result<(), NotifierError> {
-    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(NotifierError::invalid(field, "must be 1 to 128 printable characters without spaces"));
+    if value.is_empty()
+        || value.len() > 128
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(NotifierError::invalid(
+            field,
+            "must be 1 to 128 printable characters without spaces",
+        ));
     }
     Ok(())
 }
@@ -159,10 +185,19 @@ pub fn check_email(field: &str, value: &str) -> Result<(), NotifierError> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
                 && !domain.contains('@')
         });
-    if ok { Ok(()) } else { Err(NotifierError::invalid(field, "is not a valid email address")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(NotifierError::invalid(
+            field,
+            "is not a valid email address",
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +206,11 @@ mod tests {
 
     #[test]
     fn a_lead_reads_with_its_source() {
-        let lead = LeadRef { id: "1".into(), name: "Jane Doe".into(), source: "WEBSITE".into() };
+        let lead = LeadRef {
+            id: "1".into(),
+            name: "Jane Doe".into(),
+            source: "WEBSITE".into(),
+        };
         assert_eq!(lead.label(), "Jane Doe (Website)");
     }
 

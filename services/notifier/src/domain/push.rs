@@ -34,7 +34,10 @@ pub struct PushPolicy {
 impl Default for PushPolicy {
     fn default() -> Self {
         PushPolicy {
-            allowlist: DEFAULT_PUSH_ALLOWLIST.iter().map(|s| s.to_string()).collect(),
+            allowlist: DEFAULT_PUSH_ALLOWLIST
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             allow_loopback_http: false,
         }
     }
@@ -49,8 +52,20 @@ fn decode_b64(value: &str) -> Option<Vec<u8>> {
 
 fn is_private(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64,
-        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -60,15 +75,24 @@ impl PushPolicy {
     pub fn check_endpoint(&self, endpoint: &str) -> Result<String, NotifierError> {
         let refuse = |why: &str| NotifierError::invalid("endpoint", why.to_owned());
         let uri: http::Uri = endpoint.parse().map_err(|_| refuse("is not a URL"))?;
-        let host = uri.host().ok_or_else(|| refuse("has no host"))?.trim_matches(['[', ']']).to_ascii_lowercase();
-        let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let host = uri
+            .host()
+            .ok_or_else(|| refuse("has no host"))?
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         match uri.scheme_str() {
             Some("https") => {}
             Some("http") if self.allow_loopback_http && loopback => return Ok(endpoint.to_owned()),
             _ => return Err(refuse("must be an https URL of a browser push service")),
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
-            let why = if is_private(ip) { "points at a private address" } else { "must name a push service, not an address" };
+            let why = if is_private(ip) {
+                "points at a private address"
+            } else {
+                "must name a push service, not an address"
+            };
             return Err(refuse(why));
         }
         if loopback && self.allow_loopback_http {
@@ -88,8 +112,17 @@ impl PushPolicy {
 /// A browser's P-256 public key: 65 bytes, uncompressed (0x04 …), base64url.
 pub fn check_p256dh(value: &str) -> Result<Vec<u8>, NotifierError> {
     match decode_b64(value) {
-        Some(bytes) if bytes.len() == 65 && bytes[0] == 0x04 && p256::PublicKey::from_sec1_bytes(&bytes).is_ok() => Ok(bytes),
-        _ => Err(NotifierError::invalid("p256dh", "must be a 65-byte uncompressed P-256 point, base64url")),
+        Some(bytes)
+            if bytes.len() == 65
+                && bytes[0] == 0x04
+                && p256::PublicKey::from_sec1_bytes(&bytes).is_ok() =>
+        {
+            Ok(bytes)
+        }
+        _ => Err(NotifierError::invalid(
+            "p256dh",
+            "must be a 65-byte uncompressed P-256 point, base64url",
+        )),
     }
 }
 
@@ -97,7 +130,10 @@ pub fn check_p256dh(value: &str) -> Result<Vec<u8>, NotifierError> {
 pub fn check_auth(value: &str) -> Result<Vec<u8>, NotifierError> {
     match decode_b64(value) {
         Some(bytes) if bytes.len() == 16 => Ok(bytes),
-        _ => Err(NotifierError::invalid("auth", "must be 16 bytes, base64url")),
+        _ => Err(NotifierError::invalid(
+            "auth",
+            "must be 16 bytes, base64url",
+        )),
     }
 }
 
@@ -106,8 +142,10 @@ pub fn check_auth(value: &str) -> Result<Vec<u8>, NotifierError> {
 /// whole payload fits [`MAX_PLAINTEXT_BYTES`]. Never oversize.
 pub fn payload(title: &str, body: &str, lead_id: Option<&str>, url: &str) -> Vec<u8> {
     let render = |body: &str| {
-        serde_json::to_vec(&serde_json::json!({"title": title, "body": body, "lead_id": lead_id, "url": url}))
-            .expect("JSON of strings")
+        serde_json::to_vec(
+            &serde_json::json!({"title": title, "body": body, "lead_id": lead_id, "url": url}),
+        )
+        .expect("JSON of strings")
     };
     let full = render(body);
     if full.len() <= MAX_PLAINTEXT_BYTES {
@@ -118,7 +156,11 @@ pub fn payload(title: &str, body: &str, lead_id: Option<&str>, url: &str) -> Vec
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         let candidate: String = chars[..mid].iter().collect::<String>() + "…";
-        if render(&candidate).len() <= MAX_PLAINTEXT_BYTES { lo = mid } else { hi = mid - 1 }
+        if render(&candidate).len() <= MAX_PLAINTEXT_BYTES {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
     }
     let shortened = render(&(chars[..lo].iter().collect::<String>() + "…"));
     if shortened.len() <= MAX_PLAINTEXT_BYTES {
@@ -126,7 +168,10 @@ pub fn payload(title: &str, body: &str, lead_id: Option<&str>, url: &str) -> Vec
     } else {
         // Even an empty body does not fit: the title is the problem; drop the body.
         let title: String = title.chars().take(500).collect();
-        serde_json::to_vec(&serde_json::json!({"title": title, "body": "", "lead_id": lead_id, "url": url})).expect("JSON")
+        serde_json::to_vec(
+            &serde_json::json!({"title": title, "body": "", "lead_id": lead_id, "url": url}),
+        )
+        .expect("JSON")
     }
 }
 
@@ -137,8 +182,16 @@ mod tests {
     #[test]
     fn only_allowlisted_https_push_services_are_accepted() {
         let policy = PushPolicy::default();
-        assert!(policy.check_endpoint("https://fcm.googleapis.com/fcm/send/abc").is_ok());
-        assert!(policy.check_endpoint("https://wns2-par02p.notify.windows.com/w/?token=x").is_ok());
+        assert!(
+            policy
+                .check_endpoint("https://fcm.googleapis.com/fcm/send/abc")
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check_endpoint("https://wns2-par02p.notify.windows.com/w/?token=x")
+                .is_ok()
+        );
         for bad in [
             "http://fcm.googleapis.com/fcm/send/abc",
             "https://evil.example.com/hook",
@@ -151,7 +204,10 @@ mod tests {
         ] {
             assert!(policy.check_endpoint(bad).is_err(), "{bad}");
         }
-        let tests = PushPolicy { allow_loopback_http: true, ..PushPolicy::default() };
+        let tests = PushPolicy {
+            allow_loopback_http: true,
+            ..PushPolicy::default()
+        };
         assert!(tests.check_endpoint("http://127.0.0.1:8080/push").is_ok());
         assert!(tests.check_endpoint("http://10.0.0.5:8080/push").is_err());
     }
@@ -165,7 +221,10 @@ mod tests {
         assert!(json["body"].as_str().unwrap().ends_with('…'));
         assert_eq!(json["lead_id"], "l-1");
         let short = payload("t", "b", None, "/x");
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&short).unwrap()["body"], "b");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&short).unwrap()["body"],
+            "b"
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.cap);
         }
-        let exp = self.base.saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(20)));
+        let exp = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(20)));
         let ceiling = exp.min(self.cap);
         // Full jitter, but never less than half the step, so retries do not stampede.
         ceiling.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
@@ -48,13 +50,23 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_capped_and_honours_retry_after() {
-        let p = RetryPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(30), max_attempts: 5 };
+        let p = RetryPolicy {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+            max_attempts: 5,
+        };
         assert_eq!(p.delay(1, None, 1.0), Duration::from_secs(1));
         assert_eq!(p.delay(3, None, 1.0), Duration::from_secs(4));
         assert_eq!(p.delay(10, None, 1.0), Duration::from_secs(30));
         assert!(p.delay(3, None, 0.0) >= Duration::from_secs(2));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(7)), 0.3), Duration::from_secs(7));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(700)), 0.3), Duration::from_secs(30));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(7)), 0.3),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(700)), 0.3),
+            Duration::from_secs(30)
+        );
         assert!(!p.exhausted(4) && p.exhausted(5));
     }
 }

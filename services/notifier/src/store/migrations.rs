@@ -51,11 +51,19 @@ mod m0001_initial {
     }
 
     fn time(name: &'static str) -> ColumnDef {
-        ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
+        ColumnDef::new(name)
+            .timestamp_with_time_zone()
+            .not_null()
+            .to_owned()
     }
 
     fn id() -> ColumnDef {
-        ColumnDef::new("id").big_integer().not_null().auto_increment().primary_key().to_owned()
+        ColumnDef::new("id")
+            .big_integer()
+            .not_null()
+            .auto_increment()
+            .primary_key()
+            .to_owned()
     }
 
     #[async_trait::async_trait]
@@ -79,8 +87,28 @@ mod m0001_initial {
                     .to_owned(),
             )
             .await?;
-            m.create_index(Index::create().name("notifications_key").table("notifications").col("org_id").col("idempotency_key").unique().if_not_exists().to_owned()).await?;
-            m.create_index(Index::create().name("notifications_inbox").table("notifications").col("org_id").col("recipient_id").col("id").if_not_exists().to_owned()).await?;
+            m.create_index(
+                Index::create()
+                    .name("notifications_key")
+                    .table("notifications")
+                    .col("org_id")
+                    .col("idempotency_key")
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("notifications_inbox")
+                    .table("notifications")
+                    .col("org_id")
+                    .col("recipient_id")
+                    .col("id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
 
             m.create_table(
                 Table::create()
@@ -109,7 +137,16 @@ mod m0001_initial {
                     .to_owned(),
             )
             .await?;
-            m.create_index(Index::create().name("push_subscriptions_by_user").table("push_subscriptions").col("org_id").col("user_id").if_not_exists().to_owned()).await?;
+            m.create_index(
+                Index::create()
+                    .name("push_subscriptions_by_user")
+                    .table("push_subscriptions")
+                    .col("org_id")
+                    .col("user_id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
 
             m.create_table(
                 Table::create()
@@ -124,14 +161,42 @@ mod m0001_initial {
                     .col(ColumnDef::new("attempts").integer().not_null())
                     .col(ColumnDef::new("last_error").text().null())
                     .col(time("next_attempt_at"))
-                    .col(ColumnDef::new("lease_until").timestamp_with_time_zone().null())
-                    .col(ColumnDef::new("delivered_at").timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new("lease_until")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new("delivered_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(time("created_at"))
                     .to_owned(),
             )
             .await?;
-            m.create_index(Index::create().name("deliveries_once").table("deliveries").col("notification_id").col("channel").col("target").unique().if_not_exists().to_owned()).await?;
-            m.create_index(Index::create().name("deliveries_due").table("deliveries").col("status").col("next_attempt_at").if_not_exists().to_owned()).await?;
+            m.create_index(
+                Index::create()
+                    .name("deliveries_once")
+                    .table("deliveries")
+                    .col("notification_id")
+                    .col("channel")
+                    .col("target")
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("deliveries_due")
+                    .table("deliveries")
+                    .col("status")
+                    .col("next_attempt_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
 
             m.create_table(
                 Table::create()
@@ -145,7 +210,16 @@ mod m0001_initial {
                     .to_owned(),
             )
             .await?;
-            m.create_index(Index::create().name("delivery_attempts_by_delivery").table("delivery_attempts").col("delivery_id").col("number").if_not_exists().to_owned()).await
+            m.create_index(
+                Index::create()
+                    .name("delivery_attempts_by_delivery")
+                    .table("delivery_attempts")
+                    .col("delivery_id")
+                    .col("number")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
         }
     }
 }

@@ -14,8 +14,8 @@ pub mod migrations;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TryInsertResult,
 };
 
 use crate::domain::notification::{Kind, NewNotification, Notification, Subject};
@@ -74,9 +74,15 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::Pending, Status::Retrying, Status::Delivered, Status::Failed, Status::Dead]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        [
+            Status::Pending,
+            Status::Retrying,
+            Status::Delivered,
+            Status::Failed,
+            Status::Dead,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 }
 
@@ -91,7 +97,10 @@ impl Default for Preferences {
     /// In-app is always on; push is on until the agent turns it off (it needs
     /// a browser subscription anyway); email is opt-in.
     fn default() -> Self {
-        Preferences { email_enabled: false, push_enabled: true }
+        Preferences {
+            email_enabled: false,
+            push_enabled: true,
+        }
     }
 }
 
@@ -126,7 +135,10 @@ pub struct DueDelivery {
 pub enum Outcome {
     Delivered,
     /// Try again at `at` (or give up if out of attempts: the caller decides).
-    Retry { error: String, at: DateTime<Utc> },
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
     Failed(String),
     Dead(String),
 }
@@ -147,8 +159,10 @@ pub struct DeliveryView {
 
 fn to_notification(m: notification::Model) -> Result<Notification, NotifierError> {
     Ok(Notification {
-        kind: Kind::parse_stored(&m.kind).ok_or_else(|| NotifierError::Internal(format!("stored kind {}", m.kind)))?,
-        subject: serde_json::from_str::<Subject>(&m.subject).map_err(|e| NotifierError::Internal(format!("stored subject: {e}")))?,
+        kind: Kind::parse_stored(&m.kind)
+            .ok_or_else(|| NotifierError::Internal(format!("stored kind {}", m.kind)))?,
+        subject: serde_json::from_str::<Subject>(&m.subject)
+            .map_err(|e| NotifierError::Internal(format!("stored subject: {e}")))?,
         id: m.id,
         recipient_id: m.recipient_id,
         title: m.title,
@@ -171,7 +185,9 @@ impl Store {
     }
 
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
-        Ok(Store::new(leadflow_db::connect(url, max_connections).await?))
+        Ok(Store::new(
+            leadflow_db::connect(url, max_connections).await?,
+        ))
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -185,7 +201,11 @@ impl Store {
     /// Stores a notification and queues its deliveries, once per key: a
     /// retried Notify returns the first notification and queues nothing.
     /// Returns the notification and whether it is new.
-    pub async fn notify(&self, org_id: &str, new: &NewNotification) -> Result<(Notification, bool), NotifierError> {
+    pub async fn notify(
+        &self,
+        org_id: &str,
+        new: &NewNotification,
+    ) -> Result<(Notification, bool), NotifierError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let at = now();
         let inserted = notification::Entity::insert(notification::ActiveModel {
@@ -201,7 +221,10 @@ impl Store {
             created_at: Set(at),
             ..Default::default()
         })
-        .on_conflict_do_nothing_on([notification::Column::OrgId, notification::Column::IdempotencyKey])
+        .on_conflict_do_nothing_on([
+            notification::Column::OrgId,
+            notification::Column::IdempotencyKey,
+        ])
         .exec_without_returning(&txn)
         .await?;
         let created = matches!(inserted, TryInsertResult::Inserted(n) if n > 0);
@@ -214,7 +237,9 @@ impl Store {
         if !created {
             return Ok((to_notification(stored)?, false));
         }
-        let prefs = self.preferences_in(&txn, org_id, &new.recipient.user_id).await?;
+        let prefs = self
+            .preferences_in(&txn, org_id, &new.recipient.user_id)
+            .await?;
         let mut rows = Vec::new();
         let delivery = |channel: Channel, target: String| delivery::ActiveModel {
             org_id: Set(org_id.to_owned()),
@@ -237,14 +262,21 @@ impl Store {
                 .order_by_asc(push_subscription::Column::Endpoint)
                 .all(&txn)
                 .await?;
-            rows.extend(subs.into_iter().map(|s| delivery(Channel::WebPush, s.endpoint)));
+            rows.extend(
+                subs.into_iter()
+                    .map(|s| delivery(Channel::WebPush, s.endpoint)),
+            );
         }
         if prefs.email_enabled && !new.recipient.email.is_empty() {
             rows.push(delivery(Channel::Email, new.recipient.email.clone()));
         }
         if !rows.is_empty() {
             delivery::Entity::insert_many(rows)
-                .on_conflict_do_nothing_on([delivery::Column::NotificationId, delivery::Column::Channel, delivery::Column::Target])
+                .on_conflict_do_nothing_on([
+                    delivery::Column::NotificationId,
+                    delivery::Column::Channel,
+                    delivery::Column::Target,
+                ])
                 .exec_without_returning(&txn)
                 .await?;
         }
@@ -282,7 +314,13 @@ impl Store {
 
     /// The recipient's notifications after `after`, oldest first (the live
     /// stream's backlog and catch-up).
-    pub async fn after(&self, org_id: &str, user_id: &str, after: i64, limit: u64) -> Result<Vec<Notification>, NotifierError> {
+    pub async fn after(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<Notification>, NotifierError> {
         notification::Entity::find()
             .filter(notification::Column::OrgId.eq(org_id))
             .filter(notification::Column::RecipientId.eq(user_id))
@@ -298,7 +336,11 @@ impl Store {
 
     /// The newest notification id of the recipient (0 if none).
     pub async fn latest_id(&self, org_id: &str, user_id: &str) -> Result<i64, NotifierError> {
-        Ok(self.list(org_id, user_id, false, None, 1).await?.first().map_or(0, |n| n.id))
+        Ok(self
+            .list(org_id, user_id, false, None, 1)
+            .await?
+            .first()
+            .map_or(0, |n| n.id))
     }
 
     pub async fn unread_count(&self, org_id: &str, user_id: &str) -> Result<i64, NotifierError> {
@@ -312,7 +354,12 @@ impl Store {
 
     /// Marks the recipient's own notifications read (others' ids are ignored).
     /// `None` marks all. Returns how many changed.
-    pub async fn mark_read(&self, org_id: &str, user_id: &str, ids: Option<&[i64]>) -> Result<u64, NotifierError> {
+    pub async fn mark_read(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        ids: Option<&[i64]>,
+    ) -> Result<u64, NotifierError> {
         let mut update = notification::Entity::update_many()
             .col_expr(notification::Column::ReadAt, Expr::value(now()))
             .filter(notification::Column::OrgId.eq(org_id))
@@ -330,17 +377,31 @@ impl Store {
         org_id: &str,
         user_id: &str,
     ) -> Result<Preferences, NotifierError> {
-        Ok(preference::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
-            .one(db)
-            .await?
-            .map_or_else(Preferences::default, |p| Preferences { email_enabled: p.email_enabled, push_enabled: p.push_enabled }))
+        Ok(
+            preference::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+                .one(db)
+                .await?
+                .map_or_else(Preferences::default, |p| Preferences {
+                    email_enabled: p.email_enabled,
+                    push_enabled: p.push_enabled,
+                }),
+        )
     }
 
-    pub async fn preferences(&self, org_id: &str, user_id: &str) -> Result<Preferences, NotifierError> {
+    pub async fn preferences(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<Preferences, NotifierError> {
         self.preferences_in(&self.db, org_id, user_id).await
     }
 
-    pub async fn set_preferences(&self, org_id: &str, user_id: &str, prefs: Preferences) -> Result<Preferences, NotifierError> {
+    pub async fn set_preferences(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        prefs: Preferences,
+    ) -> Result<Preferences, NotifierError> {
         preference::Entity::insert(preference::ActiveModel {
             org_id: Set(org_id.to_owned()),
             user_id: Set(user_id.to_owned()),
@@ -350,7 +411,11 @@ impl Store {
         })
         .on_conflict(
             OnConflict::columns([preference::Column::OrgId, preference::Column::UserId])
-                .update_columns([preference::Column::EmailEnabled, preference::Column::PushEnabled, preference::Column::UpdatedAt])
+                .update_columns([
+                    preference::Column::EmailEnabled,
+                    preference::Column::PushEnabled,
+                    preference::Column::UpdatedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(&self.db)
@@ -390,11 +455,22 @@ impl Store {
         )
         .exec_without_returning(&self.db)
         .await?;
-        Ok(Subscription { endpoint: endpoint.to_owned(), user_id: user_id.to_owned(), p256dh: p256dh.to_owned(), auth: auth.to_owned(), created_at: at })
+        Ok(Subscription {
+            endpoint: endpoint.to_owned(),
+            user_id: user_id.to_owned(),
+            p256dh: p256dh.to_owned(),
+            auth: auth.to_owned(),
+            created_at: at,
+        })
     }
 
     /// Removes one of the caller's own subscriptions.
-    pub async fn remove_subscription(&self, org_id: &str, user_id: &str, endpoint: &str) -> Result<bool, NotifierError> {
+    pub async fn remove_subscription(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        endpoint: &str,
+    ) -> Result<bool, NotifierError> {
         Ok(push_subscription::Entity::delete_many()
             .filter(push_subscription::Column::Endpoint.eq(endpoint))
             .filter(push_subscription::Column::OrgId.eq(org_id))
@@ -407,29 +483,48 @@ impl Store {
 
     /// Forgets a subscription the push service says is gone (404/410).
     pub async fn forget_subscription(&self, endpoint: &str) -> Result<(), NotifierError> {
-        push_subscription::Entity::delete_by_id(endpoint.to_owned()).exec(&self.db).await?;
+        push_subscription::Entity::delete_by_id(endpoint.to_owned())
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 
-    pub async fn subscriptions(&self, org_id: &str, user_id: &str) -> Result<Vec<Subscription>, NotifierError> {
+    pub async fn subscriptions(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<Subscription>, NotifierError> {
         Ok(push_subscription::Entity::find()
             .filter(push_subscription::Column::OrgId.eq(org_id))
             .filter(push_subscription::Column::UserId.eq(user_id))
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|s| Subscription { endpoint: s.endpoint, user_id: s.user_id, p256dh: s.p256dh, auth: s.auth, created_at: s.created_at })
+            .map(|s| Subscription {
+                endpoint: s.endpoint,
+                user_id: s.user_id,
+                p256dh: s.p256dh,
+                auth: s.auth,
+                created_at: s.created_at,
+            })
             .collect())
     }
 
     /// Takes the lease on up to `limit` due deliveries. Rows leased by another
     /// worker (or instance) are skipped, never waited for.
-    pub async fn claim_due(&self, lease: std::time::Duration, limit: u64) -> Result<Vec<DueDelivery>, NotifierError> {
+    pub async fn claim_due(
+        &self,
+        lease: std::time::Duration,
+        limit: u64,
+    ) -> Result<Vec<DueDelivery>, NotifierError> {
         let at = now();
         let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
         let txn = leadflow_db::begin_write(&self.db).await?;
         let due = delivery::Entity::find()
-            .filter(delivery::Column::Status.is_in([Status::Pending.as_str(), Status::Retrying.as_str()]))
+            .filter(
+                delivery::Column::Status
+                    .is_in([Status::Pending.as_str(), Status::Retrying.as_str()]),
+            )
             .filter(delivery::Column::NextAttemptAt.lte(at))
             .filter(
                 sea_orm::Condition::any()
@@ -454,8 +549,14 @@ impl Store {
 
         let mut out = Vec::with_capacity(due.len());
         for d in due {
-            let Some(n) = notification::Entity::find_by_id(d.notification_id).one(&self.db).await? else { continue };
-            let channel = Channel::parse(&d.channel).ok_or_else(|| NotifierError::Internal(format!("stored channel {}", d.channel)))?;
+            let Some(n) = notification::Entity::find_by_id(d.notification_id)
+                .one(&self.db)
+                .await?
+            else {
+                continue;
+            };
+            let channel = Channel::parse(&d.channel)
+                .ok_or_else(|| NotifierError::Internal(format!("stored channel {}", d.channel)))?;
             let keys = match channel {
                 Channel::WebPush => push_subscription::Entity::find_by_id(d.target.clone())
                     .one(&self.db)
@@ -480,11 +581,17 @@ impl Store {
 
     /// Records an attempt's outcome, if the lease is still ours. Returns
     /// whether it was recorded.
-    pub async fn record(&self, due: &DueDelivery, outcome: &Outcome) -> Result<bool, NotifierError> {
+    pub async fn record(
+        &self,
+        due: &DueDelivery,
+        outcome: &Outcome,
+    ) -> Result<bool, NotifierError> {
         let at = now();
         let (status, error, next, delivered) = match outcome {
             Outcome::Delivered => (Status::Delivered, None, at, Some(at)),
-            Outcome::Retry { error, at: next } => (Status::Retrying, Some(error.clone()), *next, None),
+            Outcome::Retry { error, at: next } => {
+                (Status::Retrying, Some(error.clone()), *next, None)
+            }
             Outcome::Failed(error) => (Status::Failed, Some(error.clone()), at, None),
             Outcome::Dead(error) => (Status::Dead, Some(error.clone()), at, None),
         };
@@ -494,7 +601,10 @@ impl Store {
             .col_expr(delivery::Column::Attempts, Expr::value(due.attempts + 1))
             .col_expr(delivery::Column::LastError, Expr::value(error.clone()))
             .col_expr(delivery::Column::NextAttemptAt, Expr::value(next))
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                delivery::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .col_expr(delivery::Column::DeliveredAt, Expr::value(delivered))
             .filter(delivery::Column::Id.eq(due.id))
             .filter(delivery::Column::LeaseUntil.eq(due.lease))
@@ -523,7 +633,11 @@ impl Store {
 
     /// A notification's deliveries and their attempts. `None`: no such
     /// notification in the organisation.
-    pub async fn deliveries(&self, org_id: &str, notification_id: i64) -> Result<Option<Vec<DeliveryView>>, NotifierError> {
+    pub async fn deliveries(
+        &self,
+        org_id: &str,
+        notification_id: i64,
+    ) -> Result<Option<Vec<DeliveryView>>, NotifierError> {
         let exists = notification::Entity::find_by_id(notification_id)
             .filter(notification::Column::OrgId.eq(org_id))
             .count(&self.db)
@@ -565,7 +679,10 @@ impl Store {
     /// Deliveries still to be made (for tests, metrics and shutdown logs).
     pub async fn pending_deliveries(&self) -> Result<u64, NotifierError> {
         Ok(delivery::Entity::find()
-            .filter(delivery::Column::Status.is_in([Status::Pending.as_str(), Status::Retrying.as_str()]))
+            .filter(
+                delivery::Column::Status
+                    .is_in([Status::Pending.as_str(), Status::Retrying.as_str()]),
+            )
             .count(&self.db)
             .await?)
     }
