@@ -40,10 +40,17 @@ pub struct ReceivedPush {
     pub at: Instant,
 }
 
+/// A subscription's secrets, as only the browser holds them.
+#[derive(Clone)]
+struct BrowserKeys {
+    private_d: Vec<u8>,
+    public_point: Vec<u8>,
+    auth: Vec<u8>,
+}
+
 #[derive(Default)]
 struct State {
-    /// id -> (private key d, public point, auth)
-    keys: HashMap<String, (Vec<u8>, Vec<u8>, Vec<u8>)>,
+    keys: HashMap<String, BrowserKeys>,
     /// Scripted answers per subscription: (status, Retry-After seconds).
     answers: HashMap<String, VecDeque<(u16, Option<u64>)>>,
     received: Vec<ReceivedPush>,
@@ -97,11 +104,14 @@ impl PushService {
         };
         let auth: [u8; 16] = rand::random();
         let id = format!("sub-{}", uuid::Uuid::new_v4().simple());
-        self.state
-            .lock()
-            .unwrap()
-            .keys
-            .insert(id.clone(), (secret, public.clone(), auth.to_vec()));
+        self.state.lock().unwrap().keys.insert(
+            id.clone(),
+            BrowserKeys {
+                private_d: secret,
+                public_point: public.clone(),
+                auth: auth.to_vec(),
+            },
+        );
         TestSubscription {
             endpoint: format!("http://127.0.0.1:{}/push/{id}", self.port),
             id,
@@ -258,8 +268,8 @@ async fn handle(
     if body.len() > 4096 {
         return refuse(format!("{id}: body of {} bytes", body.len()), 413);
     }
-    let components = ece::EcKeyComponents::new(keys.0.clone(), keys.1.clone());
-    let plaintext = match ece::decrypt(&components, &keys.2, &body) {
+    let components = ece::EcKeyComponents::new(keys.private_d.clone(), keys.public_point.clone());
+    let plaintext = match ece::decrypt(&components, &keys.auth, &body) {
         Ok(p) => p,
         Err(e) => return refuse(format!("{id}: decrypt: {e}"), 400),
     };

@@ -431,11 +431,20 @@ impl NotifierService for NotifierApi {
                     return;
                 }
                 if count {
-                    let Ok(event) = api.count_event(&org, &user).await else {
+                    // Only real changes: an event that changed nothing stays quiet.
+                    let Ok(now) = api.store.unread_count(&org, &user).await else {
                         return;
                     };
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
+                    if now != last_count {
+                        last_count = now;
+                        let event = pb::NotificationEvent {
+                            event: Some(pb::notification_event::Event::UnreadCount(
+                                pb::UnreadCount { count: now },
+                            )),
+                        };
+                        if tx.send(Ok(event)).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }

@@ -266,3 +266,30 @@ async fn deliveries_pending_at_a_restart_complete_after_it() {
     to.sort();
     assert_eq!(to, ["ana@example.com", "ben@example.com", "cy@example.com"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_draining_one_queue_send_each_delivery_once() {
+    let push = PushService::start().await;
+    let app = spawn_notifier(2, "file:///tmp/leadflow-test-mail", fast_retry(5)).await;
+    subscribe(&app, &push, "ana").await;
+    for i in 0..40 {
+        app.notify(i % 2, &format!("k-many-{i}"), "ana", &format!("Lead {i}"))
+            .await;
+    }
+    let pushes = push.wait_for(40, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        push.received().len(),
+        40,
+        "every delivery once, none twice: {}",
+        pushes.len()
+    );
+    let mut titles: Vec<String> = push
+        .received()
+        .iter()
+        .map(|p| p.json["title"].as_str().unwrap().to_owned())
+        .collect();
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), 40);
+}

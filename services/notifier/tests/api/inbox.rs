@@ -209,3 +209,109 @@ async fn shutdown_ends_open_streams_so_clients_reconnect_elsewhere() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_one_process_fans_out_in_process() {
+    use leadflow_notifier::Parts;
+    use leadflow_notifier::channels::email::Email;
+    use leadflow_notifier::domain::push::PushPolicy;
+    use leadflow_notifier::hub::Hub;
+    use leadflow_notifier::store::Store;
+    use std::sync::Arc;
+
+    let dir = std::env::temp_dir().join(format!(
+        "leadflow-notifier-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let store = Store::connect(
+        &format!("sqlite://{}/notifier.db?mode=rwc", dir.display()),
+        4,
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let mail_dir = dir.join("mail");
+    let parts = Parts {
+        store,
+        hub: Hub::local(),
+        webpush: None,
+        email: Some(Arc::new(
+            Email::new(
+                &format!("file://{}", mail_dir.display()),
+                "leadflow <l@leadflow.test>",
+                "http://localhost:3000",
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        )),
+        push_policy: PushPolicy::default(),
+        retry: fast_retry(3),
+        poll: Duration::from_millis(200),
+    };
+    let auth = leadflow_testkit::TestAuth::new();
+    let verifier = auth.verifier.clone();
+    let server = leadflow_testkit::TestServer::spawn(move |listener, shutdown| async move {
+        leadflow_notifier::serve(
+            parts,
+            verifier,
+            &leadflow_server::ServerArgs::default(),
+            listener,
+            shutdown,
+        )
+        .await
+    })
+    .await;
+    let mut client =
+        leadflow_proto::notifier::v1::notifier_service_client::NotifierServiceClient::new(
+            server.channel(),
+        );
+    let ana = auth.token("ana", "org", leadflow_auth::Role::Sales);
+    client
+        .update_preferences(req(
+            pb::UpdatePreferencesRequest {
+                email_enabled: true,
+                push_enabled: true,
+            },
+            &ana,
+        ))
+        .await
+        .unwrap();
+    let mut stream = client
+        .watch_notifications(req(pb::WatchNotificationsRequest::default(), &ana))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count(next(&mut stream).await), 0);
+    let service = auth.token("leads-service", "org", leadflow_auth::Role::Service);
+    client
+        .notify(req(notify_request("k-1", "ana", "Jane Doe"), &service))
+        .await
+        .unwrap();
+    assert_eq!(
+        title(next(&mut stream).await),
+        "New lead: Jane Doe (Website)"
+    );
+
+    // make run's mail: an .eml file a newcomer can open.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let eml = loop {
+        let files: Vec<_> = std::fs::read_dir(&mail_dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if let Some(file) = files
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "eml"))
+        {
+            break std::fs::read_to_string(file).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no .eml file was written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(eml.contains("Subject: New lead: Jane Doe (Website)"));
+    drop(stream);
+    server.stop().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
