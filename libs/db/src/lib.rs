@@ -75,6 +75,30 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// Applies every pending migration of `M`. On Postgres it holds a
+/// transaction-scoped advisory lock (`lock_id`, one per service) around them,
+/// so two pods starting together never migrate at once: the second waits,
+/// then finds nothing left to do.
+pub async fn migrate<M: sea_orm_migration::MigratorTrait>(
+    db: &DatabaseConnection,
+    lock_id: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_advisory_xact_lock({lock_id})"),
+            ))
+            .await?;
+            M::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => M::up(db, None).await,
+    }
+}
+
 /// Whether an error means the database is unreachable or saturated (worth
 /// reporting as UNAVAILABLE so clients retry) rather than a bug.
 pub fn is_unavailable(error: &DbErr) -> bool {

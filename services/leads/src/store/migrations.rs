@@ -5,7 +5,7 @@
 //! so two pods starting together never migrate at once: the second waits, then
 //! finds nothing left to do.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::prelude::*;
 
 /// Arbitrary but fixed: the advisory lock id for leads migrations ("LEADS" in ASCII).
@@ -25,21 +25,9 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Applies every pending migration, serialised across processes on Postgres.
+/// Applies every pending migration under this service's advisory lock.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let txn = db.begin().await?;
-            txn.execute_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
-            ))
-            .await?;
-            Migrator::up(&txn, None).await?;
-            txn.commit().await
-        }
-        _ => Migrator::up(db, None).await,
-    }
+    leadflow_db::migrate::<Migrator>(db, MIGRATION_LOCK_ID).await
 }
 
 mod m0001_initial {

@@ -1,7 +1,7 @@
 //! The routing database schema. Like every leadflow service, migrations run
 //! under a Postgres advisory lock so that pods starting together are safe.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::prelude::*;
 
 /// The advisory lock id for routing migrations ("ROUTE" in ASCII).
@@ -20,21 +20,9 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Applies every pending migration, serialised across processes on Postgres.
+/// Applies every pending migration under this service's advisory lock.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let txn = db.begin().await?;
-            txn.execute_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
-            ))
-            .await?;
-            Migrator::up(&txn, None).await?;
-            txn.commit().await
-        }
-        _ => Migrator::up(db, None).await,
-    }
+    leadflow_db::migrate::<Migrator>(db, MIGRATION_LOCK_ID).await
 }
 
 mod m0001_initial {
