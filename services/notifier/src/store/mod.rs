@@ -314,6 +314,11 @@ impl Store {
 
     /// The recipient's notifications after `after`, oldest first (the live
     /// stream's backlog and catch-up).
+    ///
+    /// Ids come from the database sequence at insert time. Two Notifies for
+    /// the same recipient committing in the opposite order of their ids (on
+    /// two replicas at the same instant) could let a stream that already
+    /// passed the higher id skip the lower one; rare, and known.
     pub async fn after(
         &self,
         org_id: &str,
