@@ -11,11 +11,13 @@
 //!   and their own.
 
 pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod peers;
 pub mod server;
 pub mod store;
 
 pub use config::Config;
-pub use server::{run, serve};
+pub use server::{Links, run, serve};

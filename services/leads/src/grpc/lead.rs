@@ -6,28 +6,98 @@ use tonic::{Request, Response, Status};
 
 use super::active_caller;
 use super::convert::{event_to_pb, filter_input, lead_to_pb, source_from_pb, status_from_pb};
+use crate::dispatch::Reconciler;
 use crate::domain::filter::{LeadQuery, PageCursor, SortOrder, page_size, query_fingerprint};
 use crate::domain::lead::{
     Lead, NewLead, NewLeadInput, parse_idempotency_key, parse_lead_id, parse_user_id,
 };
 use crate::domain::permissions::{self, LeadScope};
 use crate::error::LeadsError;
-use crate::store::{AssignSelection, ClaimOutcome, SkipReason, Store};
+use crate::peers::Peers;
+use crate::store::new_lead_id;
+use crate::store::{AssignSelection, ClaimOutcome, CreateRouting, SkipReason, Store};
+use leadflow_proto::routing::v1 as routing_pb;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Most rows in one BatchCreateLeads call.
 pub const MAX_BATCH_ROWS: usize = 1_000;
 /// Most ids in one AssignLeads call; beyond that, select with a filter.
 pub const MAX_ASSIGN_IDS: usize = 10_000;
 
+/// How the leads service reaches the other services.
+#[derive(Clone)]
+pub struct Wiring {
+    pub peers: Arc<Peers>,
+    /// Wakes the outbox dispatcher after a commit.
+    pub wake: Arc<Notify>,
+    pub reconciler: Arc<Reconciler>,
+}
+
 /// The LeadService handlers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LeadApi {
     store: Store,
+    wiring: Wiring,
 }
 
 impl LeadApi {
-    pub fn new(store: Store) -> Self {
-        LeadApi { store }
+    pub fn new(store: Store, wiring: Wiring) -> Self {
+        LeadApi { store, wiring }
+    }
+
+    /// Tells the dispatcher there is something new in the outbox.
+    fn committed(&self) {
+        self.wiring.wake.notify_one();
+    }
+
+    /// Asks routing for a lead created without an owner. Never fails: when
+    /// routing is away the lead is routed later through the outbox.
+    async fn route_new(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        new: &NewLead,
+    ) -> Result<CreateRouting, LeadsError> {
+        if new.owner_id.is_some() || !self.wiring.peers.routes() {
+            return Ok(CreateRouting::NotAsked);
+        }
+        let team = self.store.list_members(org_id, false, true).await?;
+        Ok(
+            match self
+                .wiring
+                .peers
+                .route(org_id, lead_id, new.source, &new.tags, &team, None)
+                .await
+            {
+                Ok(decision) => {
+                    if decision.state_reset {
+                        self.wiring.reconciler.trigger(org_id);
+                    }
+                    if decision.reason == routing_pb::DecisionReason::Routed as i32
+                        && !decision.assignee_id.is_empty()
+                    {
+                        CreateRouting::Routed {
+                            assignee: decision.assignee_id,
+                            explanation: decision.explanation,
+                        }
+                    } else {
+                        CreateRouting::NotRouted {
+                            explanation: decision.explanation,
+                        }
+                    }
+                }
+                Err(status) => {
+                    tracing::warn!(code = ?status.code(), "routing unavailable; the lead will be routed when it is back");
+                    CreateRouting::Pending {
+                        explanation: format!(
+                            "routing was unavailable ({:?}); the lead is routed as soon as it is back",
+                            status.code()
+                        ),
+                    }
+                }
+            },
+        )
     }
 
     /// A lead the caller can see, or NOT_FOUND (whether absent or invisible).
@@ -83,10 +153,28 @@ impl LeadService for LeadApi {
         let caller = active_caller(&self.store, &request).await?;
         permissions::may_create_lead(&caller)?;
         let (new, key) = self.new_lead(&caller, request.into_inner()).await?;
+        if let Some(key) = &key
+            && let Some(lead) = self
+                .store
+                .replay(&caller.org_id, key, &new.fingerprint())
+                .await?
+        {
+            return Ok(Response::new(lead_to_pb(lead)));
+        }
+        let id = new_lead_id();
+        let routing = self.route_new(&caller.org_id, &id, &new).await?;
         let lead = self
             .store
-            .create_lead(&caller.org_id, &caller.user_id, &new, key.as_deref())
+            .create_lead(
+                &caller.org_id,
+                &caller.user_id,
+                &new,
+                key.as_deref(),
+                id,
+                &routing,
+            )
             .await?;
+        self.committed();
         tracing::Span::current().record("lead.id", lead.id.as_str());
         Ok(Response::new(lead_to_pb(lead)))
     }
@@ -110,11 +198,31 @@ impl LeadService for LeadApi {
             )
             .into());
         }
-        // `route` is accepted now; routing on create arrives with the routing
-        // service, until then batch leads stay unassigned for bulk assignment.
+        // With `route`, each new lead without an owner is routed like a
+        // CreateLead; without it they stay unassigned for bulk assignment.
         let mut rows = Vec::with_capacity(req.requests.len());
         for row in req.requests {
-            rows.push(self.new_lead(&caller, row).await);
+            let row = match self.new_lead(&caller, row).await {
+                Ok((new, key)) => {
+                    let id = new_lead_id();
+                    let replayed = match &key {
+                        Some(key) => self
+                            .store
+                            .replay(&caller.org_id, key, &new.fingerprint())
+                            .await
+                            .map_or(true, |l| l.is_some()),
+                        None => false,
+                    };
+                    let routing = if req.route && !replayed {
+                        self.route_new(&caller.org_id, &id, &new).await?
+                    } else {
+                        CreateRouting::NotAsked
+                    };
+                    Ok((new, key, id, routing))
+                }
+                Err(e) => Err(e),
+            };
+            rows.push(row);
         }
         let results = self
             .store
@@ -337,6 +445,7 @@ impl LeadService for LeadApi {
                 req.allow_reassign,
             )
             .await?;
+        self.committed();
         let span = tracing::Span::current();
         span.record("assigned", outcome.assigned.len());
         span.record("skipped", outcome.skipped.len());

@@ -2,14 +2,14 @@
 //! parses the request into domain types, calls the store, and converts the
 //! result; the rules live in `domain/`.
 
-mod convert;
+pub(crate) mod convert;
 mod lead;
 mod team;
 
 use leadflow_auth::Caller;
 use tonic::Request;
 
-pub use lead::LeadApi;
+pub use lead::{LeadApi, Wiring};
 pub use team::TeamApi;
 
 use crate::error::LeadsError;

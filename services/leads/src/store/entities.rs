@@ -161,3 +161,35 @@ pub mod idempotency_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// The transactional outbox: events written with the change they report.
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        /// The event id receivers deduplicate on.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub org_id: String,
+        /// ownership, notify or route.
+        pub kind: String,
+        /// JSON of `domain::events::OutboxEvent`.
+        pub payload: String,
+        /// pending, delivered or dead.
+        pub status: String,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+        pub next_attempt_at: ChronoDateTimeUtc,
+        /// While in the future, one dispatcher owns the row.
+        pub lease_until: Option<ChronoDateTimeUtc>,
+        pub created_at: ChronoDateTimeUtc,
+        pub delivered_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

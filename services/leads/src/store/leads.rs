@@ -10,7 +10,9 @@ use sea_orm::{
 };
 
 use super::entities::{idempotency_key, lead, lead_event, lead_tag};
+use super::outbox::enqueue;
 use super::{Store, now};
+use crate::domain::events::{BATCH_PREVIEW, LeadMention, NotifyKind, OutboxEvent, OwnershipFact};
 use crate::domain::filter::{LeadQuery, OwnerFilter, PageCursor, SortOrder};
 use crate::domain::lead::{
     AssignmentMethod, EventKind, Lead, LeadEvent, LeadSource, LeadStatus, NewLead,
@@ -98,6 +100,7 @@ struct EventDraft<'a> {
     from_status: Option<LeadStatus>,
     to_status: Option<LeadStatus>,
     batch_id: Option<&'a str>,
+    explanation: Option<&'a str>,
     at: DateTime<Utc>,
 }
 
@@ -114,7 +117,7 @@ impl EventDraft<'_> {
             from_status: Set(self.from_status.map(|s| s.as_str().to_owned())),
             to_status: Set(self.to_status.map(|s| s.as_str().to_owned())),
             batch_id: Set(self.batch_id.map(str::to_owned)),
-            explanation: Set(None),
+            explanation: Set(self.explanation.map(str::to_owned)),
             at: Set(self.at),
             ..Default::default()
         }
@@ -134,6 +137,25 @@ async fn insert_events(
     }
     Ok(())
 }
+
+/// What routing said about a lead being created without an owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateRouting {
+    /// Routing was not asked (an explicit owner, or no routing configured).
+    NotAsked,
+    /// Routing chose `assignee`.
+    Routed {
+        assignee: String,
+        explanation: String,
+    },
+    /// Routing is off or nobody can take it: the lead stays unassigned.
+    NotRouted { explanation: String },
+    /// Routing could not be reached: the lead is routed later by the outbox.
+    Pending { explanation: String },
+}
+
+/// The actor of changes routing makes after the fact.
+pub const ROUTING_ACTOR: &str = "leadflow-routing";
 
 /// How a claim ended.
 #[derive(Debug)]
@@ -262,8 +284,16 @@ async fn insert_lead(
     actor_id: &str,
     id: &str,
     new: &NewLead,
+    routing: &CreateRouting,
     at: DateTime<Utc>,
 ) -> Result<lead::Model, LeadsError> {
+    let (owner, method) = match (&new.owner_id, routing) {
+        (Some(owner), _) => (Some(owner.clone()), Some(AssignmentMethod::ExplicitOwner)),
+        (None, CreateRouting::Routed { assignee, .. }) => {
+            (Some(assignee.clone()), Some(AssignmentMethod::Routing))
+        }
+        (None, _) => (None, None),
+    };
     let model = lead::ActiveModel {
         id: Set(id.to_owned()),
         org_id: Set(org_id.to_owned()),
@@ -274,13 +304,13 @@ async fn insert_lead(
         source: Set(new.source.as_str().to_owned()),
         tags: Set(serde_json::to_string(&new.tags).expect("tags serialise")),
         status: Set(LeadStatus::New.as_str().to_owned()),
-        owner_id: Set(new.owner_id.clone()),
-        assigned_at: Set(new.owner_id.as_ref().map(|_| at)),
-        assigned_by: Set(new.owner_id.as_ref().map(|_| actor_id.to_owned())),
-        assignment_method: Set(new
-            .owner_id
-            .as_ref()
-            .map(|_| AssignmentMethod::ExplicitOwner.as_str().to_owned())),
+        owner_id: Set(owner.clone()),
+        assigned_at: Set(owner.as_ref().map(|_| at)),
+        assigned_by: Set(owner.as_ref().map(|_| match method {
+            Some(AssignmentMethod::Routing) => ROUTING_ACTOR.to_owned(),
+            _ => actor_id.to_owned(),
+        })),
+        assignment_method: Set(method.map(|m| m.as_str().to_owned())),
         version: Set(1),
         created_by: Set(actor_id.to_owned()),
         created_at_us: Set(at.timestamp_micros()),
@@ -313,6 +343,7 @@ async fn insert_lead(
         from_status: None,
         to_status: Some(LeadStatus::New),
         batch_id: None,
+        explanation: None,
         at,
     };
     event.into_active_model().insert(txn).await?;
@@ -345,8 +376,9 @@ async fn create_in(
     actor_id: &str,
     new: &NewLead,
     key: Option<&str>,
+    id: String,
+    routing: &CreateRouting,
 ) -> Result<Lead, LeadsError> {
-    let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let at = now();
     if let Some(key) = key {
         let fingerprint = new.fingerprint();
@@ -388,7 +420,12 @@ async fn create_in(
             return Lead::try_from(lead);
         }
     }
-    Lead::try_from(insert_lead(txn, org_id, actor_id, &id, new, at).await?)
+    Lead::try_from(insert_lead(txn, org_id, actor_id, &id, new, routing, at).await?)
+}
+
+/// A fresh lead id (time-ordered).
+pub fn new_lead_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
 }
 
 impl Store {
@@ -400,9 +437,11 @@ impl Store {
         actor_id: &str,
         new: &NewLead,
         key: Option<&str>,
+        id: String,
+        routing: &CreateRouting,
     ) -> Result<Lead, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let lead = create_in(&txn, org_id, actor_id, new, key).await?;
+        let lead = create_in(&txn, org_id, actor_id, new, key, id, routing).await?;
         txn.commit().await?;
         Ok(lead)
     }
@@ -413,18 +452,28 @@ impl Store {
         &self,
         org_id: &str,
         actor_id: &str,
-        rows: Vec<Result<(NewLead, Option<String>), LeadsError>>,
+        rows: Vec<Result<(NewLead, Option<String>, String, CreateRouting), LeadsError>>,
     ) -> Result<Vec<Result<Lead, LeadsError>>, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let mut results = Vec::with_capacity(rows.len());
         for row in rows {
             let result = match row {
                 Err(e) => Err(e),
-                Ok((new, key)) => {
+                Ok((new, key, id, routing)) => {
                     // A savepoint per row: a row that fails leaves no trace and
                     // does not poison the rest of the batch.
                     let row_txn = txn.begin().await?;
-                    match create_in(&row_txn, org_id, actor_id, &new, key.as_deref()).await {
+                    match create_in(
+                        &row_txn,
+                        org_id,
+                        actor_id,
+                        &new,
+                        key.as_deref(),
+                        id,
+                        &routing,
+                    )
+                    .await
+                    {
                         Ok(lead) => {
                             row_txn.commit().await?;
                             Ok(lead)
@@ -543,10 +592,19 @@ impl Store {
             from_status: None,
             to_status: None,
             batch_id: None,
+            explanation: None,
             at,
         }
         .into_active_model()
         .insert(&txn)
+        .await?;
+        enqueue(
+            &txn,
+            org_id,
+            vec![OutboxEvent::Ownership {
+                changes: vec![OwnershipFact::of(&current)],
+            }],
+        )
         .await?;
         txn.commit().await?;
         Ok(ClaimOutcome::Claimed(current))
@@ -601,6 +659,7 @@ impl Store {
             from_status: None,
             to_status: None,
             batch_id: None,
+            explanation: None,
             at,
         }
         .into_active_model()
@@ -650,14 +709,29 @@ impl Store {
             from_status: Some(lead.status),
             to_status: Some(status),
             batch_id: None,
+            explanation: None,
             at,
         }
         .into_active_model()
         .insert(&txn)
         .await?;
-        let saved = lead::Entity::find_by_id(lead.id.clone()).one(&txn).await?;
+        let saved = lead::Entity::find_by_id(lead.id.clone())
+            .one(&txn)
+            .await?
+            .map(Lead::try_from)
+            .transpose()?;
+        if let Some(saved) = &saved {
+            enqueue(
+                &txn,
+                org_id,
+                vec![OutboxEvent::Ownership {
+                    changes: vec![OwnershipFact::of(saved)],
+                }],
+            )
+            .await?;
+        }
         txn.commit().await?;
-        saved.map(Lead::try_from).transpose()
+        Ok(saved)
     }
 
     /// Assigns (or, with `allow_reassign`, reassigns) the selected leads to
@@ -814,12 +888,67 @@ impl Store {
                     from_status: None,
                     to_status: None,
                     batch_id: Some(&batch_id),
+                    explanation: None,
                     at,
                 }
                 .into_active_model()
             })
             .collect();
         insert_events(&txn, events).await?;
+
+        // Routing learns every new owner (with the lead's new version); the
+        // assignee hears of it once, however many leads it was.
+        let changed: Vec<&str> = fresh
+            .iter()
+            .chain(taken_over.iter().map(|(id, _)| id))
+            .map(String::as_str)
+            .collect();
+        let mut facts = Vec::with_capacity(changed.len());
+        let mut mentions = Vec::new();
+        for chunk in changed.chunks(CHUNK) {
+            let rows = lead::Entity::find()
+                .filter(lead::Column::OrgId.eq(org_id))
+                .filter(lead::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(lead::Column::CreatedAtUs)
+                .all(&txn)
+                .await?;
+            for row in rows {
+                let lead = Lead::try_from(row)?;
+                facts.push(OwnershipFact::of(&lead));
+                if mentions.len() < BATCH_PREVIEW {
+                    mentions.push(LeadMention::of(&lead));
+                }
+            }
+        }
+        let mut outbox = Vec::new();
+        if !facts.is_empty() {
+            outbox.push(OutboxEvent::Ownership { changes: facts });
+            if assignee_id != actor_id {
+                let (kind, batch) = if single {
+                    (
+                        if taken_over.is_empty() {
+                            NotifyKind::Assigned
+                        } else {
+                            NotifyKind::Reassigned
+                        },
+                        None,
+                    )
+                } else {
+                    (
+                        NotifyKind::BulkAssigned,
+                        Some((batch_id.clone(), changed.len() as i32)),
+                    )
+                };
+                outbox.push(OutboxEvent::Notify {
+                    recipient_id: assignee_id.to_owned(),
+                    kind,
+                    actor_id: actor_id.to_owned(),
+                    leads: mentions,
+                    batch,
+                });
+            }
+        }
+        enqueue(&txn, org_id, outbox).await?;
         txn.commit().await?;
 
         let mut assigned = fresh;
@@ -851,5 +980,178 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected)
+    }
+}
+
+impl Store {
+    /// The lead an idempotency key already created: `Some` for the same body,
+    /// ALREADY_EXISTS for another body, `None` if the key is unused.
+    pub async fn replay(
+        &self,
+        org_id: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Lead>, LeadsError> {
+        let Some(existing) =
+            idempotency_key::Entity::find_by_id((org_id.to_owned(), key.to_owned()))
+                .one(&self.db)
+                .await?
+        else {
+            return Ok(None);
+        };
+        if existing.request_hash != fingerprint {
+            return Err(LeadsError::AlreadyExists(
+                "idempotency_key was already used for a different lead".into(),
+            ));
+        }
+        self.lead(org_id, &existing.lead_id).await
+    }
+
+    /// Gives a lead that was created while routing was away its routed owner,
+    /// if it is still unassigned (a claim in the meantime wins). `None`: it
+    /// was not.
+    pub async fn route_late(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        assignee: &str,
+        explanation: &str,
+    ) -> Result<Option<Lead>, LeadsError> {
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let at = now();
+        let updated = lead::Entity::update_many()
+            .col_expr(lead::Column::OwnerId, Expr::value(assignee))
+            .col_expr(lead::Column::AssignedAt, Expr::value(at))
+            .col_expr(lead::Column::AssignedBy, Expr::value(ROUTING_ACTOR))
+            .col_expr(
+                lead::Column::AssignmentMethod,
+                Expr::value(AssignmentMethod::Routing.as_str()),
+            )
+            .col_expr(
+                lead::Column::Version,
+                Expr::col(lead::Column::Version).add(1),
+            )
+            .col_expr(lead::Column::UpdatedAt, Expr::value(at))
+            .filter(lead::Column::OrgId.eq(org_id))
+            .filter(lead::Column::Id.eq(lead_id))
+            .filter(lead::Column::OwnerId.is_null())
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        EventDraft {
+            org_id,
+            lead_id,
+            kind: EventKind::Routed,
+            actor_id: ROUTING_ACTOR,
+            method: Some(AssignmentMethod::Routing),
+            from_owner_id: None,
+            to_owner_id: Some(assignee),
+            from_status: None,
+            to_status: None,
+            batch_id: None,
+            explanation: Some(explanation),
+            at,
+        }
+        .into_active_model()
+        .insert(&txn)
+        .await?;
+        let lead = lead::Entity::find_by_id(lead_id.to_owned())
+            .one(&txn)
+            .await?
+            .map(Lead::try_from)
+            .transpose()?;
+        if let Some(lead) = &lead {
+            enqueue(
+                &txn,
+                org_id,
+                vec![
+                    OutboxEvent::Ownership {
+                        changes: vec![OwnershipFact::of(lead)],
+                    },
+                    OutboxEvent::Notify {
+                        recipient_id: assignee.to_owned(),
+                        kind: NotifyKind::Routed,
+                        actor_id: ROUTING_ACTOR.to_owned(),
+                        leads: vec![LeadMention::of(lead)],
+                        batch: None,
+                    },
+                ],
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(lead)
+    }
+
+    /// Notes in a lead's history why a late routing attempt left it alone.
+    pub async fn note_routing(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        explanation: &str,
+    ) -> Result<(), LeadsError> {
+        EventDraft {
+            org_id,
+            lead_id,
+            kind: EventKind::Routed,
+            actor_id: ROUTING_ACTOR,
+            method: None,
+            from_owner_id: None,
+            to_owner_id: None,
+            from_status: None,
+            to_status: None,
+            batch_id: None,
+            explanation: Some(explanation),
+            at: now(),
+        }
+        .into_active_model()
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The truth routing reconciles against: every lead of the org as an
+    /// ownership fact, in id order, after `after_id`.
+    pub async fn ownership_truth(
+        &self,
+        org_id: &str,
+        after_id: &str,
+        limit: u64,
+    ) -> Result<Vec<OwnershipFact>, LeadsError> {
+        let rows: Vec<(String, Option<String>, String, i64)> = lead::Entity::find()
+            .select_only()
+            .column(lead::Column::Id)
+            .column(lead::Column::OwnerId)
+            .column(lead::Column::Status)
+            .column(lead::Column::Version)
+            .filter(lead::Column::OrgId.eq(org_id))
+            .filter(lead::Column::Id.gt(after_id))
+            .order_by_asc(lead::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(lead_id, owner_id, status, version)| OwnershipFact {
+                lead_id,
+                owner_id,
+                open: LeadStatus::parse_stored(&status).is_none_or(LeadStatus::is_open),
+                version,
+            })
+            .collect())
+    }
+
+    /// Every organisation with leads (for the periodic reconcile).
+    pub async fn organisations(&self) -> Result<Vec<String>, LeadsError> {
+        Ok(lead::Entity::find()
+            .select_only()
+            .column(lead::Column::OrgId)
+            .distinct()
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?)
     }
 }

@@ -16,7 +16,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_outbox::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -242,6 +245,74 @@ mod m0001_initial {
             )
             .await?;
             Ok(())
+        }
+    }
+}
+
+mod m0002_outbox {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0002_outbox"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(
+                Table::create()
+                    .table("outbox")
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new("id")
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new("org_id").text().not_null())
+                    .col(ColumnDef::new("kind").text().not_null())
+                    .col(ColumnDef::new("payload").text().not_null())
+                    .col(ColumnDef::new("status").text().not_null())
+                    .col(ColumnDef::new("attempts").integer().not_null())
+                    .col(ColumnDef::new("last_error").text().null())
+                    .col(
+                        ColumnDef::new("next_attempt_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("lease_until")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("delivered_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("outbox_due")
+                    .table("outbox")
+                    .col("status")
+                    .col("next_attempt_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
         }
     }
 }

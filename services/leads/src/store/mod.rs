@@ -10,11 +10,16 @@ pub mod entities;
 mod leads;
 mod members;
 pub mod migrations;
+pub mod outbox;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseConnection;
 
-pub use leads::{AssignOutcome, AssignSelection, AssignSkip, ClaimOutcome, SkipReason};
+pub use leads::{
+    AssignOutcome, AssignSelection, AssignSkip, ClaimOutcome, CreateRouting, ROUTING_ACTOR,
+    SkipReason, new_lead_id,
+};
+pub use outbox::{DeadLetter, Delivery, OutboxRow};
 
 /// The leads database.
 #[derive(Debug, Clone)]

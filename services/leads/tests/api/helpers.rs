@@ -36,6 +36,7 @@ pub async fn spawn_app() -> TestApp {
             server_store,
             verifier,
             &ServerArgs::default(),
+            leadflow_leads::Links::standalone(),
             listener,
             shutdown,
         )

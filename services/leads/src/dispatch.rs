@@ -1,0 +1,297 @@
+//! The outbox dispatcher and the workload reconciler.
+//!
+//! The dispatcher delivers every outbox event at least once: ownership
+//! changes to routing, notifications to the notifier, and late routing of
+//! leads created while routing was away. It is woken right after a commit and
+//! polls as a backstop; it leases rows, so replicas share the work, and it
+//! never holds a row lock across a call. Failures back off; an event that
+//! keeps failing becomes a dead letter.
+//!
+//! The reconciler sends routing the truth from this database in chunks, so
+//! workload counts cannot drift forever: periodically, and at once when
+//! routing reports that it lost its state.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leadflow_proto::notifier::v1 as notifier_pb;
+use leadflow_proto::routing::v1 as routing_pb;
+use rand::Rng;
+use tokio::sync::{Notify, watch};
+
+use crate::domain::events::{NotifyKind, OutboxEvent, notification_text};
+use crate::domain::lead::LeadStatus;
+use crate::peers::{Peers, source_of};
+use crate::store::{Delivery, OutboxRow, Store};
+
+/// Events taken per round.
+const BATCH: u64 = 32;
+/// How long a taken event stays ours.
+const LEASE: Duration = Duration::from_secs(30);
+/// Attempts before an event becomes a dead letter.
+pub const MAX_ATTEMPTS: i32 = 12;
+/// Facts per reconcile chunk.
+const RECONCILE_CHUNK: u64 = 500;
+
+/// Sends routing the truth, one organisation at a time, never twice at once.
+pub struct Reconciler {
+    store: Store,
+    peers: Arc<Peers>,
+    running: Mutex<HashSet<String>>,
+}
+
+impl Reconciler {
+    pub fn new(store: Store, peers: Arc<Peers>) -> Arc<Self> {
+        Arc::new(Reconciler {
+            store,
+            peers,
+            running: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Starts a reconcile of `org_id` in the background (unless one runs).
+    pub fn trigger(self: &Arc<Self>, org_id: &str) {
+        if !self.peers.routes()
+            || !self
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(org_id.to_owned())
+        {
+            return;
+        }
+        let (this, org) = (self.clone(), org_id.to_owned());
+        tokio::spawn(async move {
+            match this.reconcile(&org).await {
+                Ok(corrected) => tracing::info!(org = %org, corrected, "workload reconciled"),
+                Err(error) => {
+                    tracing::warn!(org = %org, %error, "reconcile failed; the next one will retry")
+                }
+            }
+            this.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&org);
+        });
+    }
+
+    /// Streams the org's leads to routing in chunks. Returns entries corrected.
+    pub async fn reconcile(&self, org_id: &str) -> anyhow::Result<i64> {
+        let mut after = String::new();
+        let mut corrected = 0;
+        loop {
+            let chunk = self
+                .store
+                .ownership_truth(org_id, &after, RECONCILE_CHUNK)
+                .await?;
+            let Some(last) = chunk.last() else {
+                return Ok(corrected);
+            };
+            after = last.lead_id.clone();
+            corrected += self.peers.reconcile(org_id, &chunk).await?;
+        }
+    }
+
+    /// Reconciles every organisation every `every`.
+    pub async fn run_periodically(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            match self.store.organisations().await {
+                Ok(orgs) => orgs.iter().for_each(|org| self.trigger(org)),
+                Err(error) => tracing::warn!(%error, "listing organisations for reconcile failed"),
+            }
+        }
+    }
+}
+
+/// Delivers the outbox.
+pub struct Dispatcher {
+    pub store: Store,
+    pub peers: Arc<Peers>,
+    pub reconciler: Arc<Reconciler>,
+    pub wake: Arc<Notify>,
+    pub poll: Duration,
+}
+
+fn backoff(attempts: i32) -> chrono::Duration {
+    let step = Duration::from_millis(200)
+        .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 10) as u32))
+        .min(Duration::from_secs(30));
+    let jittered = step.mul_f64(0.5 + rand::thread_rng().r#gen::<f64>() / 2.0);
+    chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::seconds(30))
+}
+
+impl Dispatcher {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let rows = match self.store.claim_outbox(LEASE, BATCH).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming outbox events failed");
+                    Vec::new()
+                }
+            };
+            let busy = !rows.is_empty();
+            futures::future::join_all(rows.into_iter().map(|row| self.deliver(row))).await;
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox.id = row.id, kind = row.event.kind(), attempt = row.attempts + 1))]
+    async fn deliver(&self, row: OutboxRow) {
+        let outcome = match self.send(&row).await {
+            Ok(()) => Delivery::Delivered,
+            Err(error) if row.attempts + 1 >= MAX_ATTEMPTS => {
+                tracing::warn!(%error, "outbox event is now a dead letter");
+                Delivery::Dead(error)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "outbox event will be retried");
+                Delivery::Retry {
+                    error,
+                    at: crate::store::now() + backoff(row.attempts),
+                }
+            }
+        };
+        if let Err(error) = self.store.finish_outbox(&row, &outcome).await {
+            tracing::warn!(%error, "recording an outbox outcome failed; the lease expires and it is retried");
+        }
+    }
+
+    async fn send(&self, row: &OutboxRow) -> Result<(), String> {
+        let org = row.org_id.as_str();
+        match &row.event {
+            OutboxEvent::Ownership { changes } => self
+                .peers
+                .apply(org, changes)
+                .await
+                .map_err(|s| s.to_string()),
+            OutboxEvent::Notify {
+                recipient_id,
+                kind,
+                actor_id,
+                leads,
+                batch,
+            } => {
+                if !self.peers.notifies() {
+                    return Ok(());
+                }
+                let member = self
+                    .store
+                    .member(org, recipient_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (title, body) = notification_text(*kind, leads, batch.as_ref());
+                let lead_ref = |l: &crate::domain::events::LeadMention| notifier_pb::LeadRef {
+                    id: l.id.clone(),
+                    name: l.name.clone(),
+                    source: source_of(&l.source) as i32,
+                };
+                let subject = match (batch, leads.first()) {
+                    (Some((batch_id, count)), _) => {
+                        notifier_pb::notify_request::Subject::Batch(notifier_pb::LeadBatch {
+                            batch_id: batch_id.clone(),
+                            count: *count,
+                            leads: leads.iter().map(lead_ref).collect(),
+                        })
+                    }
+                    (None, Some(lead)) => {
+                        notifier_pb::notify_request::Subject::Lead(lead_ref(lead))
+                    }
+                    (None, None) => return Ok(()),
+                };
+                let message = notifier_pb::NotifyRequest {
+                    // The event id: a redelivered event is the same notification.
+                    idempotency_key: format!("leads-outbox:{}", row.id),
+                    recipient: Some(notifier_pb::Recipient {
+                        user_id: recipient_id.clone(),
+                        email: member.as_ref().map(|m| m.email.clone()).unwrap_or_default(),
+                        display_name: member
+                            .as_ref()
+                            .map(|m| m.display_name.clone())
+                            .unwrap_or_default(),
+                    }),
+                    kind: (match kind {
+                        NotifyKind::Routed => notifier_pb::NotificationKind::LeadRouted,
+                        NotifyKind::Assigned => notifier_pb::NotificationKind::LeadAssigned,
+                        NotifyKind::Reassigned => notifier_pb::NotificationKind::LeadReassigned,
+                        NotifyKind::BulkAssigned => notifier_pb::NotificationKind::LeadsAssigned,
+                    }) as i32,
+                    title,
+                    body,
+                    subject: Some(subject),
+                    actor_id: actor_id.clone(),
+                };
+                self.peers
+                    .notify(org, message)
+                    .await
+                    .map_err(|s| s.to_string())
+            }
+            OutboxEvent::Route { lead_id } => {
+                let lead = self
+                    .store
+                    .lead(org, lead_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let Some(lead) =
+                    lead.filter(|l| l.owner_id.is_none() && l.status == LeadStatus::New)
+                else {
+                    return Ok(()); // Claimed or assigned in the meantime: that wins.
+                };
+                let team = self
+                    .store
+                    .list_members(org, false, true)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let decision = self
+                    .peers
+                    .route(
+                        org,
+                        lead_id,
+                        lead.source,
+                        &lead.tags,
+                        &team,
+                        Some(Duration::from_secs(5)),
+                    )
+                    .await
+                    .map_err(|s| s.to_string())?;
+                if decision.state_reset {
+                    self.reconciler.trigger(org);
+                }
+                if decision.reason == routing_pb::DecisionReason::Routed as i32
+                    && !decision.assignee_id.is_empty()
+                {
+                    self.store
+                        .route_late(org, lead_id, &decision.assignee_id, &decision.explanation)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.wake.notify_one();
+                } else {
+                    self.store
+                        .note_routing(org, lead_id, &decision.explanation)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! What the leads service tells the other services, through its outbox.
+//!
+//! Each event is written in the same transaction as the change it reports,
+//! then delivered at least once by the dispatcher. Receivers deduplicate:
+//! routing by the lead's version, the notifier by the event's id.
+
+use serde::{Deserialize, Serialize};
+
+use super::lead::{Lead, LeadSource};
+
+/// Leads named in one batch notification ("12 leads assigned to you").
+pub const BATCH_PREVIEW: usize = 5;
+
+/// One lead's ownership as routing's workload bookkeeping needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnershipFact {
+    pub lead_id: String,
+    pub owner_id: Option<String>,
+    pub open: bool,
+    pub version: i64,
+}
+
+impl OwnershipFact {
+    pub fn of(lead: &Lead) -> Self {
+        OwnershipFact {
+            lead_id: lead.id.clone(),
+            owner_id: lead.owner_id.clone(),
+            open: lead.status.is_open(),
+            version: lead.version,
+        }
+    }
+}
+
+/// A lead as a notification names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadMention {
+    pub id: String,
+    pub name: String,
+    /// The stored source name (e.g. "website").
+    pub source: String,
+}
+
+impl LeadMention {
+    pub fn of(lead: &Lead) -> Self {
+        LeadMention {
+            id: lead.id.clone(),
+            name: lead.name.clone(),
+            source: lead.source.as_str().to_owned(),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        let source = LeadSource::parse_stored(&self.source).map_or("Other", LeadSource::label);
+        format!("{} ({source})", self.name)
+    }
+}
+
+/// Why the rep is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyKind {
+    Routed,
+    Assigned,
+    Reassigned,
+    BulkAssigned,
+}
+
+/// An outbox event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboxEvent {
+    /// Ownership changes for routing's workload counts.
+    Ownership { changes: Vec<OwnershipFact> },
+    /// Tell `recipient_id` about one lead or a batch.
+    Notify {
+        recipient_id: String,
+        kind: NotifyKind,
+        actor_id: String,
+        leads: Vec<LeadMention>,
+        /// Set for a bulk assignment: one notification per assignee.
+        batch: Option<(String, i32)>,
+    },
+    /// Routing was unavailable when the lead was created: route it now, if it
+    /// is still unassigned.
+    Route { lead_id: String },
+}
+
+impl OutboxEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboxEvent::Ownership { .. } => "ownership",
+            OutboxEvent::Notify { .. } => "notify",
+            OutboxEvent::Route { .. } => "route",
+        }
+    }
+}
+
+/// The in-app title and body of a notification.
+pub fn notification_text(
+    kind: NotifyKind,
+    leads: &[LeadMention],
+    batch: Option<&(String, i32)>,
+) -> (String, String) {
+    match (batch, leads.first()) {
+        (Some((_, count)), _) => {
+            let names: Vec<String> = leads.iter().map(LeadMention::label).collect();
+            let more = (*count as usize).saturating_sub(names.len());
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            (
+                format!("{count} leads assigned to you"),
+                format!("{}{tail}.", names.join(", ")),
+            )
+        }
+        (None, Some(lead)) => {
+            let title = match kind {
+                NotifyKind::Routed => format!("New lead: {}", lead.label()),
+                NotifyKind::Reassigned => format!("Lead reassigned to you: {}", lead.label()),
+                NotifyKind::Assigned | NotifyKind::BulkAssigned => {
+                    format!("Lead assigned to you: {}", lead.label())
+                }
+            };
+            let body = match kind {
+                NotifyKind::Routed => format!("{} was routed to you.", lead.label()),
+                _ => format!("{} is now yours.", lead.label()),
+            };
+            (title, body)
+        }
+        (None, None) => ("Leads assigned to you".into(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mention(name: &str, source: &str) -> LeadMention {
+        LeadMention {
+            id: "l".into(),
+            name: name.into(),
+            source: source.into(),
+        }
+    }
+
+    #[test]
+    fn the_bell_names_the_lead_and_its_source() {
+        let (title, _) =
+            notification_text(NotifyKind::Routed, &[mention("Jane Doe", "website")], None);
+        assert_eq!(title, "New lead: Jane Doe (Website)");
+        let (title, body) = notification_text(
+            NotifyKind::BulkAssigned,
+            &[mention("A", "facebook"), mention("B", "facebook")],
+            Some(&("b-1".into(), 12)),
+        );
+        assert_eq!(title, "12 leads assigned to you");
+        assert_eq!(body, "A (Facebook), B (Facebook) and 10 more.");
+    }
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let e = OutboxEvent::Ownership {
+            changes: vec![OwnershipFact {
+                lead_id: "l".into(),
+                owner_id: None,
+                open: true,
+                version: 3,
+            }],
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<OutboxEvent>(&json).unwrap(), e);
+    }
+}

@@ -1,0 +1,241 @@
+//! The leads service's clients of routing and the notifier.
+//!
+//! Calls carry a `service` token minted for the organisation concerned and
+//! signed with the leads service's own key, so routing and the notifier know
+//! both who calls (leadflow itself) and for which organisation.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use leadflow_auth::{Caller, Role, TokenMinter};
+use leadflow_proto::common::v1 as common;
+use leadflow_proto::notifier::v1 as notifier_pb;
+use leadflow_proto::notifier::v1::notifier_service_client::NotifierServiceClient;
+use leadflow_proto::routing::v1 as routing_pb;
+use leadflow_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::domain::events::OwnershipFact;
+use crate::domain::lead::LeadSource;
+use crate::domain::member::Member;
+use crate::grpc::convert::{role_to_pb, source_to_pb};
+
+/// The identity leads calls the other services with.
+const SERVICE_USER: &str = "leadflow-leads";
+/// Lifetime of a minted service token; a new one is minted halfway through.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Facts per ApplyOwnershipChanges / ReconcileWorkload call.
+pub const FACTS_PER_CALL: usize = 1_000;
+
+/// Service tokens per organisation, minted once and reused while fresh (the
+/// receivers remember verified tokens, so reuse is cheap for them too).
+pub struct ServiceTokens {
+    minter: TokenMinter,
+    cache: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl ServiceTokens {
+    pub fn new(minter: TokenMinter) -> Self {
+        ServiceTokens {
+            minter,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn for_org(&self, org_id: &str) -> String {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((token, minted)) = cache.get(org_id)
+            && minted.elapsed() < TOKEN_TTL / 2
+        {
+            return token.clone();
+        }
+        let token = self
+            .minter
+            .mint(&Caller::new(SERVICE_USER, org_id, Role::Service), TOKEN_TTL);
+        cache.insert(org_id.to_owned(), (token.clone(), Instant::now()));
+        token
+    }
+}
+
+fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy())
+}
+
+/// Routing and the notifier, as far as they are configured.
+pub struct Peers {
+    routing: Option<RoutingServiceClient<Channel>>,
+    notifier: Option<NotifierServiceClient<Channel>>,
+    tokens: ServiceTokens,
+    /// The short deadline of RouteLead while a CreateLead waits.
+    route_deadline: Duration,
+    /// The deadline of calls the outbox makes.
+    call_timeout: Duration,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers")
+            .field("routing", &self.routing.is_some())
+            .field("notifier", &self.notifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn request<T>(message: T, token: &str, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+impl Peers {
+    pub fn new(
+        routing_url: Option<&str>,
+        notifier_url: Option<&str>,
+        tokens: ServiceTokens,
+        route_deadline: Duration,
+    ) -> anyhow::Result<Peers> {
+        Ok(Peers {
+            routing: routing_url
+                .map(channel)
+                .transpose()?
+                .map(RoutingServiceClient::new),
+            notifier: notifier_url
+                .map(channel)
+                .transpose()?
+                .map(NotifierServiceClient::new),
+            tokens,
+            route_deadline,
+            call_timeout: Duration::from_secs(5),
+        })
+    }
+
+    pub fn routes(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    pub fn notifies(&self) -> bool {
+        self.notifier.is_some()
+    }
+
+    /// Asks routing who gets a lead. `Err` when routing is unreachable or slow.
+    pub async fn route(
+        &self,
+        org_id: &str,
+        lead_id: &str,
+        source: LeadSource,
+        tags: &[String],
+        team: &[Member],
+        deadline: Option<Duration>,
+    ) -> Result<routing_pb::RouteDecision, tonic::Status> {
+        let Some(client) = &self.routing else {
+            return Err(tonic::Status::failed_precondition(
+                "routing is not configured",
+            ));
+        };
+        let message = routing_pb::RouteLeadRequest {
+            lead_id: lead_id.to_owned(),
+            source: source_to_pb(source) as i32,
+            tags: tags.to_vec(),
+            candidates: team
+                .iter()
+                .map(|m| routing_pb::Candidate {
+                    user_id: m.user_id.clone(),
+                    role: role_to_pb(m.role) as i32,
+                    active: m.active,
+                    available: m.available,
+                })
+                .collect(),
+        };
+        let token = self.tokens.for_org(org_id);
+        let timeout = deadline.unwrap_or(self.route_deadline);
+        let mut client = client.clone();
+        let call = client.route_lead(request(message, &token, timeout));
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result.map(tonic::Response::into_inner),
+            Err(_) => Err(tonic::Status::deadline_exceeded(
+                "routing did not answer in time",
+            )),
+        }
+    }
+
+    fn facts(facts: &[OwnershipFact]) -> Vec<routing_pb::OwnershipChange> {
+        facts
+            .iter()
+            .map(|f| routing_pb::OwnershipChange {
+                lead_id: f.lead_id.clone(),
+                owner_id: f.owner_id.clone().unwrap_or_default(),
+                open: f.open,
+                version: f.version,
+            })
+            .collect()
+    }
+
+    /// Reports ownership changes to routing (idempotent by version).
+    pub async fn apply(&self, org_id: &str, facts: &[OwnershipFact]) -> Result<(), tonic::Status> {
+        let Some(client) = &self.routing else {
+            return Ok(());
+        };
+        let token = self.tokens.for_org(org_id);
+        for chunk in facts.chunks(FACTS_PER_CALL) {
+            let message = routing_pb::ApplyOwnershipChangesRequest {
+                changes: Self::facts(chunk),
+            };
+            client
+                .clone()
+                .apply_ownership_changes(request(message, &token, self.call_timeout))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one chunk of the truth to routing; returns how many entries it corrected.
+    pub async fn reconcile(
+        &self,
+        org_id: &str,
+        facts: &[OwnershipFact],
+    ) -> Result<i64, tonic::Status> {
+        let Some(client) = &self.routing else {
+            return Ok(0);
+        };
+        let token = self.tokens.for_org(org_id);
+        let message = routing_pb::ReconcileWorkloadRequest {
+            leads: Self::facts(facts),
+        };
+        Ok(client
+            .clone()
+            .reconcile_workload(request(message, &token, self.call_timeout))
+            .await?
+            .into_inner()
+            .corrected)
+    }
+
+    /// Hands a notification to the notifier (idempotent on `key`).
+    pub async fn notify(
+        &self,
+        org_id: &str,
+        message: notifier_pb::NotifyRequest,
+    ) -> Result<(), tonic::Status> {
+        let Some(client) = &self.notifier else {
+            return Ok(());
+        };
+        let token = self.tokens.for_org(org_id);
+        client
+            .clone()
+            .notify(request(message, &token, self.call_timeout))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A stored source name as the wire enum.
+pub fn source_of(stored: &str) -> common::LeadSource {
+    LeadSource::parse_stored(stored).map_or(common::LeadSource::Other, source_to_pb)
+}

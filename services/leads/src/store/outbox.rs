@@ -1,0 +1,212 @@
+//! The transactional outbox: events are inserted in the transaction of the
+//! change they report, and a dispatcher delivers them at least once.
+//!
+//! Dispatchers lease rows (`FOR UPDATE SKIP LOCKED` to take the lease, then
+//! commit) so several leads replicas share the work and no row lock is ever
+//! held across a gRPC call. Rows that keep failing become dead letters that
+//! operators can list and retry; delivered rows are pruned after a while.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::entities::outbox;
+use super::{Store, now};
+use crate::domain::events::OutboxEvent;
+use crate::error::LeadsError;
+
+/// An event a dispatcher holds the lease on.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub org_id: String,
+    pub event: OutboxEvent,
+    /// Attempts before this one.
+    pub attempts: i32,
+    pub lease: DateTime<Utc>,
+}
+
+/// A dead letter, as operators see it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub org_id: String,
+    pub kind: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Writes events inside the caller's transaction.
+pub(crate) async fn enqueue(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    events: Vec<OutboxEvent>,
+) -> Result<(), LeadsError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let rows = events.into_iter().map(|event| outbox::ActiveModel {
+        org_id: Set(org_id.to_owned()),
+        kind: Set(event.kind().to_owned()),
+        payload: Set(serde_json::to_string(&event).expect("events serialise")),
+        status: Set("pending".into()),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(at),
+        lease_until: Set(None),
+        created_at: Set(at),
+        delivered_at: Set(None),
+        ..Default::default()
+    });
+    outbox::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Delivered,
+    Retry { error: String, at: DateTime<Utc> },
+    Dead(String),
+}
+
+impl Store {
+    /// Takes the lease on up to `limit` due events, oldest first.
+    pub async fn claim_outbox(
+        &self,
+        lease: std::time::Duration,
+        limit: u64,
+    ) -> Result<Vec<OutboxRow>, LeadsError> {
+        let at = now();
+        let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let due = outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("pending"))
+            .filter(outbox::Column::NextAttemptAt.lte(at))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(outbox::Column::LeaseUntil.is_null())
+                    .add(outbox::Column::LeaseUntil.lt(at)),
+            )
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(until))
+            .filter(outbox::Column::Id.is_in(due.iter().map(|r| r.id)))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        due.into_iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    event: serde_json::from_str(&r.payload).map_err(|e| {
+                        LeadsError::Internal(format!("outbox payload {}: {e}", r.id))
+                    })?,
+                    id: r.id,
+                    org_id: r.org_id,
+                    attempts: r.attempts,
+                    lease: until,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an attempt's outcome, if the lease is still ours.
+    pub async fn finish_outbox(
+        &self,
+        row: &OutboxRow,
+        outcome: &Delivery,
+    ) -> Result<bool, LeadsError> {
+        let at = now();
+        let (status, error, next, delivered) = match outcome {
+            Delivery::Delivered => ("delivered", None, at, Some(at)),
+            Delivery::Retry { error, at: next } => ("pending", Some(error.clone()), *next, None),
+            Delivery::Dead(error) => ("dead", Some(error.clone()), at, None),
+        };
+        let updated = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(status))
+            .col_expr(outbox::Column::Attempts, Expr::value(row.attempts + 1))
+            .col_expr(outbox::Column::LastError, Expr::value(error))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(
+                outbox::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(outbox::Column::DeliveredAt, Expr::value(delivered))
+            .filter(outbox::Column::Id.eq(row.id))
+            .filter(outbox::Column::LeaseUntil.eq(row.lease))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Dead letters of an organisation, oldest first.
+    pub async fn dead_letters(
+        &self,
+        org_id: &str,
+        limit: u64,
+    ) -> Result<Vec<DeadLetter>, LeadsError> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::OrgId.eq(org_id))
+            .filter(outbox::Column::Status.eq("dead"))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| DeadLetter {
+                id: r.id,
+                org_id: r.org_id,
+                kind: r.kind,
+                attempts: r.attempts,
+                last_error: r.last_error,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// Puts dead letters back in line (all of the org's when `ids` is empty).
+    pub async fn retry_dead_letters(&self, org_id: &str, ids: &[i64]) -> Result<u64, LeadsError> {
+        let mut update = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value("pending"))
+            .col_expr(outbox::Column::Attempts, Expr::value(0))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(now()))
+            .filter(outbox::Column::OrgId.eq(org_id))
+            .filter(outbox::Column::Status.eq("dead"));
+        if !ids.is_empty() {
+            update = update.filter(outbox::Column::Id.is_in(ids.iter().copied()));
+        }
+        Ok(update.exec(&self.db).await?.rows_affected)
+    }
+
+    /// Forgets delivered events older than `cutoff`.
+    pub async fn prune_outbox(&self, cutoff: DateTime<Utc>) -> Result<u64, LeadsError> {
+        Ok(outbox::Entity::delete_many()
+            .filter(outbox::Column::Status.eq("delivered"))
+            .filter(outbox::Column::DeliveredAt.lt(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Events not yet delivered (dead letters excluded).
+    pub async fn outbox_backlog(&self) -> Result<u64, LeadsError> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("pending"))
+            .count(&self.db)
+            .await?)
+    }
+}
