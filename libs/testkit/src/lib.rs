@@ -155,7 +155,17 @@ impl TestServer {
         F: FnOnce(TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        Self::spawn_on(0, serve).await
+    }
+
+    /// Like [`TestServer::spawn`] on a given port (to bring a stopped
+    /// service back where its clients expect it).
+    pub async fn spawn_on<F, Fut>(port: u16, serve: F) -> TestServer
+    where
+        F: FnOnce(TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = Box::pin(async move {
@@ -196,4 +206,12 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

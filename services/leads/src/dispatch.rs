@@ -29,8 +29,13 @@ use crate::store::{Delivery, OutboxRow, Store};
 const BATCH: u64 = 32;
 /// How long a taken event stays ours.
 const LEASE: Duration = Duration::from_secs(30);
-/// Attempts before an event becomes a dead letter.
-pub const MAX_ATTEMPTS: i32 = 12;
+/// Attempts before an event becomes a dead letter: with the 5 s cap on the
+/// backoff, about an hour of failing, so an outage of a peer is ridden out
+/// and a poisoned event still stops.
+pub const MAX_ATTEMPTS: i32 = 720;
+/// The longest wait between two attempts, so a peer coming back is noticed
+/// within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Facts per reconcile chunk.
 const RECONCILE_CHUNK: u64 = 500;
 
@@ -124,7 +129,7 @@ pub struct Dispatcher {
 fn backoff(attempts: i32) -> chrono::Duration {
     let step = Duration::from_millis(200)
         .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 10) as u32))
-        .min(Duration::from_secs(30));
+        .min(MAX_BACKOFF);
     let jittered = step.mul_f64(0.5 + rand::thread_rng().r#gen::<f64>() / 2.0);
     chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::seconds(30))
 }

@@ -15,7 +15,7 @@ use crate::domain::permissions::{self, LeadScope};
 use crate::error::LeadsError;
 use crate::peers::Peers;
 use crate::store::new_lead_id;
-use crate::store::{AssignSelection, ClaimOutcome, CreateRouting, SkipReason, Store};
+use crate::store::{AssignSelection, BatchRow, ClaimOutcome, CreateRouting, SkipReason, Store};
 use leadflow_proto::routing::v1 as routing_pb;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -218,7 +218,12 @@ impl LeadService for LeadApi {
                     } else {
                         CreateRouting::NotAsked
                     };
-                    Ok((new, key, id, routing))
+                    Ok(BatchRow {
+                        new,
+                        key,
+                        id,
+                        routing,
+                    })
                 }
                 Err(e) => Err(e),
             };

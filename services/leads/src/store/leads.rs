@@ -154,6 +154,15 @@ pub enum CreateRouting {
     Pending { explanation: String },
 }
 
+/// One valid row of a BatchCreateLeads call, ready to store.
+#[derive(Debug, Clone)]
+pub struct BatchRow {
+    pub new: NewLead,
+    pub key: Option<String>,
+    pub id: String,
+    pub routing: CreateRouting,
+}
+
 /// The actor of changes routing makes after the fact.
 pub const ROUTING_ACTOR: &str = "leadflow-routing";
 
@@ -329,24 +338,90 @@ async fn insert_lead(
         .exec_without_returning(txn)
         .await?;
     }
-    let event = EventDraft {
+    let created_explanation = match routing {
+        CreateRouting::NotRouted { explanation } | CreateRouting::Pending { explanation } => {
+            Some(explanation.as_str())
+        }
+        _ => None,
+    };
+    let explicit = new.owner_id.as_deref();
+    EventDraft {
         org_id,
         lead_id: id,
         kind: EventKind::Created,
         actor_id,
-        method: new
-            .owner_id
-            .as_ref()
-            .map(|_| AssignmentMethod::ExplicitOwner),
+        method: explicit.map(|_| AssignmentMethod::ExplicitOwner),
         from_owner_id: None,
-        to_owner_id: new.owner_id.as_deref(),
+        to_owner_id: explicit,
         from_status: None,
         to_status: Some(LeadStatus::New),
         batch_id: None,
-        explanation: None,
+        explanation: created_explanation,
         at,
-    };
-    event.into_active_model().insert(txn).await?;
+    }
+    .into_active_model()
+    .insert(txn)
+    .await?;
+    let mut events = Vec::new();
+    if let (
+        None,
+        CreateRouting::Routed {
+            assignee,
+            explanation,
+        },
+    ) = (explicit, routing)
+    {
+        EventDraft {
+            org_id,
+            lead_id: id,
+            kind: EventKind::Routed,
+            actor_id: ROUTING_ACTOR,
+            method: Some(AssignmentMethod::Routing),
+            from_owner_id: None,
+            to_owner_id: Some(assignee),
+            from_status: None,
+            to_status: None,
+            batch_id: None,
+            explanation: Some(explanation),
+            at,
+        }
+        .into_active_model()
+        .insert(txn)
+        .await?;
+    }
+    if let Some(owner) = &owner {
+        events.push(OutboxEvent::Ownership {
+            changes: vec![OwnershipFact {
+                lead_id: id.to_owned(),
+                owner_id: Some(owner.clone()),
+                open: true,
+                version: 1,
+            }],
+        });
+        if owner != actor_id {
+            events.push(OutboxEvent::Notify {
+                recipient_id: owner.clone(),
+                kind: if explicit.is_some() {
+                    NotifyKind::Assigned
+                } else {
+                    NotifyKind::Routed
+                },
+                actor_id: actor_id.to_owned(),
+                leads: vec![LeadMention {
+                    id: id.to_owned(),
+                    name: new.name.clone(),
+                    source: new.source.as_str().to_owned(),
+                }],
+                batch: None,
+            });
+        }
+    }
+    if matches!(routing, CreateRouting::Pending { .. }) && explicit.is_none() {
+        events.push(OutboxEvent::Route {
+            lead_id: id.to_owned(),
+        });
+    }
+    enqueue(txn, org_id, events).await?;
     Ok(lead::Model {
         id: model.id.unwrap(),
         org_id: model.org_id.unwrap(),
@@ -452,14 +527,19 @@ impl Store {
         &self,
         org_id: &str,
         actor_id: &str,
-        rows: Vec<Result<(NewLead, Option<String>, String, CreateRouting), LeadsError>>,
+        rows: Vec<Result<BatchRow, LeadsError>>,
     ) -> Result<Vec<Result<Lead, LeadsError>>, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let mut results = Vec::with_capacity(rows.len());
         for row in rows {
             let result = match row {
                 Err(e) => Err(e),
-                Ok((new, key, id, routing)) => {
+                Ok(BatchRow {
+                    new,
+                    key,
+                    id,
+                    routing,
+                }) => {
                     // A savepoint per row: a row that fails leaves no trace and
                     // does not poison the rest of the batch.
                     let row_txn = txn.begin().await?;
@@ -667,9 +747,21 @@ impl Store {
         .await?;
         let lead = lead::Entity::find_by_id(lead_id.to_owned())
             .one(&txn)
+            .await?
+            .map(Lead::try_from)
+            .transpose()?;
+        if let Some(lead) = &lead {
+            enqueue(
+                &txn,
+                org_id,
+                vec![OutboxEvent::Ownership {
+                    changes: vec![OwnershipFact::of(lead)],
+                }],
+            )
             .await?;
+        }
         txn.commit().await?;
-        lead.map(Lead::try_from).transpose()
+        Ok(lead)
     }
 
     /// Changes a lead's status if it is still at `expected_version`. `None`:

@@ -16,8 +16,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseConnection;
 
 pub use leads::{
-    AssignOutcome, AssignSelection, AssignSkip, ClaimOutcome, CreateRouting, ROUTING_ACTOR,
-    SkipReason, new_lead_id,
+    AssignOutcome, AssignSelection, AssignSkip, BatchRow, ClaimOutcome, CreateRouting,
+    ROUTING_ACTOR, SkipReason, new_lead_id,
 };
 pub use outbox::{DeadLetter, Delivery, OutboxRow};
 

@@ -1,0 +1,389 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use leadflow_auth::Role;
+use leadflow_e2e::*;
+use leadflow_proto::common::v1 as common;
+use leadflow_proto::leads::v1 as leads_pb;
+use leadflow_proto::notifier::v1 as notifier_pb;
+use leadflow_proto::routing::v1 as routing_pb;
+
+const REPS: [&str; 3] = ["ana", "ben", "cy"];
+
+fn label(source: i32) -> &'static str {
+    match common::LeadSource::try_from(source).unwrap() {
+        common::LeadSource::Website => "Website",
+        common::LeadSource::AiAssistant => "AI assistant",
+        common::LeadSource::Team => "Team",
+        _ => "Other",
+    }
+}
+
+async fn inbox(stack: &Stack, user: &str) -> Vec<notifier_pb::Notification> {
+    stack
+        .notifier()
+        .list_notifications(req(
+            notifier_pb::ListNotificationsRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+            &stack.token(user, Role::Sales),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_leads_from_three_sources_go_ten_ten_ten_and_each_rep_hears_of_exactly_theirs() {
+    let stack = Stack::up().await;
+    stack.team_of(&REPS).await;
+    stack
+        .routing_on(routing_pb::Strategy::RoundRobin, &REPS)
+        .await;
+    let mut streams = HashMap::new();
+    for rep in REPS {
+        let mut stream = stack
+            .notifier()
+            .watch_notifications(req(
+                notifier_pb::WatchNotificationsRequest::default(),
+                &stack.token(rep, Role::Sales),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        stream.message().await.unwrap().unwrap(); // the unread count
+        streams.insert(rep, stream);
+    }
+
+    let sources = [
+        common::LeadSource::Website,
+        common::LeadSource::AiAssistant,
+        common::LeadSource::Team,
+    ];
+    let mut expected: HashMap<String, Vec<String>> = HashMap::new();
+    for i in 0..30 {
+        let lead = stack.create(&format!("Lead {i:02}"), sources[i % 3]).await;
+        assert_eq!(
+            lead.assignment_method,
+            leads_pb::AssignmentMethod::Routing as i32,
+            "routed on create"
+        );
+        expected
+            .entry(lead.owner_id.clone())
+            .or_default()
+            .push(format!("New lead: {} ({})", lead.name, label(lead.source)));
+    }
+    for rep in REPS {
+        assert_eq!(expected[rep].len(), 10, "{expected:?}");
+    }
+
+    for rep in REPS {
+        let stream = streams.get_mut(rep).unwrap();
+        let mut titles = Vec::new();
+        while titles.len() < 10 {
+            let event = tokio::time::timeout(Duration::from_secs(15), stream.message())
+                .await
+                .unwrap_or_else(|_| panic!("notifications arrive for {rep}: got {titles:?}"))
+                .unwrap()
+                .unwrap();
+            if let Some(notifier_pb::notification_event::Event::Notification(n)) = event.event {
+                titles.push(n.title);
+            }
+        }
+        titles.sort();
+        let mut want = expected[rep].clone();
+        want.sort();
+        assert_eq!(titles, want, "{rep}'s bell");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for rep in REPS {
+        assert_eq!(
+            inbox(&stack, rep).await.len(),
+            10,
+            "exactly ten for {rep}, no duplicates"
+        );
+    }
+
+    // The history says how and why.
+    let lead = &stack.all_leads().await[0];
+    let history = stack
+        .leads()
+        .get_lead_history(req(
+            leads_pb::GetLeadHistoryRequest {
+                id: lead.id.clone(),
+            },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let routed = history
+        .iter()
+        .find(|e| e.kind == leads_pb::LeadEventKind::Routed as i32)
+        .expect("a ROUTED event");
+    assert_eq!(routed.to_owner_id, lead.owner_id);
+    assert!(
+        routed.routing_explanation.contains("round robin"),
+        "{}",
+        routed.routing_explanation
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_created_while_routing_is_down_are_routed_when_it_returns() {
+    let mut stack = Stack::up().await;
+    stack.team_of(&REPS).await;
+    stack
+        .routing_on(routing_pb::Strategy::RoundRobin, &REPS)
+        .await;
+    stack.stop_routing().await;
+
+    for i in 0..50 {
+        let lead = stack
+            .create(&format!("Offline {i}"), common::LeadSource::Website)
+            .await;
+        assert_eq!(lead.owner_id, "", "stored unassigned while routing is down");
+    }
+    // A claim in the meantime wins over late routing.
+    let claimed = stack.all_leads().await[7].id.clone();
+    stack
+        .leads()
+        .claim_lead(req(
+            leads_pb::ClaimLeadRequest {
+                id: claimed.clone(),
+            },
+            &stack.token("ana", Role::Sales),
+        ))
+        .await
+        .unwrap();
+
+    stack.start_routing().await;
+    let leads = eventually(Duration::from_secs(30), "every lead routed", || async {
+        let leads = stack.all_leads().await;
+        leads
+            .iter()
+            .all(|l| !l.owner_id.is_empty())
+            .then_some(leads)
+    })
+    .await;
+    assert_eq!(leads.len(), 50);
+    let claimed_lead = leads.iter().find(|l| l.id == claimed).unwrap();
+    assert_eq!(
+        (
+            claimed_lead.owner_id.as_str(),
+            claimed_lead.assignment_method
+        ),
+        ("ana", leads_pb::AssignmentMethod::Claim as i32)
+    );
+    let mut per_rep: HashMap<&str, usize> = HashMap::new();
+    for lead in leads.iter().filter(|l| l.id != claimed) {
+        assert_eq!(
+            lead.assignment_method,
+            leads_pb::AssignmentMethod::Routing as i32
+        );
+        *per_rep.entry(lead.owner_id.as_str()).or_default() += 1;
+        let history = stack
+            .leads()
+            .get_lead_history(req(
+                leads_pb::GetLeadHistoryRequest {
+                    id: lead.id.clone(),
+                },
+                &stack.owner(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        let routed = history
+            .iter()
+            .filter(|e| {
+                e.kind == leads_pb::LeadEventKind::Routed as i32 && !e.to_owner_id.is_empty()
+            })
+            .count();
+        assert_eq!(routed, 1, "routed exactly once: {history:?}");
+    }
+    let (min, max) = (
+        per_rep.values().min().unwrap(),
+        per_rep.values().max().unwrap(),
+    );
+    assert!(max - min <= 1, "{per_rep:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_held_while_the_notifier_is_down_arrive_exactly_once() {
+    let mut stack = Stack::up().await;
+    stack.team_of(&["ana", "ben"]).await;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        ids.push(
+            stack
+                .create(&format!("Lead {i}"), common::LeadSource::Facebook)
+                .await
+                .id,
+        );
+    }
+    stack.stop_notifier().await;
+    for (i, id) in ids.iter().enumerate() {
+        let rep = if i % 2 == 0 { "ana" } else { "ben" };
+        stack
+            .leads()
+            .assign_leads(req(
+                leads_pb::AssignLeadsRequest {
+                    lead_ids: vec![id.clone()],
+                    assignee_id: rep.into(),
+                    ..Default::default()
+                },
+                &stack.owner(),
+            ))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.start_notifier().await;
+    for rep in ["ana", "ben"] {
+        let got = eventually(Duration::from_secs(40), "every notification", || async {
+            let got = inbox(&stack, rep).await;
+            (got.len() >= 25).then_some(got)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let again = inbox(&stack, rep).await;
+        assert_eq!(again.len(), 25, "{rep}: exactly once each");
+        let mut leads: Vec<String> = got
+            .iter()
+            .map(|n| match &n.subject {
+                Some(notifier_pb::notification::Subject::Lead(l)) => l.id.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        leads.sort();
+        leads.dedup();
+        assert_eq!(leads.len(), 25);
+        assert!(
+            got.iter()
+                .all(|n| n.title.starts_with("Lead assigned to you: ")
+                    && n.title.ends_with("(Facebook)"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_assignment_rings_the_bell_once() {
+    let stack = Stack::up().await;
+    stack.team_of(&["ana"]).await;
+    for i in 0..12 {
+        stack
+            .create(&format!("FB {i}"), common::LeadSource::Facebook)
+            .await;
+    }
+    let outcome = stack
+        .leads()
+        .assign_leads(req(
+            leads_pb::AssignLeadsRequest {
+                filter: Some(leads_pb::LeadFilter::default()),
+                assignee_id: "ana".into(),
+                ..Default::default()
+            },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(outcome.assigned, 12);
+    let got = eventually(
+        Duration::from_secs(15),
+        "the batch notification",
+        || async {
+            let got = inbox(&stack, "ana").await;
+            (!got.is_empty()).then_some(got)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(inbox(&stack, "ana").await.len(), 1);
+    assert_eq!(got[0].title, "12 leads assigned to you");
+    match &got[0].subject {
+        Some(notifier_pb::notification::Subject::Batch(b)) => {
+            assert_eq!(
+                (b.count, b.batch_id.as_str()),
+                (12, outcome.batch_id.as_str())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balanced_routing_sends_the_next_leads_to_the_least_loaded_rep_and_workload_matches() {
+    let stack = Stack::up().await;
+    stack.team_of(&REPS).await;
+    stack
+        .routing_on(routing_pb::Strategy::BalancedWorkload, &REPS)
+        .await;
+    let mut leads = Vec::new();
+    for i in 0..9 {
+        leads.push(
+            stack
+                .create(&format!("Lead {i}"), common::LeadSource::Website)
+                .await,
+        );
+    }
+    // Ana closes all three of hers: the next leads go to her.
+    for lead in leads.iter().filter(|l| l.owner_id == "ana") {
+        stack
+            .leads()
+            .update_lead_status(req(
+                leads_pb::UpdateLeadStatusRequest {
+                    id: lead.id.clone(),
+                    status: leads_pb::LeadStatus::Won as i32,
+                },
+                &stack.owner(),
+            ))
+            .await
+            .unwrap();
+    }
+    let workload = || async {
+        let members = stack
+            .routing()
+            .get_workload(req(routing_pb::GetWorkloadRequest {}, &stack.owner()))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+        members
+            .into_iter()
+            .map(|m| (m.user_id, m.open_leads))
+            .collect::<HashMap<_, _>>()
+    };
+    eventually(
+        Duration::from_secs(10),
+        "routing to see the closures",
+        || async { (!workload().await.contains_key("ana")).then_some(()) },
+    )
+    .await;
+    for i in 0..3 {
+        let lead = stack
+            .create(&format!("Next {i}"), common::LeadSource::Website)
+            .await;
+        assert_eq!(lead.owner_id, "ana", "the least-loaded rep gets it");
+    }
+    // GetWorkload matches the leads database exactly.
+    let truth = stack
+        .all_leads()
+        .await
+        .into_iter()
+        .filter(|l| l.status != leads_pb::LeadStatus::Won as i32)
+        .fold(HashMap::new(), |mut m, l| {
+            *m.entry(l.owner_id).or_insert(0i64) += 1;
+            m
+        });
+    let got = eventually(Duration::from_secs(10), "workload to settle", || async {
+        let w = workload().await;
+        (w == truth).then_some(w)
+    })
+    .await;
+    assert_eq!(got.values().sum::<i64>(), 9);
+}

@@ -1,0 +1,3 @@
+//! End to end: leads → routing → notifier, through the outbox.
+
+mod flows;

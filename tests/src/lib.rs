@@ -1,0 +1,326 @@
+//! The whole system for a test: leads, routing and the notifier as real gRPC
+//! servers on loopback ports, each on its own fresh Postgres database,
+//! routing state in the shared Redis under a key prefix of the test's own.
+//! Each service can be stopped and started again on the same port, as a
+//! restart or an outage would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadflow_auth::Role;
+use leadflow_leads::Links;
+use leadflow_leads::peers::{Peers, ServiceTokens};
+use leadflow_notifier::Parts;
+use leadflow_notifier::channels::email::Email;
+use leadflow_notifier::domain::push::PushPolicy;
+use leadflow_notifier::domain::retry::RetryPolicy;
+use leadflow_notifier::hub::Hub;
+use leadflow_proto::common::v1 as common;
+use leadflow_proto::leads::v1 as leads_pb;
+use leadflow_proto::leads::v1::lead_service_client::LeadServiceClient;
+use leadflow_proto::leads::v1::team_service_client::TeamServiceClient;
+use leadflow_proto::notifier::v1::notifier_service_client::NotifierServiceClient;
+use leadflow_proto::routing::v1 as routing_pb;
+use leadflow_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use leadflow_routing::grpc::RoutingApi;
+use leadflow_routing::store::{RedisState, RedisTarget, SettingsStore};
+use leadflow_server::ServerArgs;
+use leadflow_testkit::redis::{redis_url, unique_prefix};
+use leadflow_testkit::{TestAuth, TestDb, TestServer, authed, free_port};
+use tonic::transport::{Channel, Endpoint};
+
+pub use leadflow_testkit::authed as req;
+
+/// The three services, their databases and ports.
+pub struct Stack {
+    pub auth: TestAuth,
+    pub org: String,
+    pub redis_prefix: String,
+    pub leads_db: TestDb,
+    pub routing_db: TestDb,
+    pub notifier_db: TestDb,
+    pub leads_port: u16,
+    pub routing_port: u16,
+    pub notifier_port: u16,
+    pub leads: Option<TestServer>,
+    pub routing: Option<TestServer>,
+    pub notifier: Option<TestServer>,
+}
+
+fn channel(port: u16) -> Channel {
+    Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect_lazy()
+}
+
+impl Stack {
+    /// Creates the databases; starts nothing yet.
+    pub async fn new() -> Stack {
+        Stack {
+            auth: TestAuth::new(),
+            org: format!("org-{}", uuid::Uuid::new_v4().simple()),
+            redis_prefix: unique_prefix(),
+            leads_db: TestDb::new().await,
+            routing_db: TestDb::new().await,
+            notifier_db: TestDb::new().await,
+            leads_port: free_port(),
+            routing_port: free_port(),
+            notifier_port: free_port(),
+            leads: None,
+            routing: None,
+            notifier: None,
+        }
+    }
+
+    /// Starts all three.
+    pub async fn up() -> Stack {
+        let mut stack = Stack::new().await;
+        stack.start_routing().await;
+        stack.start_notifier().await;
+        stack.start_leads().await;
+        stack
+    }
+
+    pub async fn start_routing(&mut self) {
+        let settings = SettingsStore::connect(&self.routing_db.url, 8)
+            .await
+            .expect("routing db");
+        settings.migrate().await.expect("migrate routing");
+        let state = Arc::new(RedisState::new(
+            RedisTarget::Single(redis_url()),
+            self.redis_prefix.clone(),
+            Duration::from_secs(3600),
+            Duration::from_secs(2),
+        ));
+        let api = RoutingApi::new(settings, state, Duration::from_millis(200));
+        let verifier = self.auth.verifier.clone();
+        self.routing = Some(
+            TestServer::spawn_on(self.routing_port, move |listener, shutdown| async move {
+                leadflow_routing::serve(api, verifier, &ServerArgs::default(), listener, shutdown)
+                    .await
+            })
+            .await,
+        );
+    }
+
+    pub async fn start_notifier(&mut self) {
+        let store = leadflow_notifier::store::Store::connect(&self.notifier_db.url, 8)
+            .await
+            .expect("notifier db");
+        store.migrate().await.expect("migrate notifier");
+        let parts = Parts {
+            hub: Hub::postgres(store.connection().clone(), &self.notifier_db.url),
+            store,
+            webpush: None,
+            email: Some(Arc::new(
+                Email::new(
+                    "file:///tmp/leadflow-e2e-mail",
+                    "leadflow <l@leadflow.test>",
+                    "http://localhost:3000",
+                    Duration::from_secs(5),
+                )
+                .unwrap(),
+            )),
+            push_policy: PushPolicy::default(),
+            retry: RetryPolicy {
+                base: Duration::from_millis(100),
+                cap: Duration::from_secs(2),
+                max_attempts: 5,
+            },
+            poll: Duration::from_millis(200),
+        };
+        let verifier = self.auth.verifier.clone();
+        self.notifier = Some(
+            TestServer::spawn_on(self.notifier_port, move |listener, shutdown| async move {
+                leadflow_notifier::serve(
+                    parts,
+                    verifier,
+                    &ServerArgs::default(),
+                    listener,
+                    shutdown,
+                )
+                .await
+            })
+            .await,
+        );
+    }
+
+    pub async fn start_leads(&mut self) {
+        let store = leadflow_leads::store::Store::connect(&self.leads_db.url, 16)
+            .await
+            .expect("leads db");
+        store.migrate().await.expect("migrate leads");
+        let peers = Peers::new(
+            Some(&format!("http://127.0.0.1:{}", self.routing_port)),
+            Some(&format!("http://127.0.0.1:{}", self.notifier_port)),
+            ServiceTokens::new(self.auth.minter.clone()),
+            Duration::from_millis(500),
+        )
+        .expect("peers");
+        let links = Links {
+            peers: Arc::new(peers),
+            poll: Duration::from_millis(200),
+            reconcile_every: Duration::from_secs(3600),
+            outbox_retention: Duration::from_secs(3600),
+        };
+        let verifier = self.auth.verifier.clone();
+        self.leads = Some(
+            TestServer::spawn_on(self.leads_port, move |listener, shutdown| async move {
+                leadflow_leads::serve(
+                    store,
+                    verifier,
+                    &ServerArgs::default(),
+                    links,
+                    listener,
+                    shutdown,
+                )
+                .await
+            })
+            .await,
+        );
+    }
+
+    pub async fn stop_routing(&mut self) {
+        if let Some(server) = self.routing.take() {
+            server.stop().await.expect("routing stops");
+        }
+    }
+
+    pub async fn stop_notifier(&mut self) {
+        if let Some(server) = self.notifier.take() {
+            server.stop().await.expect("notifier stops");
+        }
+    }
+
+    pub fn leads(&self) -> LeadServiceClient<Channel> {
+        LeadServiceClient::new(channel(self.leads_port))
+    }
+
+    pub fn team(&self) -> TeamServiceClient<Channel> {
+        TeamServiceClient::new(channel(self.leads_port))
+    }
+
+    pub fn routing(&self) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::new(channel(self.routing_port))
+    }
+
+    pub fn notifier(&self) -> NotifierServiceClient<Channel> {
+        NotifierServiceClient::new(channel(self.notifier_port))
+    }
+
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.auth.token(user, &self.org, role)
+    }
+
+    pub fn owner(&self) -> String {
+        self.token("owner-1", Role::Owner)
+    }
+
+    /// The owner, plus `reps` as active sales reps.
+    pub async fn team_of(&self, reps: &[&str]) {
+        for (user, role) in std::iter::once(("owner-1", common::Role::Owner))
+            .chain(reps.iter().map(|r| (*r, common::Role::Sales)))
+        {
+            self.team()
+                .upsert_member(authed(
+                    leads_pb::UpsertMemberRequest {
+                        user_id: user.into(),
+                        display_name: format!("User {user}"),
+                        email: format!("{user}@example.com"),
+                        role: role as i32,
+                        active: Some(true),
+                    },
+                    &self.owner(),
+                ))
+                .await
+                .expect("upsert member");
+        }
+    }
+
+    /// Turns routing on with `strategy` over `rotation` (routing must be up).
+    pub async fn routing_on(&self, strategy: routing_pb::Strategy, rotation: &[&str]) {
+        let manager = self.owner();
+        let current = self
+            .routing()
+            .get_routing_settings(authed(routing_pb::GetRoutingSettingsRequest {}, &manager))
+            .await
+            .unwrap()
+            .into_inner();
+        self.routing()
+            .update_routing_settings(authed(
+                routing_pb::UpdateRoutingSettingsRequest {
+                    settings: Some(routing_pb::RoutingSettings {
+                        enabled: true,
+                        strategy: strategy as i32,
+                        rotation_user_ids: rotation.iter().map(|r| r.to_string()).collect(),
+                        ..Default::default()
+                    }),
+                    expected_version: current.version,
+                },
+                &manager,
+            ))
+            .await
+            .expect("routing on");
+    }
+
+    /// Creates a lead from `source`, as the website integration would.
+    pub async fn create(&self, name: &str, source: common::LeadSource) -> leads_pb::Lead {
+        self.leads()
+            .create_lead(authed(
+                leads_pb::CreateLeadRequest {
+                    name: name.into(),
+                    source: source as i32,
+                    ..Default::default()
+                },
+                &self.token("website", Role::Integration),
+            ))
+            .await
+            .expect("create lead")
+            .into_inner()
+    }
+
+    /// Every lead of the org, as the owner sees them.
+    pub async fn all_leads(&self) -> Vec<leads_pb::Lead> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .leads()
+                .list_leads(authed(
+                    leads_pb::ListLeadsRequest {
+                        page_size: 500,
+                        page_token,
+                        ..Default::default()
+                    },
+                    &self.owner(),
+                ))
+                .await
+                .expect("list leads")
+                .into_inner();
+            out.extend(page.leads);
+            if page.next_page_token.is_empty() {
+                return out;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
