@@ -387,3 +387,213 @@ async fn balanced_routing_sends_the_next_leads_to_the_least_loaded_rep_and_workl
     .await;
     assert_eq!(got.values().sum::<i64>(), 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_loses_its_state_leads_reconciles_and_balanced_routing_is_right_again() {
+    let redis = tokio::task::spawn_blocking(leadflow_testkit::redis::RedisProcess::start)
+        .await
+        .unwrap();
+    let stack = Stack::up_with_redis(redis.url()).await;
+    stack.team_of(&REPS).await;
+    stack
+        .routing_on(routing_pb::Strategy::BalancedWorkload, &REPS)
+        .await;
+    let mut leads = Vec::new();
+    for i in 0..9 {
+        leads.push(
+            stack
+                .create(&format!("Lead {i}"), common::LeadSource::Website)
+                .await,
+        );
+    }
+    // Ben closes his three: he is the least loaded.
+    for lead in leads.iter().filter(|l| l.owner_id == "ben") {
+        stack
+            .leads()
+            .update_lead_status(req(
+                leads_pb::UpdateLeadStatusRequest {
+                    id: lead.id.clone(),
+                    status: leads_pb::LeadStatus::Lost as i32,
+                },
+                &stack.owner(),
+            ))
+            .await
+            .unwrap();
+    }
+    let workload = || async {
+        let members = stack
+            .routing()
+            .get_workload(req(routing_pb::GetWorkloadRequest {}, &stack.owner()))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+        members
+            .into_iter()
+            .map(|m| (m.user_id, m.open_leads))
+            .collect::<HashMap<_, _>>()
+    };
+    let truth = HashMap::from([("ana".to_owned(), 3i64), ("cy".to_owned(), 3)]);
+    eventually(
+        Duration::from_secs(10),
+        "workload before the flush",
+        || async { (workload().await == truth).then_some(()) },
+    )
+    .await;
+
+    // Redis restarts empty (here: FLUSHALL on the test's own redis-server).
+    let flushed = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "flushall"])
+        .output()
+        .unwrap();
+    assert!(flushed.status.success());
+    assert!(workload().await.is_empty(), "the counts are gone");
+
+    // The next lead tells leads the state was reset; leads sends the truth back.
+    let first = stack
+        .create("After Flush", common::LeadSource::Website)
+        .await;
+    let mut expected = truth.clone();
+    *expected.entry(first.owner_id.clone()).or_default() += 1;
+    eventually(
+        Duration::from_secs(10),
+        "the reconcile to restore exact counts",
+        || async { (workload().await == expected).then_some(()) },
+    )
+    .await;
+    // And balanced routing is right again: ben (0 open) gets the next ones.
+    let next = stack.create("Next", common::LeadSource::Website).await;
+    assert_eq!(
+        next.owner_id,
+        if first.owner_id == "ben" {
+            "ben"
+        } else {
+            "ben"
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_lead_survives_a_sigkill_and_its_events_are_delivered() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir =
+        std::env::temp_dir().join(format!("leadflow-crash-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut stack = Stack::new().await;
+    stack.start_routing().await;
+    stack.start_notifier().await;
+    let mut leads = LeadsProcess::start(&stack, &dir);
+    wait_serving(stack.leads_port).await;
+    stack.team_of(&REPS).await;
+    stack
+        .routing_on(routing_pb::Strategy::RoundRobin, &REPS)
+        .await;
+
+    let stack = Arc::new(stack);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (stack, stop) = (stack.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = leads_pb::CreateLeadRequest {
+                    name: format!("Burst {w}-{i}"),
+                    source: common::LeadSource::Website as i32,
+                    ..Default::default()
+                };
+                if let Ok(lead) = stack
+                    .leads()
+                    .create_lead(req(body, &stack.token("website", Role::Integration)))
+                    .await
+                {
+                    acknowledged.push(lead.into_inner().id);
+                }
+                i += 1;
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    leads.kill();
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 10,
+        "the burst got going: {}",
+        acknowledged.len()
+    );
+
+    let _leads = LeadsProcess::start(&stack, &dir);
+    wait_serving(stack.leads_port).await;
+    let stored = stack.all_leads().await;
+    let by_id: HashMap<&str, &leads_pb::Lead> = stored.iter().map(|l| (l.id.as_str(), l)).collect();
+    for id in &acknowledged {
+        assert!(
+            by_id.contains_key(id.as_str()),
+            "acknowledged lead {id} was lost"
+        );
+    }
+    // Their events are delivered: every routed lead's owner hears of it (once).
+    let routed: Vec<&leads_pb::Lead> = acknowledged
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()).copied())
+        .filter(|l| !l.owner_id.is_empty())
+        .collect();
+    for rep in REPS {
+        let want: Vec<&str> = routed
+            .iter()
+            .filter(|l| l.owner_id == rep)
+            .map(|l| l.id.as_str())
+            .collect();
+        let got =
+            eventually(
+                Duration::from_secs(30),
+                "notifications after the crash",
+                || async {
+                    let mut ids = Vec::new();
+                    let mut page_token = String::new();
+                    loop {
+                        let page = stack
+                            .notifier()
+                            .list_notifications(req(
+                                notifier_pb::ListNotificationsRequest {
+                                    page_size: 100,
+                                    page_token,
+                                    unread_only: false,
+                                },
+                                &stack.token(rep, Role::Sales),
+                            ))
+                            .await
+                            .ok()?
+                            .into_inner();
+                        ids.extend(page.notifications.into_iter().filter_map(
+                            |n| match n.subject {
+                                Some(notifier_pb::notification::Subject::Lead(l)) => Some(l.id),
+                                _ => None,
+                            },
+                        ));
+                        if page.next_page_token.is_empty() {
+                            break;
+                        }
+                        page_token = page.next_page_token;
+                    }
+                    want.iter()
+                        .all(|id| ids.iter().any(|got| got == id))
+                        .then_some(ids)
+                },
+            )
+            .await;
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len(), "{rep}: no notification twice");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

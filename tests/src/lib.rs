@@ -39,6 +39,8 @@ pub struct Stack {
     pub leads_db: TestDb,
     pub routing_db: TestDb,
     pub notifier_db: TestDb,
+    /// The Redis routing keeps its state in (the shared one by default).
+    pub redis_url: String,
     pub leads_port: u16,
     pub routing_port: u16,
     pub notifier_port: u16,
@@ -60,6 +62,7 @@ impl Stack {
             auth: TestAuth::new(),
             org: format!("org-{}", uuid::Uuid::new_v4().simple()),
             redis_prefix: unique_prefix(),
+            redis_url: redis_url(),
             leads_db: TestDb::new().await,
             routing_db: TestDb::new().await,
             notifier_db: TestDb::new().await,
@@ -74,7 +77,13 @@ impl Stack {
 
     /// Starts all three.
     pub async fn up() -> Stack {
+        Self::up_with_redis(redis_url()).await
+    }
+
+    /// Starts all three, routing on the Redis at `url`.
+    pub async fn up_with_redis(url: String) -> Stack {
         let mut stack = Stack::new().await;
+        stack.redis_url = url;
         stack.start_routing().await;
         stack.start_notifier().await;
         stack.start_leads().await;
@@ -87,7 +96,7 @@ impl Stack {
             .expect("routing db");
         settings.migrate().await.expect("migrate routing");
         let state = Arc::new(RedisState::new(
-            RedisTarget::Single(redis_url()),
+            RedisTarget::Single(self.redis_url.clone()),
             self.redis_prefix.clone(),
             Duration::from_secs(3600),
             Duration::from_secs(2),
@@ -323,4 +332,91 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The leads service as a real process (for crash tests), configured like a
+/// production deployment: Postgres, public-key tokens, its own service key.
+pub struct LeadsProcess {
+    child: std::process::Child,
+}
+
+impl LeadsProcess {
+    /// Starts `target/debug/leads` (built by `cargo test --workspace --all-targets`).
+    pub fn start(stack: &Stack, dir: &std::path::Path) -> LeadsProcess {
+        let exe = std::env::current_exe().expect("test exe");
+        let bin = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir")
+            .join("leads");
+        assert!(
+            bin.exists(),
+            "{} is missing: build it with `cargo build --bin leads`",
+            bin.display()
+        );
+        let private = dir.join("leads-service.pem");
+        let public = dir.join("trusted.pub.pem");
+        std::fs::write(&private, &stack.auth.keys.private_pem).unwrap();
+        std::fs::write(&public, &stack.auth.keys.public_pem).unwrap();
+        let child = std::process::Command::new(bin)
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .env("LEADFLOW_ENV", "production")
+            .env(
+                "LEADS_LISTEN_ADDR",
+                format!("127.0.0.1:{}", stack.leads_port),
+            )
+            .env("LEADS_DATABASE_URL", &stack.leads_db.url)
+            .env(
+                "LEADS_ROUTING_URL",
+                format!("http://127.0.0.1:{}", stack.routing_port),
+            )
+            .env(
+                "LEADS_NOTIFIER_URL",
+                format!("http://127.0.0.1:{}", stack.notifier_port),
+            )
+            .env("LEADS_SERVICE_KEY_FILE", &private)
+            .env("LEADFLOW_AUTH_PUBLIC_KEYS", &public)
+            .env("LEADS_OUTBOX_POLL_MS", "200")
+            .env("LEADS_ROUTE_DEADLINE_MS", "1000")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start leads");
+        LeadsProcess { child }
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LeadsProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until a gRPC server answers health checks on `port`.
+pub async fn wait_serving(port: u16) {
+    eventually(
+        Duration::from_secs(30),
+        "the server to serve",
+        || async move {
+            let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                .ok()?
+                .connect()
+                .await
+                .ok()?;
+            tonic_health::pb::health_client::HealthClient::new(channel)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .ok()
+                .map(drop)
+        },
+    )
+    .await
 }
