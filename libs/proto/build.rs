@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "leadflow/common/v1/common.proto",
     "leadflow/leads/v1/team.proto",
     "leadflow/leads/v1/lead.proto",
+    "leadflow/leads/v1/operations.proto",
     "leadflow/routing/v1/routing.proto",
     "leadflow/notifier/v1/notifier.proto",
 ];

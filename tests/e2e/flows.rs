@@ -463,14 +463,7 @@ async fn after_redis_loses_its_state_leads_reconciles_and_balanced_routing_is_ri
     .await;
     // And balanced routing is right again: ben (0 open) gets the next ones.
     let next = stack.create("Next", common::LeadSource::Website).await;
-    assert_eq!(
-        next.owner_id,
-        if first.owner_id == "ben" {
-            "ben"
-        } else {
-            "ben"
-        }
-    );
+    assert_eq!(next.owner_id, "ben");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -596,4 +589,97 @@ async fn every_acknowledged_lead_survives_a_sigkill_and_its_events_are_delivered
         assert_eq!(unique.len(), got.len(), "{rep}: no notification twice");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_events_become_dead_letters_that_an_operator_can_retry() {
+    use leadflow_proto::leads::v1::operations_service_client::OperationsServiceClient;
+
+    let mut stack = Stack::new().await;
+    stack.start_routing().await;
+    // A notifier that does not (yet) trust the leads service's key.
+    stack
+        .start_notifier_with(leadflow_testkit::TestAuth::new().verifier)
+        .await;
+    stack.start_leads().await;
+    stack.team_of(&["ana"]).await;
+    let lead = stack.create("Jane Doe", common::LeadSource::Website).await;
+    stack
+        .leads()
+        .assign_leads(req(
+            leads_pb::AssignLeadsRequest {
+                lead_ids: vec![lead.id.clone()],
+                assignee_id: "ana".into(),
+                ..Default::default()
+            },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap();
+    let leads_port = stack.leads_port;
+    let ops = move || {
+        OperationsServiceClient::new(
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{leads_port}"))
+                .unwrap()
+                .connect_lazy(),
+        )
+    };
+    let dead = eventually(Duration::from_secs(10), "a dead letter", || async {
+        let dead = ops()
+            .list_dead_letters(req(
+                leads_pb::ListDeadLettersRequest::default(),
+                &stack.owner(),
+            ))
+            .await
+            .ok()?
+            .into_inner()
+            .dead_letters;
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, "notify");
+    assert!(
+        dead[0].last_error.contains("Unauthenticated"),
+        "{}",
+        dead[0].last_error
+    );
+    let sales = ops()
+        .list_dead_letters(req(
+            leads_pb::ListDeadLettersRequest::default(),
+            &stack.token("ana", Role::Sales),
+        ))
+        .await;
+    assert_eq!(sales.unwrap_err().code(), tonic::Code::PermissionDenied);
+
+    // The operator fixes the trust and retries: the rep is told, once.
+    stack.stop_notifier().await;
+    stack.start_notifier().await;
+    let retried = ops()
+        .retry_dead_letters(req(
+            leads_pb::RetryDeadLettersRequest { ids: vec![] },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.retried, 1);
+    let got = eventually(
+        Duration::from_secs(10),
+        "the retried notification",
+        || async {
+            let got = inbox(&stack, "ana").await;
+            (!got.is_empty()).then_some(got)
+        },
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].title, "Lead assigned to you: Jane Doe (Website)");
+    let corrected = ops()
+        .reconcile_now(req(leads_pb::ReconcileNowRequest {}, &stack.owner()))
+        .await
+        .unwrap()
+        .into_inner()
+        .corrected;
+    assert_eq!(corrected, 0, "routing already knew every owner");
 }

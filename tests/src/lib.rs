@@ -113,6 +113,11 @@ impl Stack {
     }
 
     pub async fn start_notifier(&mut self) {
+        self.start_notifier_with(self.auth.verifier.clone()).await;
+    }
+
+    /// Starts the notifier trusting only the keys `verifier` trusts.
+    pub async fn start_notifier_with(&mut self, verifier: Arc<leadflow_auth::TokenVerifier>) {
         let store = leadflow_notifier::store::Store::connect(&self.notifier_db.url, 8)
             .await
             .expect("notifier db");
@@ -138,7 +143,6 @@ impl Stack {
             },
             poll: Duration::from_millis(200),
         };
-        let verifier = self.auth.verifier.clone();
         self.notifier = Some(
             TestServer::spawn_on(self.notifier_port, move |listener, shutdown| async move {
                 leadflow_notifier::serve(

@@ -117,6 +117,43 @@ impl Reconciler {
     }
 }
 
+/// Why an event was not delivered.
+#[derive(Debug)]
+struct Failure {
+    error: String,
+    /// Retrying cannot help (the receiver refused the event itself, or our
+    /// credentials): it goes to the dead letters at once, for an operator.
+    permanent: bool,
+}
+
+impl Failure {
+    fn from_status(status: tonic::Status) -> Self {
+        use tonic::Code::*;
+        let permanent = matches!(
+            status.code(),
+            InvalidArgument
+                | PermissionDenied
+                | Unauthenticated
+                | FailedPrecondition
+                | NotFound
+                | AlreadyExists
+                | OutOfRange
+                | Unimplemented
+        );
+        Failure {
+            error: format!("{:?}: {}", status.code(), status.message()),
+            permanent,
+        }
+    }
+
+    fn local(error: crate::error::LeadsError) -> Self {
+        Failure {
+            error: error.to_string(),
+            permanent: false,
+        }
+    }
+}
+
 /// Delivers the outbox.
 pub struct Dispatcher {
     pub store: Store,
@@ -164,11 +201,18 @@ impl Dispatcher {
     async fn deliver(&self, row: OutboxRow) {
         let outcome = match self.send(&row).await {
             Ok(()) => Delivery::Delivered,
-            Err(error) if row.attempts + 1 >= MAX_ATTEMPTS => {
+            Err(Failure {
+                error,
+                permanent: true,
+            }) => {
+                tracing::warn!(%error, "outbox event refused for good; it is now a dead letter");
+                Delivery::Dead(error)
+            }
+            Err(Failure { error, .. }) if row.attempts + 1 >= MAX_ATTEMPTS => {
                 tracing::warn!(%error, "outbox event is now a dead letter");
                 Delivery::Dead(error)
             }
-            Err(error) => {
+            Err(Failure { error, .. }) => {
                 tracing::debug!(%error, "outbox event will be retried");
                 Delivery::Retry {
                     error,
@@ -181,14 +225,14 @@ impl Dispatcher {
         }
     }
 
-    async fn send(&self, row: &OutboxRow) -> Result<(), String> {
+    async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {
         let org = row.org_id.as_str();
         match &row.event {
             OutboxEvent::Ownership { changes } => self
                 .peers
                 .apply(org, changes)
                 .await
-                .map_err(|s| s.to_string()),
+                .map_err(Failure::from_status),
             OutboxEvent::Notify {
                 recipient_id,
                 kind,
@@ -203,7 +247,7 @@ impl Dispatcher {
                     .store
                     .member(org, recipient_id)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Failure::local)?;
                 let (title, body) = notification_text(*kind, leads, batch.as_ref());
                 let lead_ref = |l: &crate::domain::events::LeadMention| notifier_pb::LeadRef {
                     id: l.id.clone(),
@@ -248,14 +292,14 @@ impl Dispatcher {
                 self.peers
                     .notify(org, message)
                     .await
-                    .map_err(|s| s.to_string())
+                    .map_err(Failure::from_status)
             }
             OutboxEvent::Route { lead_id } => {
                 let lead = self
                     .store
                     .lead(org, lead_id)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Failure::local)?;
                 let Some(lead) =
                     lead.filter(|l| l.owner_id.is_none() && l.status == LeadStatus::New)
                 else {
@@ -265,7 +309,7 @@ impl Dispatcher {
                     .store
                     .list_members(org, false, true)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Failure::local)?;
                 let decision = self
                     .peers
                     .route(
@@ -277,7 +321,7 @@ impl Dispatcher {
                         Some(Duration::from_secs(5)),
                     )
                     .await
-                    .map_err(|s| s.to_string())?;
+                    .map_err(Failure::from_status)?;
                 if decision.state_reset {
                     self.reconciler.trigger(org);
                 }
@@ -287,13 +331,13 @@ impl Dispatcher {
                     self.store
                         .route_late(org, lead_id, &decision.assignee_id, &decision.explanation)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(Failure::local)?;
                     self.wake.notify_one();
                 } else {
                     self.store
                         .note_routing(org, lead_id, &decision.explanation)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(Failure::local)?;
                 }
                 Ok(())
             }

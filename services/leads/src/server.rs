@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use leadflow_auth::{AuthLayer, TokenVerifier};
 use leadflow_proto::leads::v1::lead_service_server::LeadServiceServer;
+use leadflow_proto::leads::v1::operations_service_server::OperationsServiceServer;
 use leadflow_proto::leads::v1::team_service_server::TeamServiceServer;
 use leadflow_server::{GracefulStop, ServerArgs};
 use tokio::net::TcpListener;
@@ -16,7 +17,7 @@ use tonic::server::NamedService;
 
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Reconciler};
-use crate::grpc::{LeadApi, TeamApi, Wiring};
+use crate::grpc::{LeadApi, OperationsApi, TeamApi, Wiring};
 use crate::peers::{Peers, ServiceTokens};
 use crate::store::Store;
 use leadflow_auth::TokenMinter;
@@ -127,6 +128,7 @@ pub async fn serve(
             .run_periodically(links.reconcile_every, stop_rx.clone()),
     );
     let outbox_pruner = tokio::spawn(prune_outbox(store.clone(), links.outbox_retention));
+    let operations = OperationsApi::new(store.clone(), reconciler.clone(), wake.clone());
     let wiring = Wiring {
         peers: links.peers,
         wake,
@@ -136,6 +138,7 @@ pub async fn serve(
     let services = [
         <LeadServiceServer<LeadApi> as NamedService>::NAME,
         <TeamServiceServer<TeamApi> as NamedService>::NAME,
+        <OperationsServiceServer<OperationsApi> as NamedService>::NAME,
     ];
     let stop = GracefulStop::new(health, &services, args);
     stop.serving().await;
@@ -145,7 +148,8 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(leadflow_server::reflection_service(&services))
         .add_service(TeamServiceServer::new(TeamApi::new(store.clone())))
-        .add_service(LeadServiceServer::new(LeadApi::new(store, wiring)));
+        .add_service(LeadServiceServer::new(LeadApi::new(store, wiring)))
+        .add_service(OperationsServiceServer::new(operations));
     let server =
         router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
     let result = stop.run(server, shutdown).await;

@@ -4,12 +4,14 @@
 
 pub(crate) mod convert;
 mod lead;
+mod operations;
 mod team;
 
 use leadflow_auth::Caller;
 use tonic::Request;
 
 pub use lead::{LeadApi, Wiring};
+pub use operations::OperationsApi;
 pub use team::TeamApi;
 
 use crate::error::LeadsError;

@@ -1,0 +1,105 @@
+//! OperationsService: dead letters and reconcile on demand, for operators.
+
+use std::sync::Arc;
+
+use leadflow_auth::{Caller, Role};
+use leadflow_proto::leads::v1::{self as pb, operations_service_server::OperationsService};
+use tonic::{Request, Response, Status};
+
+use super::active_caller;
+use super::convert::timestamp;
+use crate::dispatch::Reconciler;
+use crate::error::LeadsError;
+use crate::store::Store;
+
+/// The OperationsService handlers.
+#[derive(Clone)]
+pub struct OperationsApi {
+    store: Store,
+    reconciler: Arc<Reconciler>,
+    /// Wakes the outbox dispatcher after a retry.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl OperationsApi {
+    pub fn new(store: Store, reconciler: Arc<Reconciler>, wake: Arc<tokio::sync::Notify>) -> Self {
+        OperationsApi {
+            store,
+            reconciler,
+            wake,
+        }
+    }
+
+    async fn operator<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let caller = active_caller(&self.store, request).await?;
+        if !matches!(caller.role, Role::Owner | Role::Admin) {
+            return Err(LeadsError::PermissionDenied(
+                "only an owner or admin may operate the outbox".into(),
+            )
+            .into());
+        }
+        Ok(caller)
+    }
+}
+
+#[tonic::async_trait]
+impl OperationsService for OperationsApi {
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        let caller = self.operator(&request).await?;
+        let limit = match request.get_ref().page_size {
+            0 => 100,
+            n if (1..=1000).contains(&n) => n as u64,
+            _ => return Err(LeadsError::invalid("page_size", "must be between 1 and 1000").into()),
+        };
+        let letters = self.store.dead_letters(&caller.org_id, limit).await?;
+        Ok(Response::new(pb::ListDeadLettersResponse {
+            dead_letters: letters
+                .into_iter()
+                .map(|d| pb::DeadLetter {
+                    id: d.id.to_string(),
+                    kind: d.kind,
+                    attempts: d.attempts,
+                    last_error: d.last_error.unwrap_or_default(),
+                    created_at: Some(timestamp(d.created_at)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn retry_dead_letters(
+        &self,
+        request: Request<pb::RetryDeadLettersRequest>,
+    ) -> Result<Response<pb::RetryDeadLettersResponse>, Status> {
+        let caller = self.operator(&request).await?;
+        let ids = request
+            .get_ref()
+            .ids
+            .iter()
+            .map(|id| {
+                id.parse::<i64>()
+                    .map_err(|_| LeadsError::invalid("ids", "are dead-letter ids"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let retried = self.store.retry_dead_letters(&caller.org_id, &ids).await?;
+        self.wake.notify_one();
+        Ok(Response::new(pb::RetryDeadLettersResponse {
+            retried: retried as i64,
+        }))
+    }
+
+    async fn reconcile_now(
+        &self,
+        request: Request<pb::ReconcileNowRequest>,
+    ) -> Result<Response<pb::ReconcileNowResponse>, Status> {
+        let caller = self.operator(&request).await?;
+        let corrected = self
+            .reconciler
+            .reconcile(&caller.org_id)
+            .await
+            .map_err(|e| Status::unavailable(format!("reconcile failed: {e}")))?;
+        Ok(Response::new(pb::ReconcileNowResponse { corrected }))
+    }
+}
