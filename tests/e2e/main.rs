@@ -1,3 +1,4 @@
 //! End to end: leads → routing → notifier, through the outbox.
 
 mod flows;
+mod tracing;

@@ -344,28 +344,52 @@ pub struct LeadsProcess {
     child: std::process::Child,
 }
 
+/// A workspace binary next to the test executable (built by
+/// `cargo test --workspace --all-targets`).
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --bin {name}`",
+        bin.display()
+    );
+    bin
+}
+
+/// Writes the test's trusted public key (and its private half, for the leads
+/// service's own calls) into `dir`; returns (private, public) paths.
+pub fn key_files(stack: &Stack, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let private = dir.join("leads-service.pem");
+    let public = dir.join("trusted.pub.pem");
+    std::fs::write(&private, &stack.auth.keys.private_pem).unwrap();
+    std::fs::write(&public, &stack.auth.keys.public_pem).unwrap();
+    (private, public)
+}
+
 impl LeadsProcess {
-    /// Starts `target/debug/leads` (built by `cargo test --workspace --all-targets`).
+    /// Starts the `leads` binary against the stack's database and peers.
     pub fn start(stack: &Stack, dir: &std::path::Path) -> LeadsProcess {
-        let exe = std::env::current_exe().expect("test exe");
-        let bin = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target dir")
-            .join("leads");
-        assert!(
-            bin.exists(),
-            "{} is missing: build it with `cargo build --bin leads`",
-            bin.display()
-        );
-        let private = dir.join("leads-service.pem");
-        let public = dir.join("trusted.pub.pem");
-        std::fs::write(&private, &stack.auth.keys.private_pem).unwrap();
-        std::fs::write(&public, &stack.auth.keys.public_pem).unwrap();
+        Self::start_with(stack, dir, &[])
+    }
+
+    /// [`LeadsProcess::start`] with extra environment variables.
+    pub fn start_with(
+        stack: &Stack,
+        dir: &std::path::Path,
+        extra: &[(&str, String)],
+    ) -> LeadsProcess {
+        let bin = workspace_bin("leads");
+        let (private, public) = key_files(stack, dir);
         let child = std::process::Command::new(bin)
             .env_clear()
             .env("RUST_LOG", "warn")
             .env("LEADFLOW_ENV", "production")
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .env(
                 "LEADS_LISTEN_ADDR",
                 format!("127.0.0.1:{}", stack.leads_port),
@@ -387,6 +411,14 @@ impl LeadsProcess {
             .spawn()
             .expect("start leads");
         LeadsProcess { child }
+    }
+
+    /// SIGTERM, then wait for a clean exit (exporters flush).
+    pub fn terminate_gracefully(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     /// SIGKILL: no drain, no goodbye.
@@ -423,4 +455,38 @@ pub async fn wait_serving(port: u16) {
         },
     )
     .await
+}
+
+/// Any service binary as a process, killed when dropped.
+pub struct ServiceProcess {
+    child: std::process::Child,
+}
+
+impl ServiceProcess {
+    pub fn start(bin: &str, envs: &[(&str, String)]) -> ServiceProcess {
+        let child = std::process::Command::new(workspace_bin(bin))
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .env("LEADFLOW_ENV", "production")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start service");
+        ServiceProcess { child }
+    }
+
+    /// SIGTERM, then wait (so exporters flush).
+    pub fn terminate(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -54,8 +54,11 @@ impl ServerArgs {
         &self,
     ) -> Server<
         tower::layer::util::Stack<
-            tower::limit::GlobalConcurrencyLimitLayer,
-            tower::layer::util::Identity,
+            leadflow_telemetry::GrpcTraceLayer,
+            tower::layer::util::Stack<
+                tower::limit::GlobalConcurrencyLimitLayer,
+                tower::layer::util::Identity,
+            >,
         >,
     > {
         Server::builder()
@@ -68,6 +71,8 @@ impl ServerArgs {
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 self.concurrency_limit,
             ))
+            // One span per call, continuing the caller's W3C trace.
+            .layer(leadflow_telemetry::GrpcTraceLayer)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

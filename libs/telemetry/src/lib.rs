@@ -1,12 +1,25 @@
-//! Tracing set up once, the same way, for every leadflow binary.
+//! Tracing set up once, the same way, for every leadflow binary, and W3C
+//! trace context carried across gRPC calls so one lead is one trace.
 //!
 //! `RUST_LOG` picks what is logged (default `info`), `LEADFLOW_LOG_FORMAT`
-//! picks how: `pretty` for a terminal, `json` for a log pipeline. OTLP export
-//! of traces joins this in the end-to-end work; it will hang off the same
-//! [`TelemetryGuard`], which flushes exporters when dropped at shutdown.
+//! picks how (`pretty` or `json`). When `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
+//! spans are also exported over OTLP/gRPC with `service.name` set per
+//! service; [`TelemetryGuard`] flushes them at shutdown.
+//!
+//! Lead PII (names, emails) never goes into span attributes: spans carry ids.
 
+mod propagation;
+
+pub use propagation::{GrpcTraceLayer, current_traceparent, inject, parent_from_traceparent};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,35 +41,119 @@ impl LogFormat {
     }
 }
 
-/// Keeps telemetry alive; dropping it flushes whatever is buffered.
-#[derive(Debug)]
+/// Keeps telemetry alive; dropping it flushes and stops the OTLP exporter.
 #[must_use = "dropping the guard at once would flush and stop telemetry"]
 pub struct TelemetryGuard {
-    /// The service name every record and span is attributed to.
+    /// The service name every span is attributed to.
     pub service_name: String,
+    provider: Option<SdkTracerProvider>,
 }
 
-/// Installs the global subscriber. Call once, first thing in `main`. A second
-/// call (e.g. two services hosted in one process) keeps the first setup.
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("service_name", &self.service_name)
+            .field("otlp", &self.provider.is_some())
+            .finish()
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("flushing traces at shutdown failed: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber (and the OTLP exporter when configured).
+/// Call once, first thing in `main`, inside the tokio runtime. A second call
+/// keeps the first setup.
 pub fn init(service_name: &str) -> TelemetryGuard {
-    init_with(service_name, LogFormat::from_env())
+    init_with(
+        service_name,
+        LogFormat::from_env(),
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+    )
 }
 
-/// [`init`] with an explicit format.
-pub fn init_with(service_name: &str, format: LogFormat) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_span_events(FmtSpan::NONE)
-        .with_target(true);
+/// [`init`] with explicit settings.
+pub fn init_with(
+    service_name: &str,
+    format: LogFormat,
+    otlp_endpoint: Option<String>,
+) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let provider = otlp_endpoint
+        .filter(|e| !e.is_empty())
+        .and_then(|endpoint| {
+            use opentelemetry_otlp::WithExportConfig;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build();
+            match exporter {
+                Ok(exporter) => Some(
+                    SdkTracerProvider::builder()
+                        .with_batch_exporter(exporter)
+                        .with_resource(
+                            Resource::builder()
+                                .with_service_name(service_name.to_owned())
+                                .build(),
+                        )
+                        .build(),
+                ),
+                Err(error) => {
+                    eprintln!("OTLP export disabled: {error}");
+                    None
+                }
+            }
+        });
+    // Logs follow RUST_LOG; traces always carry leadflow's own spans at info,
+    // whatever the log level: one filter per layer.
+    let log_filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service_name.to_owned()))
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("leadflow", tracing::Level::INFO),
+            )
+    });
+    let registry = tracing_subscriber::registry().with(otel);
     let installed = match format {
-        LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_span_events(FmtSpan::NONE)
+                    .with_filter(log_filter()),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_filter(log_filter()),
+            )
+            .try_init(),
     };
     if installed.is_ok() {
-        tracing::debug!(service = service_name, ?format, "telemetry initialised");
+        tracing::debug!(
+            service = service_name,
+            ?format,
+            otlp = provider.is_some(),
+            "telemetry initialised"
+        );
     }
     TelemetryGuard {
         service_name: service_name.to_owned(),
+        provider,
     }
 }

@@ -19,6 +19,7 @@ use leadflow_proto::notifier::v1 as notifier_pb;
 use leadflow_proto::routing::v1 as routing_pb;
 use rand::Rng;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 use crate::domain::events::{NotifyKind, OutboxEvent, notification_text};
 use crate::domain::lead::LeadStatus;
@@ -197,8 +198,22 @@ impl Dispatcher {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(outbox.id = row.id, kind = row.event.kind(), attempt = row.attempts + 1))]
     async fn deliver(&self, row: OutboxRow) {
+        let span = tracing::info_span!(
+            "outbox deliver",
+            outbox.id = row.id,
+            kind = row.event.kind(),
+            attempt = row.attempts + 1
+        );
+        if let Some(traceparent) = &row.traceparent {
+            // The delivery belongs to the trace of the change that caused it
+            // (the parent is set before the span is first entered).
+            leadflow_telemetry::parent_from_traceparent(&span, traceparent);
+        }
+        self.deliver_in_span(row).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, row: OutboxRow) {
         let outcome = match self.send(&row).await {
             Ok(()) => Delivery::Delivered,
             Err(Failure {

@@ -89,6 +89,7 @@ impl std::fmt::Debug for Peers {
 fn request<T>(message: T, token: &str, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
+    leadflow_telemetry::inject(request.metadata_mut());
     if let Ok(value) = format!("Bearer {token}").parse() {
         request.metadata_mut().insert("authorization", value);
     }

@@ -186,6 +186,8 @@ pub mod outbox {
         pub lease_until: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
         pub delivered_at: Option<ChronoDateTimeUtc>,
+        /// The W3C trace context of the change, so the delivery continues its trace.
+        pub traceparent: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

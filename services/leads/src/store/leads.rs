@@ -506,6 +506,7 @@ pub fn new_lead_id() -> String {
 impl Store {
     /// Creates a lead (or, for a repeated idempotency key with the same body,
     /// returns the lead created the first time).
+    #[tracing::instrument(name = "sql create lead", skip_all, fields(db.system = self.db_system()))]
     pub async fn create_lead(
         &self,
         org_id: &str,

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_outbox::Migration),
+            Box::new(m0003_outbox_trace::Migration),
         ]
     }
 
@@ -310,6 +311,31 @@ mod m0002_outbox {
                     .col("status")
                     .col("next_attempt_at")
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+mod m0003_outbox_trace {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0003_outbox_trace"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("outbox")
+                    .add_column(ColumnDef::new("traceparent").text().null())
                     .to_owned(),
             )
             .await

@@ -43,6 +43,15 @@ impl Store {
         &self.db
     }
 
+    /// The OTel `db.system` of this store.
+    pub fn db_system(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "postgresql",
+            sea_orm::DbBackend::Sqlite => "sqlite",
+            _ => "other_sql",
+        }
+    }
+
     /// Applies pending migrations (see [`migrations::migrate`]).
     pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
         migrations::migrate(&self.db).await

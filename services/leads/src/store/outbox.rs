@@ -27,6 +27,8 @@ pub struct OutboxRow {
     /// Attempts before this one.
     pub attempts: i32,
     pub lease: DateTime<Utc>,
+    /// The trace of the change that wrote the event.
+    pub traceparent: Option<String>,
 }
 
 /// A dead letter, as operators see it.
@@ -50,6 +52,7 @@ pub(crate) async fn enqueue(
         return Ok(());
     }
     let at = now();
+    let traceparent = leadflow_telemetry::current_traceparent();
     let rows = events.into_iter().map(|event| outbox::ActiveModel {
         org_id: Set(org_id.to_owned()),
         kind: Set(event.kind().to_owned()),
@@ -61,6 +64,7 @@ pub(crate) async fn enqueue(
         lease_until: Set(None),
         created_at: Set(at),
         delivered_at: Set(None),
+        traceparent: Set(traceparent.clone()),
         ..Default::default()
     });
     outbox::Entity::insert_many(rows)
@@ -119,6 +123,7 @@ impl Store {
                     org_id: r.org_id,
                     attempts: r.attempts,
                     lease: until,
+                    traceparent: r.traceparent,
                 })
             })
             .collect()

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 use crate::channels::email::{Email, EmailResult};
 use crate::channels::webpush::{PushResult, WebPush};
@@ -58,8 +59,21 @@ impl Worker {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(delivery.id = due.id, channel = due.channel.as_str(), attempt = due.attempts + 1))]
     async fn deliver(&self, due: DueDelivery) {
+        let span = tracing::info_span!(
+            "deliver",
+            delivery.id = due.id,
+            channel = due.channel.as_str(),
+            attempt = due.attempts + 1
+        );
+        if let Some(traceparent) = &due.traceparent {
+            // Each attempt joins the trace of the Notify that queued it.
+            leadflow_telemetry::parent_from_traceparent(&span, traceparent);
+        }
+        self.deliver_in_span(due).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, due: DueDelivery) {
         let outcome = self.attempt(&due).await;
         let outcome = match outcome {
             Outcome::Retry { error, .. } if self.policy.exhausted(due.attempts as u32 + 1) => {

@@ -97,6 +97,8 @@ pub mod delivery {
         pub lease_until: Option<ChronoDateTimeUtc>,
         pub delivered_at: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
+        /// The W3C trace context of the Notify, so each attempt joins its trace.
+        pub traceparent: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,7 +11,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_delivery_trace::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -206,6 +209,31 @@ mod m0001_initial {
                     .col("delivery_id")
                     .col("number")
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+mod m0002_delivery_trace {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0002_delivery_trace"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(ColumnDef::new("traceparent").text().null())
                     .to_owned(),
             )
             .await

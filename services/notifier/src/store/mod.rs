@@ -125,6 +125,8 @@ pub struct DueDelivery {
     pub attempts: i32,
     /// The lease this worker holds; recording an outcome needs it.
     pub lease: DateTime<Utc>,
+    /// The trace of the Notify that queued it.
+    pub traceparent: Option<String>,
     pub notification: Notification,
     /// For web push: the subscription's keys (absent if it was removed).
     pub keys: Option<(String, String)>,
@@ -241,6 +243,7 @@ impl Store {
             .preferences_in(&txn, org_id, &new.recipient.user_id)
             .await?;
         let mut rows = Vec::new();
+        let traceparent = leadflow_telemetry::current_traceparent();
         let delivery = |channel: Channel, target: String| delivery::ActiveModel {
             org_id: Set(org_id.to_owned()),
             notification_id: Set(stored.id),
@@ -253,6 +256,7 @@ impl Store {
             lease_until: Set(None),
             delivered_at: Set(None),
             created_at: Set(at),
+            traceparent: Set(traceparent.clone()),
             ..Default::default()
         };
         if prefs.push_enabled {
@@ -577,6 +581,7 @@ impl Store {
                 target: d.target,
                 attempts: d.attempts,
                 lease: until,
+                traceparent: d.traceparent,
                 notification: to_notification(n)?,
                 keys,
             });

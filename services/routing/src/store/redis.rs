@@ -214,6 +214,7 @@ impl RedisState {
 
 #[tonic::async_trait]
 impl RoutingState for RedisState {
+    #[tracing::instrument(name = "redis EVALSHA pick.lua", skip_all, fields(db.system = "redis", db.operation = "EVALSHA"))]
     async fn pick(
         &self,
         org_id: &str,
