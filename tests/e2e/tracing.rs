@@ -50,6 +50,7 @@ async fn one_create_lead_is_one_trace_through_leads_routing_and_the_notifier() {
         vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
             ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500".to_owned()),
             ("LEADFLOW_AUTH_PUBLIC_KEYS", public.display().to_string()),
             ("RUST_LOG", format!("{name}=info")),
         ]
@@ -186,6 +187,21 @@ async fn one_create_lead_is_one_trace_through_leads_routing_and_the_notifier() {
         for value in span.attributes.values() {
             assert!(!value.contains("Jane Doe"), "PII in {}: {value}", span.name);
         }
+    }
+
+    // Metrics travel the same way: per-rpc latency, routing decisions, the outbox.
+    let exported = collector.exported_metrics(3, Duration::from_secs(10)).await;
+    let names: std::collections::HashSet<String> = exported
+        .iter()
+        .flat_map(|e| e.metrics.iter().map(|m| m.name.clone()))
+        .collect();
+    for wanted in [
+        "rpc.server.duration",
+        "leadflow.routing.decisions",
+        "leadflow.outbox.backlog",
+        "leadflow.deliveries.backlog",
+    ] {
+        assert!(names.contains(wanted), "{wanted} missing from {names:?}");
     }
     std::fs::remove_dir_all(&dir).ok();
 }

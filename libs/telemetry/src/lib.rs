@@ -47,6 +47,7 @@ pub struct TelemetryGuard {
     /// The service name every span is attributed to.
     pub service_name: String,
     provider: Option<SdkTracerProvider>,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
 }
 
 impl std::fmt::Debug for TelemetryGuard {
@@ -60,6 +61,11 @@ impl std::fmt::Debug for TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
+        if let Some(meters) = self.meters.take()
+            && let Err(error) = meters.shutdown()
+        {
+            eprintln!("flushing metrics at shutdown failed: {error}");
+        }
         if let Some(provider) = self.provider.take()
             && let Err(error) = provider.shutdown()
         {
@@ -113,6 +119,7 @@ pub fn init_with(
                 }
             }
         });
+    let meters = provider.as_ref().and(otlp_metrics(service_name));
     // Logs follow RUST_LOG; traces always carry leadflow's own spans at info,
     // whatever the log level: one filter per layer.
     let log_filter =
@@ -155,5 +162,34 @@ pub fn init_with(
     TelemetryGuard {
         service_name: service_name.to_owned(),
         provider,
+        meters,
     }
+}
+
+/// The OTLP metrics pipeline (same endpoint as traces), installed as the
+/// global meter provider so [`meter`] instruments export through it.
+fn otlp_metrics(service_name: &str) -> Option<opentelemetry_sdk::metrics::SdkMeterProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()?;
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .ok()?;
+    let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service_name.to_owned())
+                .build(),
+        )
+        .build();
+    opentelemetry::global::set_meter_provider(provider.clone());
+    Some(provider)
+}
+
+/// leadflow's meter: instruments created from it export over OTLP when
+/// telemetry is configured, and cost next to nothing otherwise.
+pub fn meter() -> opentelemetry::metrics::Meter {
+    opentelemetry::global::meter("leadflow")
 }

@@ -81,9 +81,10 @@ pub struct GrpcTrace<S> {
     inner: S,
 }
 
-impl<S, B> Service<http::Request<B>> for GrpcTrace<S>
+impl<S, B, R> Service<http::Request<B>> for GrpcTrace<S>
 where
-    S: Service<http::Request<B>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    R: Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {
@@ -120,6 +121,45 @@ where
             p.extract(&HeaderExtractor(request.headers()))
         });
         let _ = span.set_parent(parent);
-        Box::pin(inner.call(request).instrument(span))
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let started = std::time::Instant::now();
+        let call = inner.call(request).instrument(span);
+        Box::pin(async move {
+            let result = call.await;
+            // Per-rpc rate, errors and latency (OTel RPC semantic conventions).
+            // Errors of unary calls come back "trailers-only": the status is
+            // in the headers. Its absence means OK (or a stream's trailers).
+            let status: i64 = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                Err(_) => 14,
+            };
+            rpc_duration().record(
+                started.elapsed().as_secs_f64() * 1000.0,
+                &[
+                    opentelemetry::KeyValue::new("rpc.system", "grpc"),
+                    opentelemetry::KeyValue::new("rpc.service", service),
+                    opentelemetry::KeyValue::new("rpc.method", method),
+                    opentelemetry::KeyValue::new("rpc.grpc.status_code", status),
+                ],
+            );
+            result
+        })
     }
+}
+
+fn rpc_duration() -> &'static opentelemetry::metrics::Histogram<f64> {
+    static HISTOGRAM: std::sync::OnceLock<opentelemetry::metrics::Histogram<f64>> =
+        std::sync::OnceLock::new();
+    HISTOGRAM.get_or_init(|| {
+        crate::meter()
+            .f64_histogram("rpc.server.duration")
+            .with_unit("ms")
+            .with_description("gRPC server call latency; its count is the call rate")
+            .build()
+    })
 }

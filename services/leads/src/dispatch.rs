@@ -95,7 +95,9 @@ impl Reconciler {
                 return Ok(corrected);
             };
             after = last.lead_id.clone();
-            corrected += self.peers.reconcile(org_id, &chunk).await?;
+            let fixed = self.peers.reconcile(org_id, &chunk).await?;
+            drift_counter().add(fixed.max(0) as u64, &[]);
+            corrected += fixed;
         }
     }
 
@@ -357,5 +359,53 @@ impl Dispatcher {
                 Ok(())
             }
         }
+    }
+}
+
+/// Workload entries reconcile had to correct: drift between routing's counts
+/// and the leads database (should stay near zero).
+fn drift_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static COUNTER: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| {
+        leadflow_telemetry::meter()
+            .u64_counter("leadflow.reconcile.corrected")
+            .with_description("workload entries corrected by reconcile (drift)")
+            .build()
+    })
+}
+
+/// Outbox gauges (backlog, oldest age, dead letters), refreshed every few
+/// seconds from the database; SREs alert on them and the HPA can scale on them.
+pub async fn publish_outbox_gauges(store: Store, every: Duration) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let backlog = Arc::new(AtomicU64::new(0));
+    let oldest_ms = Arc::new(AtomicU64::new(0));
+    let dead = Arc::new(AtomicU64::new(0));
+    let meter = leadflow_telemetry::meter();
+    let (b, o, d) = (backlog.clone(), oldest_ms.clone(), dead.clone());
+    let _backlog = meter
+        .u64_observable_gauge("leadflow.outbox.backlog")
+        .with_description("outbox events not yet delivered")
+        .with_callback(move |g| g.observe(b.load(Ordering::Relaxed), &[]))
+        .build();
+    let _oldest = meter
+        .f64_observable_gauge("leadflow.outbox.oldest_age")
+        .with_unit("s")
+        .with_description("age of the oldest undelivered outbox event")
+        .with_callback(move |g| g.observe(o.load(Ordering::Relaxed) as f64 / 1000.0, &[]))
+        .build();
+    let _dead = meter
+        .u64_observable_gauge("leadflow.outbox.dead_letters")
+        .with_description("outbox events that became dead letters")
+        .with_callback(move |g| g.observe(d.load(Ordering::Relaxed), &[]))
+        .build();
+    loop {
+        if let Ok((pending, oldest, dead_letters)) = store.outbox_stats().await {
+            backlog.store(pending, Ordering::Relaxed);
+            oldest_ms.store((oldest * 1000.0) as u64, Ordering::Relaxed);
+            dead.store(dead_letters, Ordering::Relaxed);
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -128,6 +128,10 @@ pub async fn serve(
             .run_periodically(links.reconcile_every, stop_rx.clone()),
     );
     let outbox_pruner = tokio::spawn(prune_outbox(store.clone(), links.outbox_retention));
+    let gauges = tokio::spawn(crate::dispatch::publish_outbox_gauges(
+        store.clone(),
+        Duration::from_secs(5),
+    ));
     let operations = OperationsApi::new(store.clone(), reconciler.clone(), wake.clone());
     let wiring = Wiring {
         peers: links.peers,
@@ -154,9 +158,16 @@ pub async fn serve(
         router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
     let result = stop.run(server, shutdown).await;
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), dispatcher).await;
+    let dispatcher_abort = dispatcher.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), dispatcher)
+        .await
+        .is_err()
+    {
+        dispatcher_abort.abort();
+    }
     periodic.abort();
     outbox_pruner.abort();
+    gauges.abort();
     result?;
     Ok(())
 }

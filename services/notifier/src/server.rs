@@ -124,6 +124,10 @@ pub async fn serve(
         }
         .run(stop_rx.clone()),
     );
+    let gauges = tokio::spawn(crate::delivery::publish_delivery_gauges(
+        parts.store.clone(),
+        Duration::from_secs(5),
+    ));
     let api = NotifierApi {
         store: parts.store,
         hub: parts.hub,
@@ -150,7 +154,16 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let result = stop.run(server, shutdown).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    // A send in flight may finish; then the worker stops for good (an
+    // abandoned lease simply expires and another worker retries).
+    let worker_abort = worker.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), worker)
+        .await
+        .is_err()
+    {
+        worker_abort.abort();
+    }
+    gauges.abort();
     result?;
     Ok(())
 }

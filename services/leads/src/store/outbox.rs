@@ -207,6 +207,24 @@ impl Store {
             .rows_affected)
     }
 
+    /// (pending events, age of the oldest pending one in seconds, dead letters).
+    pub async fn outbox_stats(&self) -> Result<(u64, f64, u64), LeadsError> {
+        let pending = self.outbox_backlog().await?;
+        let dead = outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("dead"))
+            .count(&self.db)
+            .await?;
+        let oldest = outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("pending"))
+            .order_by_asc(outbox::Column::Id)
+            .one(&self.db)
+            .await?
+            .map_or(0.0, |r| {
+                (now() - r.created_at).num_milliseconds().max(0) as f64 / 1000.0
+            });
+        Ok((pending, oldest, dead))
+    }
+
     /// Events not yet delivered (dead letters excluded).
     pub async fn outbox_backlog(&self) -> Result<u64, LeadsError> {
         Ok(outbox::Entity::find()

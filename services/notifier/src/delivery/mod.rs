@@ -150,3 +150,32 @@ impl Worker {
         }
     }
 }
+
+/// Delivery gauges (backlog, DEAD count), refreshed from the database.
+pub async fn publish_delivery_gauges(store: Store, every: Duration) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let backlog = Arc::new(AtomicU64::new(0));
+    let dead = Arc::new(AtomicU64::new(0));
+    let meter = leadflow_telemetry::meter();
+    let (b, d) = (backlog.clone(), dead.clone());
+    let _backlog = meter
+        .u64_observable_gauge("leadflow.deliveries.backlog")
+        .with_description("push and email deliveries still to be made")
+        .with_callback(move |g| g.observe(b.load(Ordering::Relaxed), &[]))
+        .build();
+    let _dead = meter
+        .u64_observable_gauge("leadflow.deliveries.dead")
+        .with_description("deliveries that ran out of attempts")
+        .with_callback(move |g| g.observe(d.load(Ordering::Relaxed), &[]))
+        .build();
+    loop {
+        if let (Ok(pending), Ok(dead_count)) = (
+            store.pending_deliveries().await,
+            store.dead_deliveries().await,
+        ) {
+            backlog.store(pending, Ordering::Relaxed);
+            dead.store(dead_count, Ordering::Relaxed);
+        }
+        tokio::time::sleep(every).await;
+    }
+}

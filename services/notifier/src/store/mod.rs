@@ -686,6 +686,14 @@ impl Store {
         Ok(Some(views))
     }
 
+    /// Deliveries that ended DEAD.
+    pub async fn dead_deliveries(&self) -> Result<u64, NotifierError> {
+        Ok(delivery::Entity::find()
+            .filter(delivery::Column::Status.eq(Status::Dead.as_str()))
+            .count(&self.db)
+            .await?)
+    }
+
     /// Deliveries still to be made (for tests, metrics and shutdown logs).
     pub async fn pending_deliveries(&self) -> Result<u64, NotifierError> {
         Ok(delivery::Entity::find()

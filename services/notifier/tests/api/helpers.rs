@@ -82,7 +82,7 @@ impl NotifierApp {
                     &self.smtp_url,
                     "leadflow <leadflow@leadflow.test>",
                     "https://crm.example.com",
-                    Duration::from_secs(5),
+                    Duration::from_secs(15),
                 )
                 .unwrap(),
             )),

@@ -250,6 +250,17 @@ impl RoutingService for RoutingApi {
             tracing::warn!(org = %caller.org_id, "routing state was empty: a new generation started; workload needs a reconcile");
         }
         decision.lead_id = req.lead_id;
+        decisions_counter().add(
+            1,
+            &[
+                opentelemetry::KeyValue::new(
+                    "reason",
+                    pb::DecisionReason::try_from(decision.reason)
+                        .map_or("unknown", |r| r.as_str_name()),
+                ),
+                opentelemetry::KeyValue::new("fallback", decision.fallback_used),
+            ],
+        );
         tracing::Span::current().record("routing.reason", decision.reason);
         Ok(Response::new(decision))
     }
@@ -366,4 +377,17 @@ impl RoutingService for RoutingApi {
             corrected: corrected as i64,
         }))
     }
+}
+
+/// Routing decisions by reason and fallback, for alerts ("leads are not
+/// being routed") and dashboards.
+fn decisions_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static COUNTER: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| {
+        leadflow_telemetry::meter()
+            .u64_counter("leadflow.routing.decisions")
+            .with_description("RouteLead decisions by reason and fallback")
+            .build()
+    })
 }
