@@ -114,7 +114,9 @@ async fn session(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
             }
             "250 OK\r\n".into()
         } else if upper.starts_with("MAIL FROM:") {
+            // A new transaction on a reused connection starts afresh.
             from = address(&line[10..]);
+            to.clear();
             "250 OK\r\n".into()
         } else if upper.starts_with("RCPT TO:") {
             to.push(address(&line[8..]));

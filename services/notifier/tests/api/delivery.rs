@@ -262,6 +262,7 @@ async fn deliveries_pending_at_a_restart_complete_after_it() {
         let deliveries = settled(&app, id, Duration::from_secs(20)).await;
         assert_eq!(deliveries[0].status, pb::DeliveryStatus::Delivered as i32);
     }
+
     let mut to: Vec<String> = smtp.received().into_iter().flat_map(|m| m.to).collect();
     to.sort();
     assert_eq!(to, ["ana@example.com", "ben@example.com", "cy@example.com"]);
