@@ -364,12 +364,50 @@ async fn balanced_routing_sends_the_next_leads_to_the_least_loaded_rep_and_workl
         || async { (!workload().await.contains_key("ana")).then_some(()) },
     )
     .await;
-    for i in 0..3 {
-        let lead = stack
-            .create(&format!("Next {i}"), common::LeadSource::Website)
-            .await;
-        assert_eq!(lead.owner_id, "ana", "the least-loaded rep gets it");
+    // Ben's leads move to Cy (a reassignment): Ben 0, Cy 6, Ana 0.
+    let bens: Vec<String> = leads
+        .iter()
+        .filter(|l| l.owner_id == "ben")
+        .map(|l| l.id.clone())
+        .collect();
+    stack
+        .leads()
+        .assign_leads(req(
+            leads_pb::AssignLeadsRequest {
+                lead_ids: bens,
+                assignee_id: "cy".into(),
+                allow_reassign: true,
+                filter: None,
+            },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "routing to see the reassignment",
+        || async {
+            let w = workload().await;
+            (w.get("cy") == Some(&6) && !w.contains_key("ben")).then_some(())
+        },
+    )
+    .await;
+    // The next leads go to the least loaded: Ana and Ben take turns, Cy gets none.
+    let mut next = Vec::new();
+    for i in 0..4 {
+        next.push(
+            stack
+                .create(&format!("Next {i}"), common::LeadSource::Website)
+                .await
+                .owner_id,
+        );
     }
+    next.sort();
+    assert_eq!(
+        next,
+        ["ana", "ana", "ben", "ben"],
+        "the least-loaded reps get them"
+    );
     // GetWorkload matches the leads database exactly.
     let truth = stack
         .all_leads()
@@ -385,7 +423,7 @@ async fn balanced_routing_sends_the_next_leads_to_the_least_loaded_rep_and_workl
         (w == truth).then_some(w)
     })
     .await;
-    assert_eq!(got.values().sum::<i64>(), 9);
+    assert_eq!(got.values().sum::<i64>(), 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
