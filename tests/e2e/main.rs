@@ -1,4 +1,5 @@
 //! End to end: leads → routing → notifier, through the outbox.
 
 mod flows;
+mod single_binary;
 mod tracing;

@@ -464,7 +464,19 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     pub fn start(bin: &str, envs: &[(&str, String)]) -> ServiceProcess {
+        Self::start_in(bin, &std::env::temp_dir(), &[], envs)
+    }
+
+    /// Starts `bin args…` in `dir` (its relative paths, like `./data`, land there).
+    pub fn start_in(
+        bin: &str,
+        dir: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> ServiceProcess {
         let child = std::process::Command::new(workspace_bin(bin))
+            .current_dir(dir)
+            .args(args)
             .env_clear()
             .env("RUST_LOG", "warn")
             .env("LEADFLOW_ENV", "production")
@@ -476,11 +488,12 @@ impl ServiceProcess {
     }
 
     /// SIGTERM, then wait (so exporters flush).
-    pub fn terminate(mut self) {
+    /// Returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let _ = self.child.wait();
+        self.child.wait().is_ok_and(|s| s.success())
     }
 }
 
