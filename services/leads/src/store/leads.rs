@@ -498,6 +498,32 @@ async fn create_in(
     Lead::try_from(insert_lead(txn, org_id, actor_id, &id, new, routing, at).await?)
 }
 
+/// Ends a change of one lead's owner or status: reads the lead back, queues
+/// the ownership fact routing needs (with the new version), and commits.
+async fn report_and_commit(
+    txn: DatabaseTransaction,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Option<Lead>, LeadsError> {
+    let lead = lead::Entity::find_by_id(lead_id.to_owned())
+        .one(&txn)
+        .await?
+        .map(Lead::try_from)
+        .transpose()?;
+    if let Some(lead) = &lead {
+        enqueue(
+            &txn,
+            org_id,
+            vec![OutboxEvent::Ownership {
+                changes: vec![OwnershipFact::of(lead)],
+            }],
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(lead)
+}
+
 /// A fresh lead id (time-ordered).
 pub fn new_lead_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
@@ -746,23 +772,7 @@ impl Store {
         .into_active_model()
         .insert(&txn)
         .await?;
-        let lead = lead::Entity::find_by_id(lead_id.to_owned())
-            .one(&txn)
-            .await?
-            .map(Lead::try_from)
-            .transpose()?;
-        if let Some(lead) = &lead {
-            enqueue(
-                &txn,
-                org_id,
-                vec![OutboxEvent::Ownership {
-                    changes: vec![OwnershipFact::of(lead)],
-                }],
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        Ok(lead)
+        report_and_commit(txn, org_id, lead_id).await
     }
 
     /// Changes a lead's status if it is still at `expected_version`. `None`:
@@ -808,23 +818,7 @@ impl Store {
         .into_active_model()
         .insert(&txn)
         .await?;
-        let saved = lead::Entity::find_by_id(lead.id.clone())
-            .one(&txn)
-            .await?
-            .map(Lead::try_from)
-            .transpose()?;
-        if let Some(saved) = &saved {
-            enqueue(
-                &txn,
-                org_id,
-                vec![OutboxEvent::Ownership {
-                    changes: vec![OwnershipFact::of(saved)],
-                }],
-            )
-            .await?;
-        }
-        txn.commit().await?;
-        Ok(saved)
+        report_and_commit(txn, org_id, &lead.id).await
     }
 
     /// Assigns (or, with `allow_reassign`, reassigns) the selected leads to
