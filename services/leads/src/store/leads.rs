@@ -498,6 +498,36 @@ async fn create_in(
     Lead::try_from(insert_lead(txn, org_id, actor_id, &id, new, routing, at).await?)
 }
 
+/// Gives an unassigned lead an owner in one conditional UPDATE (`owner_id IS
+/// NULL`), so of any number of simultaneous takers exactly one wins. Returns
+/// how many rows changed (0 or 1).
+async fn take_unassigned(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    lead_id: &str,
+    owner: &str,
+    assigned_by: &str,
+    method: AssignmentMethod,
+    at: DateTime<Utc>,
+) -> Result<u64, LeadsError> {
+    Ok(lead::Entity::update_many()
+        .col_expr(lead::Column::OwnerId, Expr::value(owner))
+        .col_expr(lead::Column::AssignedAt, Expr::value(at))
+        .col_expr(lead::Column::AssignedBy, Expr::value(assigned_by))
+        .col_expr(lead::Column::AssignmentMethod, Expr::value(method.as_str()))
+        .col_expr(
+            lead::Column::Version,
+            Expr::col(lead::Column::Version).add(1),
+        )
+        .col_expr(lead::Column::UpdatedAt, Expr::value(at))
+        .filter(lead::Column::OrgId.eq(org_id))
+        .filter(lead::Column::Id.eq(lead_id))
+        .filter(lead::Column::OwnerId.is_null())
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
+
 /// Ends a change of one lead's owner or status: reads the lead back, queues
 /// the ownership fact routing needs (with the new version), and commits.
 async fn report_and_commit(
@@ -654,24 +684,16 @@ impl Store {
     ) -> Result<ClaimOutcome, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let at = now();
-        let updated = lead::Entity::update_many()
-            .col_expr(lead::Column::OwnerId, Expr::value(user_id))
-            .col_expr(lead::Column::AssignedAt, Expr::value(at))
-            .col_expr(lead::Column::AssignedBy, Expr::value(user_id))
-            .col_expr(
-                lead::Column::AssignmentMethod,
-                Expr::value(AssignmentMethod::Claim.as_str()),
-            )
-            .col_expr(
-                lead::Column::Version,
-                Expr::col(lead::Column::Version).add(1),
-            )
-            .col_expr(lead::Column::UpdatedAt, Expr::value(at))
-            .filter(lead::Column::OrgId.eq(org_id))
-            .filter(lead::Column::Id.eq(lead_id))
-            .filter(lead::Column::OwnerId.is_null())
-            .exec(&txn)
-            .await?;
+        let updated = take_unassigned(
+            &txn,
+            org_id,
+            lead_id,
+            user_id,
+            user_id,
+            AssignmentMethod::Claim,
+            at,
+        )
+        .await?;
         let current = lead::Entity::find_by_id(lead_id.to_owned())
             .filter(lead::Column::OrgId.eq(org_id))
             .one(&txn)
@@ -681,7 +703,7 @@ impl Store {
         let Some(current) = current else {
             return Ok(ClaimOutcome::NotFound);
         };
-        if updated.rows_affected == 0 {
+        if updated == 0 {
             return Ok(if current.owner_id.as_deref() == Some(user_id) {
                 ClaimOutcome::AlreadyYours(current)
             } else {
@@ -1106,25 +1128,17 @@ impl Store {
     ) -> Result<Option<Lead>, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let at = now();
-        let updated = lead::Entity::update_many()
-            .col_expr(lead::Column::OwnerId, Expr::value(assignee))
-            .col_expr(lead::Column::AssignedAt, Expr::value(at))
-            .col_expr(lead::Column::AssignedBy, Expr::value(ROUTING_ACTOR))
-            .col_expr(
-                lead::Column::AssignmentMethod,
-                Expr::value(AssignmentMethod::Routing.as_str()),
-            )
-            .col_expr(
-                lead::Column::Version,
-                Expr::col(lead::Column::Version).add(1),
-            )
-            .col_expr(lead::Column::UpdatedAt, Expr::value(at))
-            .filter(lead::Column::OrgId.eq(org_id))
-            .filter(lead::Column::Id.eq(lead_id))
-            .filter(lead::Column::OwnerId.is_null())
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 0 {
+        let updated = take_unassigned(
+            &txn,
+            org_id,
+            lead_id,
+            assignee,
+            ROUTING_ACTOR,
+            AssignmentMethod::Routing,
+            at,
+        )
+        .await?;
+        if updated == 0 {
             return Ok(None);
         }
         EventDraft {
