@@ -1,5 +1,6 @@
 //! End to end: leads → routing → notifier, through the outbox.
 
+mod cli;
 mod flows;
 mod single_binary;
 mod tracing;

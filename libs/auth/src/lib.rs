@@ -11,11 +11,13 @@
 //! tokens outright. `alg: none` never parses.
 
 mod caller;
+mod dev;
 mod layer;
 mod mint;
 mod verify;
 
 pub use caller::{Caller, Role, UnknownRole};
+pub use dev::{DEVELOPMENT_KEY_MARKER, is_development_key, mark_as_development};
 pub use layer::{AuthLayer, AuthService, PUBLIC_PATH_PREFIXES};
 pub use mint::{Ed25519KeyPair, TokenMinter};
 pub use verify::{AuthArgs, AuthError, Claims, Mode, TokenVerifier};

@@ -138,6 +138,22 @@ impl DatabaseUrl {
         self.0.starts_with("sqlite:")
     }
 
+    /// Production runs on Postgres: a SQLite file lives on one node and
+    /// cannot be shared by replicas. `setting` names the variable to change.
+    pub fn refuse_sqlite_in_production(
+        &self,
+        production: bool,
+        setting: &str,
+    ) -> Result<(), String> {
+        if production && self.is_sqlite() {
+            return Err(format!(
+                "{setting} points at SQLite, which is for development; with LEADFLOW_ENV=production \
+                 set it to a postgres://… URL (or set LEADFLOW_ENV=development)"
+            ));
+        }
+        Ok(())
+    }
+
     /// The URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
         match (self.0.find("://"), self.0.rfind('@')) {

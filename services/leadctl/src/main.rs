@@ -1,93 +1,136 @@
-//! `leadctl`: the leadflow command line.
+//! `leadctl`: the leadflow command line, over the public gRPC API.
 //!
-//! For now it mints development tokens (`leadctl token mint`), so a newcomer
-//! can call a `make run` system with grpcurl. The full CLI over the public
-//! API (leads, team, routing, notifications) grows here.
+//! A platform engineer pokes a running leadflow with it the way they use
+//! kubectl: `leadctl leads list --owner ana`, `leadctl routing show`,
+//! `leadctl notifications watch`. Addresses and the token come from flags,
+//! environment variables or a named profile ([`profile`]). Output is a table,
+//! or JSON with `-o json`, or bare ids with `-o id`. Any failure is one
+//! sentence on stderr and exit code 1 (2 for a usage error).
+
+mod client;
+mod commands;
+mod output;
+mod parse;
+mod profile;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use leadflow_auth::{Caller, Role, TokenMinter};
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
 
 #[derive(Parser, Debug)]
 #[command(name = "leadctl", version, about = "The leadflow command line")]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where to connect, as whom, and how to print.
+#[derive(Args, Debug)]
+struct Global {
+    /// The config file with profiles [default: ~/.config/leadctl/config.toml,
+    /// else ./data/leadctl.toml].
+    #[arg(long, global = true, env = "LEADCTL_CONFIG")]
+    config: Option<PathBuf>,
+    /// The profile to use (default: the file's `current`).
+    #[arg(short, long, global = true, env = "LEADCTL_PROFILE")]
+    profile: Option<String>,
+    /// The leads service, e.g. http://127.0.0.1:50051.
+    #[arg(long, global = true, env = "LEADCTL_LEADS_ADDR")]
+    leads_addr: Option<String>,
+    /// The routing service, e.g. http://127.0.0.1:50052.
+    #[arg(long, global = true, env = "LEADCTL_ROUTING_ADDR")]
+    routing_addr: Option<String>,
+    /// The notifier, e.g. http://127.0.0.1:50053.
+    #[arg(long, global = true, env = "LEADCTL_NOTIFIER_ADDR")]
+    notifier_addr: Option<String>,
+    /// The bearer token.
+    #[arg(long, global = true, env = "LEADCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A file holding the bearer token.
+    #[arg(long, global = true, env = "LEADCTL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// table (for people), json (for scripts) or id (ids only, one per line).
+    #[arg(short, long, global = true, value_enum, default_value = "table")]
+    output: Format,
+    /// How long one call may take, in seconds.
+    #[arg(long, global = true, default_value_t = 30)]
+    timeout_secs: u64,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Bearer tokens.
+    /// Create, find, claim, assign and follow leads.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Leads(commands::leads::LeadsCommand),
+    /// The organisation's members.
+    #[command(subcommand)]
+    Team(commands::team::TeamCommand),
+    /// Auto-assignment settings, their audit log, dry runs and workload.
+    #[command(subcommand)]
+    Routing(commands::routing::RoutingCommand),
+    /// Outbox events that kept failing (owner, admin).
+    #[command(subcommand)]
+    Outbox(commands::outbox::OutboxCommand),
+    /// The in-app bell.
+    #[command(subcommand)]
+    Notifications(commands::notifications::NotificationsCommand),
+    /// Bearer tokens for development.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
 }
 
-#[derive(Subcommand, Debug)]
-enum TokenCommand {
-    /// Mint a token for development: HS256 with the dev secret, or EdDSA with
-    /// a private key file.
-    Mint {
-        /// The user id (`sub`).
-        #[arg(long)]
-        user: String,
-        /// The organisation id (`org`).
-        #[arg(long)]
-        org: String,
-        /// owner, admin, manager, sales, accounting, integration or service.
-        #[arg(long)]
-        role: String,
-        /// A file holding the HS256 development secret.
-        #[arg(
-            long,
-            env = "LEADFLOW_AUTH_HS256_SECRET_FILE",
-            conflicts_with = "ed25519_key"
-        )]
-        secret_file: Option<PathBuf>,
-        /// An Ed25519 private key (PKCS#8 PEM) to sign with instead.
-        #[arg(long)]
-        ed25519_key: Option<PathBuf>,
-        #[arg(long, default_value = "leadflow-dev")]
-        issuer: String,
-        /// Lifetime in minutes.
-        #[arg(long, default_value_t = 60)]
-        ttl_minutes: u64,
-    },
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        // Minting needs no connection and no token.
+        Command::Token(command) => commands::token::run(command),
+        command => run_api(cli.global, command),
+    };
+    if let Err(error) = result {
+        eprintln!("leadctl: {}", one_sentence(&error));
+        std::process::exit(1);
+    }
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Token(TokenCommand::Mint {
-            user,
-            org,
-            role,
-            secret_file,
-            ed25519_key,
-            issuer,
-            ttl_minutes,
-        }) => {
-            let role: Role = role.parse().context("--role")?;
-            let minter = match (secret_file, ed25519_key) {
-                (_, Some(key)) => {
-                    let pem = std::fs::read(&key)
-                        .with_context(|| format!("reading {}", key.display()))?;
-                    TokenMinter::ed25519(&pem, issuer)?
-                }
-                (Some(file), None) => {
-                    let secret = std::fs::read_to_string(&file)
-                        .with_context(|| format!("reading {}", file.display()))?;
-                    TokenMinter::hs256(secret.trim().as_bytes(), issuer)
-                }
-                (None, None) => anyhow::bail!("give --secret-file (development) or --ed25519-key"),
-            };
-            let token = minter.mint(
-                &Caller::new(user, org, role),
-                Duration::from_secs(ttl_minutes * 60),
-            );
-            println!("{token}");
-            Ok(())
+fn run_api(global: Global, command: Command) -> anyhow::Result<()> {
+    let target = profile::resolve(profile::Overrides {
+        config: global.config,
+        profile: global.profile,
+        leads: global.leads_addr,
+        routing: global.routing_addr,
+        notifier: global.notifier_addr,
+        token: global.token,
+        token_file: global.token_file,
+    })?;
+    let api = client::Api::new(target, Duration::from_secs(global.timeout_secs));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let format = global.output;
+    runtime.block_on(async move {
+        match command {
+            Command::Leads(c) => commands::leads::run(&api, format, c).await,
+            Command::Team(c) => commands::team::run(&api, format, c).await,
+            Command::Routing(c) => commands::routing::run(&api, format, c).await,
+            Command::Outbox(c) => commands::outbox::run(&api, format, c).await,
+            Command::Notifications(c) => commands::notifications::run(&api, format, c).await,
+            Command::Token(_) => unreachable!("handled without a connection"),
         }
+    })
+}
+
+/// The error and its causes as one line.
+fn one_sentence(error: &anyhow::Error) -> String {
+    let text = format!("{error:#}");
+    let text = text.replace('\n', " ");
+    if text.ends_with('.') {
+        text
+    } else {
+        format!("{text}.")
     }
 }

@@ -97,6 +97,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    config
+        .database_url
+        .refuse_sqlite_in_production(
+            config.auth.mode == leadflow_auth::Mode::Production,
+            "NOTIFIER_DATABASE_URL",
+        )
+        .map_err(anyhow::Error::msg)?;
     let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
     let parts = Parts::open(&config).await?;
     serve(parts, verifier, &config.server, listener, shutdown).await

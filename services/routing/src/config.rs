@@ -94,3 +94,24 @@ impl Config {
         Duration::from_secs(self.decision_ttl_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_passwords_never_reach_a_log_line() {
+        let single: StateUrl = "redis://:s3cret@redis:6379/0".parse().unwrap();
+        let cluster: StateUrl = "redis-cluster://:s3cret@h1:6379,:s3cret@h2:6379"
+            .parse()
+            .unwrap();
+        for url in [single, cluster] {
+            let StateUrl::Redis(target) = url else {
+                panic!("a Redis URL")
+            };
+            let shown = format!("{target:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+    }
+}

@@ -40,6 +40,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let production = config.auth.mode == leadflow_auth::Mode::Production;
+    config
+        .database_url
+        .refuse_sqlite_in_production(production, "ROUTING_DATABASE_URL")
+        .map_err(anyhow::Error::msg)?;
+    if production && matches!(config.state_url, StateUrl::Memory) {
+        anyhow::bail!(
+            "ROUTING_STATE_URL=memory keeps round-robin cursors in one process, which replicas \
+             cannot share; with LEADFLOW_ENV=production set it to redis://… or redis-cluster://…"
+        );
+    }
     let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
     tracing::info!(database = %config.database_url, "opening the routing database");
     let settings =

@@ -24,12 +24,26 @@ use crate::domain::settings::Strategy;
 const FACTS_PER_SCRIPT: usize = 500;
 
 /// Where the state lives.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum RedisTarget {
     /// One Redis server (`redis://host:port/db`).
     Single(String),
     /// Redis Cluster, by its seed nodes.
     Cluster(Vec<String>),
+}
+
+/// Shows hosts, never passwords (the target is logged at start-up).
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |url: &str| leadflow_db::DatabaseUrl::new(url).redacted();
+        match self {
+            RedisTarget::Single(url) => f.debug_tuple("Single").field(&redact(url)).finish(),
+            RedisTarget::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&nodes.iter().map(|n| redact(n)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 /// A connection to either kind of deployment.
