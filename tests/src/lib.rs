@@ -168,6 +168,7 @@ impl Stack {
             Some(&format!("http://127.0.0.1:{}", self.notifier_port)),
             ServiceTokens::new(self.auth.minter.clone()),
             Duration::from_millis(500),
+            Duration::from_secs(10),
         )
         .expect("peers");
         let links = Links {

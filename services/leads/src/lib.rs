@@ -10,6 +10,7 @@
 //! - callers see only their own organisation, and sales only unassigned leads
 //!   and their own.
 
+pub mod balance;
 pub mod config;
 pub mod dispatch;
 pub mod domain;

@@ -14,7 +14,9 @@ use leadflow_proto::notifier::v1 as notifier_pb;
 use leadflow_proto::notifier::v1::notifier_service_client::NotifierServiceClient;
 use leadflow_proto::routing::v1 as routing_pb;
 use leadflow_proto::routing::v1::routing_service_client::RoutingServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::balance::{balanced_channel, system_resolver};
 
 use crate::domain::events::OwnershipFact;
 use crate::domain::lead::LeadSource;
@@ -58,12 +60,16 @@ impl ServiceTokens {
     }
 }
 
-fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy())
+/// A channel balanced over every address of the peer's name (see
+/// [`crate::balance`]), re-resolved every `dns_refresh`.
+fn channel(url: &str, dns_refresh: Duration) -> anyhow::Result<Channel> {
+    balanced_channel(url, dns_refresh, system_resolver(), |endpoint| {
+        endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+    })
 }
 
 /// Routing and the notifier, as far as they are configured.
@@ -102,14 +108,15 @@ impl Peers {
         notifier_url: Option<&str>,
         tokens: ServiceTokens,
         route_deadline: Duration,
+        dns_refresh: Duration,
     ) -> anyhow::Result<Peers> {
         Ok(Peers {
             routing: routing_url
-                .map(channel)
+                .map(|url| channel(url, dns_refresh))
                 .transpose()?
                 .map(RoutingServiceClient::new),
             notifier: notifier_url
-                .map(channel)
+                .map(|url| channel(url, dns_refresh))
                 .transpose()?
                 .map(NotifierServiceClient::new),
             tokens,
@@ -189,10 +196,13 @@ impl Peers {
             let message = routing_pb::ApplyOwnershipChangesRequest {
                 changes: Self::facts(chunk),
             };
-            client
-                .clone()
-                .apply_ownership_changes(request(message, &token, self.call_timeout))
-                .await?;
+            bounded(
+                self.call_timeout,
+                client
+                    .clone()
+                    .apply_ownership_changes(request(message, &token, self.call_timeout)),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -210,12 +220,15 @@ impl Peers {
         let message = routing_pb::ReconcileWorkloadRequest {
             leads: Self::facts(facts),
         };
-        Ok(client
-            .clone()
-            .reconcile_workload(request(message, &token, self.call_timeout))
-            .await?
-            .into_inner()
-            .corrected)
+        Ok(bounded(
+            self.call_timeout,
+            client
+                .clone()
+                .reconcile_workload(request(message, &token, self.call_timeout)),
+        )
+        .await?
+        .into_inner()
+        .corrected)
     }
 
     /// Hands a notification to the notifier (idempotent on `key`).
@@ -228,12 +241,30 @@ impl Peers {
             return Ok(());
         };
         let token = self.tokens.for_org(org_id);
-        client
-            .clone()
-            .notify(request(message, &token, self.call_timeout))
-            .await?;
+        bounded(
+            self.call_timeout,
+            client
+                .clone()
+                .notify(request(message, &token, self.call_timeout)),
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// A call that gives up after `timeout` on this side too: while no peer
+/// address is ready, the balancer would otherwise hold it indefinitely.
+async fn bounded<T>(
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(tonic::Status::deadline_exceeded(
+                "the peer did not answer in time",
+            ))
+        })
 }
 
 /// A stored source name as the wire enum.

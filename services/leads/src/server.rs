@@ -73,6 +73,7 @@ pub async fn run(
         config.notifier_url.as_deref(),
         ServiceTokens::new(minter),
         Duration::from_millis(config.route_deadline_ms),
+        Duration::from_secs(config.dns_refresh_secs.max(1)),
     )?;
     let links = Links {
         peers: Arc::new(peers),
@@ -108,6 +109,7 @@ impl Links {
                     None,
                     ServiceTokens::new(minter),
                     Duration::from_millis(300),
+                    Duration::from_secs(10),
                 )
                 .expect("no urls"),
             ),
