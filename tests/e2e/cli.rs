@@ -328,3 +328,112 @@ fn the_readme_tour_works_against_leadflow_all_and_a_restart_keeps_everything() {
 fn assert_still_valid(dir: &Path) -> bool {
     ok(dir, &["--profile", "ana", "notifications", "list"]).contains("Jane Doe")
 }
+
+/// `leadflow` with only these variables, as a production deployment would
+/// start it; returns its exit code and stderr.
+fn start_in_production(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
+    let out = Command::new(workspace_bin("leadflow"))
+        .current_dir(dir)
+        .args(args)
+        .env_clear()
+        .env("RUST_LOG", "off")
+        .env("LEADFLOW_ENV", "production")
+        .env("LEADS_LISTEN_ADDR", "127.0.0.1:0")
+        .env("ROUTING_LISTEN_ADDR", "127.0.0.1:0")
+        .env("NOTIFIER_LISTEN_ADDR", "127.0.0.1:0")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run leadflow");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn production_refuses_development_settings_and_names_the_one_to_change() {
+    let dir = std::env::temp_dir().join(format!("leadflow-prod-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    // Development keys as make run generates them (marked).
+    let pair = leadflow_auth::Ed25519KeyPair::generate();
+    let dev_public = dir.join("data/dev-signing-key.pub.pem");
+    std::fs::write(
+        &dev_public,
+        leadflow_auth::mark_as_development(&pair.public_pem),
+    )
+    .unwrap();
+    let real_public = dir.join("idp.pem");
+    std::fs::write(&real_public, &pair.public_pem).unwrap();
+    let unreachable_pg = "postgres://leadflow@127.0.0.1:1/none".to_owned();
+
+    // The defaults are SQLite.
+    let (code, said) = start_in_production(
+        &dir,
+        &["leads"],
+        &[(
+            "LEADFLOW_AUTH_PUBLIC_KEYS",
+            real_public.display().to_string(),
+        )],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("LEADS_DATABASE_URL points at SQLite"),
+        "{said}"
+    );
+    // The demo.
+    let (code, said) = start_in_production(&dir, &["all", "--demo"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("--demo") && said.contains("LEADFLOW_ENV=development"),
+        "{said}"
+    );
+    // A development key as a trusted key.
+    let (code, said) = start_in_production(
+        &dir,
+        &["leads"],
+        &[
+            ("LEADS_DATABASE_URL", unreachable_pg.clone()),
+            (
+                "LEADFLOW_AUTH_PUBLIC_KEYS",
+                dev_public.display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("development key") && said.contains("LEADFLOW_AUTH_PUBLIC_KEYS"),
+        "{said}"
+    );
+    // HS256.
+    let (code, said) = start_in_production(
+        &dir,
+        &["leads"],
+        &[
+            ("LEADS_DATABASE_URL", unreachable_pg.clone()),
+            (
+                "LEADFLOW_AUTH_HS256_SECRET",
+                "a-development-secret-0123456789".into(),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("LEADFLOW_AUTH_HS256_SECRET is refused in production"),
+        "{said}"
+    );
+    // Routing state in one process.
+    let (code, said) = start_in_production(
+        &dir,
+        &["routing"],
+        &[
+            ("ROUTING_DATABASE_URL", unreachable_pg),
+            (
+                "LEADFLOW_AUTH_PUBLIC_KEYS",
+                real_public.display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(said.contains("ROUTING_STATE_URL=memory"), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -360,6 +360,14 @@ fn banner(hosted: &[(&str, SocketAddr)], data_dir: &Path, profiles: Option<&Path
             if person.active { "" } else { " (inactive)" }
         ));
     }
+    for user in ["olivia", "ana"] {
+        if let Ok(token) = std::fs::read_to_string(tokens.join(format!("{user}.token"))) {
+            out.push_str(&format!(
+                "\n{user}'s token (for grpcurl -H \"authorization: Bearer …\"):\n  {}\n",
+                token.trim()
+            ));
+        }
+    }
     out.push_str(&format!(
         "\ntry (leadctl profiles: {profiles}):\n  export LEADCTL_CONFIG={config}\n  \
          {leadctl} leads create --name \"Jane Doe\" --source website\n  \
