@@ -30,12 +30,19 @@ run: build
 	$(TARGET_DIR)/debug/leadflow all --demo --data-dir $(DATA)
 
 ## Every test: unit tests and integration tests against real Postgres and gRPC servers.
+## The binaries first: the cross-service tests run `leadflow`, `leadctl` and the
+## services as processes, and cargo builds a package's binaries for tests only
+## when that package has integration tests of its own.
 test: k8s-check
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 
-## Benchmarks that print figures beside their limits (release build; needs Postgres and Redis).
+## Benchmarks beside their limits, measured in the same run (release build; needs
+## Postgres, Redis, redis-benchmark and pgbench). Starts its own `leadflow all`
+## and regenerates BENCHMARKS.md, BENCHMARKS.json and BENCHMARKS.svg.
 bench:
-	$(CARGO) run --release -p leadflow-bench -- routing
+	$(CARGO) build --release --bin leadflow --bin leads --bin routing --bin notifier --bin leadflow-bench
+	$(TARGET_DIR)/release/leadflow-bench --out-dir . --notes services/bench/NOTES.md $(BENCH_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check
