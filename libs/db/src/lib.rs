@@ -75,6 +75,23 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// Lets this transaction commit without waiting for its WAL flush
+/// (`synchronous_commit = off` on Postgres; nothing on SQLite). Only for
+/// writes whose loss in a crash is harmless: an outbox lease or a "delivered"
+/// mark, whose loss only causes an idempotent redelivery. Still atomic and
+/// still ordered after every commit it depends on.
+pub async fn relax_durability(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SET LOCAL synchronous_commit = off",
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Applies every pending migration of `M`. On Postgres it holds a
 /// transaction-scoped advisory lock (`lock_id`, one per service) around them,
 /// so two pods starting together never migrate at once: the second waits,

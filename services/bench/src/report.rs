@@ -119,7 +119,9 @@ impl Results {
             .chain(&self.limit_postgres_row_lock)
             .chain(&self.limit_pgbench_insert)
             .chain(self.create_lead.iter().map(|c| &c.calls));
-        self.errors = figures.map(|f| f.errors).sum::<usize>() + self.speed_to_lead.errors;
+        self.errors = figures.map(|f| f.errors).sum::<usize>()
+            + self.speed_to_lead.errors
+            + usize::from(self.bulk.error.is_some());
     }
 
     /// The targets, each with what was measured.
@@ -180,7 +182,7 @@ impl Results {
             what: format!("Bulk assign of {} leads", self.bulk.leads),
             goal: "≤ 2 s".into(),
             measured: format!("{:.2} s", self.bulk.wall_ms / 1e3),
-            met: self.bulk.wall_ms <= 2_000.0,
+            met: self.bulk.error.is_none() && self.bulk.wall_ms <= 2_000.0,
         });
         for f in &self.footprint {
             targets.push(Target {
@@ -294,15 +296,27 @@ impl Results {
             s.offered_per_second, s.leads, s.p50_ms, s.p99_ms, s.max_ms, s.errors
         );
         let b = &self.bulk;
-        let _ = writeln!(
-            out,
-            "Bulk: AssignLeads of {} leads chosen by filter: **{:.2} s** wall, {} assigned, {} notification(s) for {} assignee(s).\n",
-            b.leads,
-            b.wall_ms / 1e3,
-            b.assigned,
-            b.notifications,
-            b.assignees
-        );
+        match &b.error {
+            Some(error) => {
+                let _ = writeln!(
+                    out,
+                    "Bulk: AssignLeads of {} leads **failed**: {error}\n",
+                    b.leads
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "Bulk: AssignLeads of {} leads chosen by filter: **{:.2} s** wall, {} assigned, {} notification(s) for {} assignee(s) (importing them took {:.2} s).\n",
+                    b.leads,
+                    b.wall_ms / 1e3,
+                    b.assigned,
+                    b.notifications,
+                    b.assignees,
+                    b.import_ms / 1e3
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "| service (own process) | idle RSS | start to SERVING |"
@@ -357,7 +371,7 @@ impl Results {
 
     /// Throughput (left) and p99 (right) against callers, leadflow beside the limits.
     pub fn chart(&self, path: &Path) -> anyhow::Result<()> {
-        let series: Vec<(&str, Vec<(usize, f64, f64)>, RGBColor)> = vec![
+        let series: Vec<Series> = vec![
             (
                 "RouteLead RR",
                 points(&self.route_lead_round_robin),
@@ -450,6 +464,9 @@ impl Results {
         Ok(())
     }
 }
+
+/// A line of the chart: its name, (callers, ops/s, p99 ms) points, its colour.
+type Series<'a> = (&'a str, Vec<(usize, f64, f64)>, RGBColor);
 
 fn points(figures: &[Figure]) -> Vec<(usize, f64, f64)> {
     figures

@@ -257,11 +257,13 @@ pub async fn speed_to_lead(
     let returned = std::mem::take(&mut *returned.lock().unwrap());
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let seen = seen.lock().unwrap();
-        if returned.iter().all(|(id, _)| seen.contains_key(id)) {
+        let all_seen = {
+            let seen = seen.lock().unwrap();
+            returned.iter().all(|(id, _)| seen.contains_key(id))
+        };
+        if all_seen {
             break;
         }
-        drop(seen);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for watcher in &watchers {
@@ -293,22 +295,38 @@ pub async fn speed_to_lead(
 }
 
 /// AssignLeads of `count` unassigned leads chosen by filter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Bulk {
     pub leads: usize,
     pub assigned: i32,
     pub wall_ms: f64,
+    /// Importing them first (BatchCreateLeads, 1,000 per call), for scale.
+    pub import_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Notifications the batch produced (one per assignee is right).
     pub notifications: usize,
     pub assignees: usize,
 }
 
-pub async fn bulk_assign(
+pub async fn bulk_assign(infra: &Infra, ports: Ports, org: &str, count: usize) -> Bulk {
+    match try_bulk_assign(infra, ports, org, count).await {
+        Ok(bulk) => bulk,
+        Err(error) => Bulk {
+            leads: count,
+            error: Some(format!("{error:#}")),
+            ..Bulk::default()
+        },
+    }
+}
+
+async fn try_bulk_assign(
     infra: &Infra,
     ports: Ports,
     org: &str,
     count: usize,
 ) -> anyhow::Result<Bulk> {
+    let imported = Instant::now();
     let owner = infra.token(org, "owner", Role::Owner);
     let mut leads = LeadServiceClient::new(channel(ports.leads));
     let tag = format!("bulk-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -337,6 +355,7 @@ pub async fn bulk_assign(
             "an imported row failed"
         );
     }
+    let import_ms = imported.elapsed().as_secs_f64() * 1e3;
     let assignee = REPS[0];
     let started = Instant::now();
     let outcome = leads
@@ -395,8 +414,10 @@ pub async fn bulk_assign(
         leads: count,
         assigned: outcome.assigned,
         wall_ms: wall.as_secs_f64() * 1e3,
+        import_ms,
         notifications,
         assignees: 1,
+        error: None,
     })
 }
 

@@ -75,6 +75,8 @@ impl Infra {
             ("RUST_LOG", "warn".into()),
             ("LEADFLOW_AUTH_PUBLIC_KEYS", keys.join(",")),
             ("LEADFLOW_CONCURRENCY_LIMIT", "2048".into()),
+            // The bulk assignment is one call; let it finish to be measured.
+            ("LEADFLOW_REQUEST_TIMEOUT_MS", "120000".into()),
             ("LEADS_LISTEN_ADDR", format!("127.0.0.1:{}", ports.leads)),
             (
                 "ROUTING_LISTEN_ADDR",

@@ -27,7 +27,7 @@ use crate::peers::{Peers, source_of};
 use crate::store::{Delivery, OutboxRow, Store};
 
 /// Events taken per round.
-const BATCH: u64 = 32;
+const BATCH: u64 = 128;
 /// How long a taken event stays ours.
 const LEASE: Duration = Duration::from_secs(30);
 /// Attempts before an event becomes a dead letter: with the 5 s cap on the
@@ -187,9 +187,15 @@ impl Dispatcher {
                     Vec::new()
                 }
             };
-            let busy = !rows.is_empty();
-            futures::future::join_all(rows.into_iter().map(|row| self.deliver(row))).await;
-            if busy {
+            // A full batch: there may be more right away. Otherwise wait; a
+            // commit made meanwhile has already stored a wake-up.
+            let full = rows.len() as u64 == BATCH;
+            let outcomes =
+                futures::future::join_all(rows.into_iter().map(|row| self.deliver(row))).await;
+            if let Err(error) = self.store.finish_outbox_many(&outcomes).await {
+                tracing::warn!(%error, "recording outbox outcomes failed; the leases expire and they are retried");
+            }
+            if full {
                 continue;
             }
             tokio::select! {
@@ -200,7 +206,8 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver(&self, row: OutboxRow) {
+    /// One attempt; the outcome is recorded with the rest of the batch.
+    async fn deliver(&self, row: OutboxRow) -> (OutboxRow, Delivery) {
         let span = tracing::info_span!(
             "outbox deliver",
             outbox.id = row.id,
@@ -215,7 +222,7 @@ impl Dispatcher {
         self.deliver_in_span(row).instrument(span).await
     }
 
-    async fn deliver_in_span(&self, row: OutboxRow) {
+    async fn deliver_in_span(&self, row: OutboxRow) -> (OutboxRow, Delivery) {
         let outcome = match self.send(&row).await {
             Ok(()) => Delivery::Delivered,
             Err(Failure {
@@ -237,9 +244,7 @@ impl Dispatcher {
                 }
             }
         };
-        if let Err(error) = self.store.finish_outbox(&row, &outcome).await {
-            tracing::warn!(%error, "recording an outbox outcome failed; the lease expires and it is retried");
-        }
+        (row, outcome)
     }
 
     async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {

@@ -24,6 +24,12 @@ use crate::error::NotifierError;
 use crate::hub::{Hub, HubEvent};
 use crate::store::{Channel, Preferences, Status as DeliveryStatus, Store};
 
+/// How long a watcher keeps re-reading below the newest id it sent, for a
+/// notification whose transaction took an older id but committed later.
+const LATE_COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most sent ids a watcher remembers within that window.
+const MAX_RECENT: usize = 1_000;
+
 /// The NotifierService handlers.
 #[derive(Clone)]
 pub struct NotifierApi {
@@ -386,14 +392,38 @@ impl NotifierService for NotifierApi {
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             // A slow client only ever slows its own task: the hub never waits.
-            let catch_up = async |last: &mut i64| -> Result<bool, NotifierError> {
-                let mut sent = false;
-                loop {
-                    let batch = api.store.after(&org, &user, *last, 100).await?;
-                    if batch.is_empty() {
-                        return Ok(sent);
+            //
+            // Ids are taken when a transaction inserts, but transactions
+            // commit in any order: id 11 can be visible before id 10. So the
+            // watcher does not just read "after the last id sent"; it reads
+            // again from `last` (the floor) and skips what it already sent,
+            // and the floor only moves past an id once that id was sent
+            // LATE_COMMIT_WINDOW ago. A notification committed late still
+            // arrives (after a newer one), as long as it commits within the
+            // window of a newer one, which a Notify transaction always does.
+            let mut recent: std::collections::VecDeque<(i64, std::time::Instant)> =
+                std::collections::VecDeque::new();
+            let mut catch_up = async |last: &mut i64| -> Result<bool, NotifierError> {
+                while recent
+                    .front()
+                    .is_some_and(|(_, at)| at.elapsed() > LATE_COMMIT_WINDOW)
+                {
+                    if let Some((id, _)) = recent.pop_front() {
+                        *last = (*last).max(id);
                     }
+                }
+                let mut sent = false;
+                let mut cursor = *last;
+                loop {
+                    let batch = api.store.after(&org, &user, cursor, 100).await?;
+                    let Some(newest) = batch.last() else {
+                        return Ok(sent);
+                    };
+                    cursor = newest.id;
                     for n in &batch {
+                        if recent.iter().any(|(id, _)| *id == n.id) {
+                            continue;
+                        }
                         let event = pb::NotificationEvent {
                             event: Some(pb::notification_event::Event::Notification(
                                 notification_to_pb(n),
@@ -402,8 +432,14 @@ impl NotifierService for NotifierApi {
                         if tx.send(Ok(event)).await.is_err() {
                             return Err(NotifierError::Internal("watcher gone".into()));
                         }
-                        *last = n.id;
+                        recent.push_back((n.id, std::time::Instant::now()));
                         sent = true;
+                    }
+                    while recent.len() > MAX_RECENT {
+                        // A flood: give up the window for the oldest.
+                        if let Some((id, _)) = recent.pop_front() {
+                            *last = (*last).max(id);
+                        }
                     }
                 }
             };

@@ -91,6 +91,8 @@ impl Store {
         let at = now();
         let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
         let txn = leadflow_db::begin_write(&self.db).await?;
+        // A lease lost in a crash only lets the event be taken again.
+        leadflow_db::relax_durability(&txn).await?;
         let due = outbox::Entity::find()
             .filter(outbox::Column::Status.eq("pending"))
             .filter(outbox::Column::NextAttemptAt.lte(at))
@@ -129,9 +131,33 @@ impl Store {
             .collect()
     }
 
-    /// Records an attempt's outcome, if the lease is still ours.
-    pub async fn finish_outbox(
+    /// Records the outcomes of a batch of attempts in one transaction (each
+    /// only if its lease is still ours); returns how many were recorded.
+    ///
+    /// The commit does not wait for its WAL flush: an outcome lost in a crash
+    /// means the event is delivered again, and every receiver deduplicates.
+    pub async fn finish_outbox_many(
         &self,
+        outcomes: &[(OutboxRow, Delivery)],
+    ) -> Result<usize, LeadsError> {
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        leadflow_db::relax_durability(&txn).await?;
+        let mut recorded = 0;
+        for (row, outcome) in outcomes {
+            if Self::record_outcome(&txn, row, outcome).await? {
+                recorded += 1;
+            }
+        }
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Records an attempt's outcome, if the lease is still ours.
+    async fn record_outcome(
+        db: &impl sea_orm::ConnectionTrait,
         row: &OutboxRow,
         outcome: &Delivery,
     ) -> Result<bool, LeadsError> {
@@ -153,7 +179,7 @@ impl Store {
             .col_expr(outbox::Column::DeliveredAt, Expr::value(delivered))
             .filter(outbox::Column::Id.eq(row.id))
             .filter(outbox::Column::LeaseUntil.eq(row.lease))
-            .exec(&self.db)
+            .exec(db)
             .await?;
         Ok(updated.rows_affected == 1)
     }

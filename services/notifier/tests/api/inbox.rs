@@ -315,3 +315,60 @@ async fn on_sqlite_one_process_fans_out_in_process() {
     server.stop().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Ids are taken at insert, commits land in any order: a notification whose
+/// transaction took id N but committed after id N+1 was streamed must still
+/// reach the watcher (found by `make bench`'s speed-to-lead run, where a few
+/// of 700 never arrived).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_committed_after_a_newer_one_still_reaches_the_watcher() {
+    use sea_orm::sqlx;
+    let app = spawn_notifier(1, "file:///tmp/leadflow-test-mail", fast_retry(3)).await;
+    app.notify(0, "k-template", "ana", "Template").await;
+    let mut stream = watch(&app, 0, "ana", "").await;
+    assert_eq!(count(next(&mut stream).await), 1);
+
+    // A transaction takes the next id and stays open…
+    let pool = sqlx::PgPool::connect(&app._db.url).await.unwrap();
+    let mut slow = pool.begin().await.unwrap();
+    let (late_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO notifications (org_id, recipient_id, idempotency_key, kind, title, body, subject, actor_id, created_at) \
+         SELECT org_id, recipient_id, 'k-late', kind, 'New lead: Committed Late (Website)', body, subject, actor_id, now() \
+         FROM notifications WHERE idempotency_key = 'k-template' RETURNING id",
+    )
+    .fetch_one(&mut *slow)
+    .await
+    .unwrap();
+    // …while a newer one commits and is streamed.
+    let first = app.notify(0, "k-first", "ana", "Committed First").await;
+    assert!(first.id.parse::<i64>().unwrap() > late_id);
+    let mut titles = Vec::new();
+    while titles.is_empty() {
+        if let Event::Notification(n) = next(&mut stream).await {
+            titles.push(n.title);
+        }
+    }
+    // The older id commits now, and says so as the notifier does.
+    sqlx::query("SELECT pg_notify('leadflow_notifier', $1)")
+        .bind(format!(
+            r#"{{"org":"{}","user":"ana","what":"new"}}"#,
+            app.org
+        ))
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    slow.commit().await.unwrap();
+    while titles.len() < 2 {
+        if let Event::Notification(n) = next(&mut stream).await {
+            titles.push(n.title);
+        }
+    }
+    assert_eq!(
+        titles,
+        [
+            "New lead: Committed First (Website)",
+            "New lead: Committed Late (Website)"
+        ]
+    );
+    pool.close().await;
+}
