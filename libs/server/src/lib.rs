@@ -134,6 +134,15 @@ pub async fn bind(addr: SocketAddr, service: &str) -> std::io::Result<TcpListene
 
 /// Drives one gRPC server through its whole life: serving, then a bounded drain.
 ///
+/// The connections `listener` accepts, for `serve_with_incoming_shutdown`,
+/// with TCP_NODELAY set. Tonic sets it only on listeners it binds itself; on
+/// ours, Nagle's algorithm held small stream frames back until the peer's
+/// delayed ACK (~40 ms): `make bench` saw speed-to-lead jump from 6 ms to
+/// 46 ms once two notifications were in flight on one stream.
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Hand `stop.signal()` to tonic's `serve_with_incoming_shutdown`, then pass
 /// the resulting future to [`GracefulStop::run`] together with the outside
 /// shutdown trigger.

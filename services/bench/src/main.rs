@@ -53,6 +53,9 @@ struct Cli {
     /// Where BENCHMARKS.md, BENCHMARKS.json and BENCHMARKS.svg go.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
+    /// Profiling aid: only measure speed-to-lead at this many leads/s, print it, stop.
+    #[arg(long)]
+    speed_only: Option<f64>,
     /// Hand-written notes (profiling, before/after) appended to BENCHMARKS.md.
     #[arg(long, default_value = "services/bench/NOTES.md")]
     notes: PathBuf,
@@ -98,6 +101,13 @@ async fn main() -> anyhow::Result<()> {
         stack::organisation(&infra, ports, name, strategy).await?;
     }
 
+    if let Some(rate) = cli.speed_only {
+        let figure = scenarios::speed_to_lead(&infra, ports, &speed, rate, seconds).await?;
+        println!("{}", serde_json::to_string_pretty(&figure)?);
+        stack.stop();
+        return Ok(());
+    }
+
     eprintln!("RouteLead, round robin and balanced …");
     let route_rr = scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds).await;
     let route_balanced =
@@ -127,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("CreateLead end to end …");
     let create_lead = scenarios::create_lead(&infra, ports, &create, &cli.callers, seconds).await?;
     eprintln!("commits per lead …");
-    let commits = scenarios::commits_per_lead(&infra, ports, &create, 300).await?;
+    let commits = scenarios::commits_per_lead(&infra, ports, &create, 1_000).await?;
 
     let best = create_lead
         .iter()

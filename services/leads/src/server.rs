@@ -14,7 +14,6 @@ use leadflow_proto::leads::v1::operations_service_server::OperationsServiceServe
 use leadflow_proto::leads::v1::team_service_server::TeamServiceServer;
 use leadflow_server::{GracefulStop, ServerArgs};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 
 use crate::config::Config;
@@ -175,7 +174,7 @@ pub async fn serve(
         .add_service(LeadServiceServer::new(LeadApi::new(store, wiring)))
         .add_service(OperationsServiceServer::new(operations));
     let server =
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+        router.serve_with_incoming_shutdown(leadflow_server::incoming(listener), stop.signal());
     let result = stop.run(server, shutdown).await;
     let _ = stop_tx.send(true);
     let dispatcher_abort = dispatcher.abort_handle();

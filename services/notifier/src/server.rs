@@ -10,7 +10,6 @@ use leadflow_proto::notifier::v1::notifier_service_server::NotifierServiceServer
 use leadflow_server::{GracefulStop, ServerArgs};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 
 use crate::channels::email::Email;
@@ -154,7 +153,7 @@ pub async fn serve(
         .add_service(leadflow_server::reflection_service(&services))
         .add_service(NotifierServiceServer::new(api));
     let server =
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+        router.serve_with_incoming_shutdown(leadflow_server::incoming(listener), stop.signal());
     let shutdown = async move {
         shutdown.await;
         // End open streams so clients reconnect elsewhere and the drain can finish.

@@ -8,7 +8,6 @@ use leadflow_auth::{AuthLayer, TokenVerifier};
 use leadflow_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use leadflow_server::{GracefulStop, ServerArgs};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 
 use crate::config::{Config, StateUrl};
@@ -85,7 +84,7 @@ pub async fn serve(
         .add_service(leadflow_server::reflection_service(&services))
         .add_service(RoutingServiceServer::new(api));
     let server =
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.signal());
+        router.serve_with_incoming_shutdown(leadflow_server::incoming(listener), stop.signal());
     stop.run(server, shutdown).await?;
     Ok(())
 }

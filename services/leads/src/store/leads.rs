@@ -23,6 +23,12 @@ use crate::error::LeadsError;
 /// Rows per statement for multi-row writes and `IN (...)` lists: well under
 /// the bind-parameter limits of both Postgres and SQLite.
 const CHUNK: usize = 500;
+/// Ids per `id IN (…)` statement of a bulk assignment. One big list beats
+/// many small ones: Postgres hashes a long constant list, and each statement
+/// may scan the organisation's leads once (right after an import the
+/// statistics make it pick that plan), so 20 chunks of 500 cost 20 scans
+/// (2.6 s for 10,000 leads in make bench) where one costs one (0.2 s).
+const ID_CHUNK: usize = 10_000;
 
 fn corrupt(what: &str, value: &str) -> LeadsError {
     LeadsError::Internal(format!("unknown stored {what} {value:?}"))
@@ -231,16 +237,22 @@ fn lead_condition(org_id: &str, scope: &LeadScope, query: &LeadQuery) -> Conditi
         cond = cond.add(lead::Column::Source.is_in(query.sources.iter().map(|s| s.as_str())));
     }
     if !query.tags.is_empty() {
-        cond = cond.add(
-            lead::Column::Id.in_subquery(
-                Query::select()
-                    .column(lead_tag::Column::LeadId)
-                    .from(lead_tag::Entity)
-                    .and_where(lead_tag::Column::OrgId.eq(org_id))
-                    .and_where(lead_tag::Column::Tag.is_in(query.tags.iter().map(String::as_str)))
-                    .to_owned(),
-            ),
-        );
+        // A correlated EXISTS probes lead_tags' primary key (lead_id, tag)
+        // once per candidate lead. `id IN (tagged ids of the org)` read the
+        // same, but right after an import the statistics say "one row" and
+        // Postgres joined it by nested-loop scanning: 10,000 imported leads
+        // took 7 s to select instead of 50 ms (make bench, bulk assign).
+        cond = cond.add(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(lead_tag::Entity)
+                .and_where(
+                    Expr::col((lead_tag::Entity, lead_tag::Column::LeadId))
+                        .equals((lead::Entity, lead::Column::Id)),
+                )
+                .and_where(lead_tag::Column::Tag.is_in(query.tags.iter().map(String::as_str)))
+                .to_owned(),
+        ));
     }
     if let Some(after) = query.created_after {
         cond = cond.add(lead::Column::CreatedAtUs.gte(after.timestamp_micros()));
@@ -866,7 +878,7 @@ impl Store {
         match selection {
             AssignSelection::Ids(ids) => {
                 let mut found: HashMap<String, Option<String>> = HashMap::new();
-                for chunk in ids.chunks(CHUNK) {
+                for chunk in ids.chunks(ID_CHUNK) {
                     let rows: Vec<(String, Option<String>)> = lead::Entity::find()
                         .select_only()
                         .column(lead::Column::Id)
@@ -956,7 +968,7 @@ impl Store {
                 .filter(lead::Column::OrgId.eq(org_id))
                 .filter(lead::Column::Id.is_in(ids.iter().copied()))
         };
-        for chunk in fresh.chunks(CHUNK) {
+        for chunk in fresh.chunks(ID_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let result = set_owner(&ids)
                 .filter(lead::Column::OwnerId.is_null())
@@ -968,7 +980,7 @@ impl Store {
                 ));
             }
         }
-        for chunk in taken_over.chunks(CHUNK) {
+        for chunk in taken_over.chunks(ID_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
             let result = set_owner(&ids).exec(&txn).await?;
             if result.rows_affected != ids.len() as u64 {
@@ -1014,7 +1026,7 @@ impl Store {
             .collect();
         let mut facts = Vec::with_capacity(changed.len());
         let mut mentions = Vec::new();
-        for chunk in changed.chunks(CHUNK) {
+        for chunk in changed.chunks(ID_CHUNK) {
             let rows = lead::Entity::find()
                 .filter(lead::Column::OrgId.eq(org_id))
                 .filter(lead::Column::Id.is_in(chunk.iter().copied()))
