@@ -21,7 +21,7 @@ use rand::Rng;
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
-use crate::domain::events::{NotifyKind, OutboxEvent, notification_text};
+use crate::domain::events::{NotifyKind, OutboxEvent, OwnershipFact, notification_text};
 use crate::domain::lead::LeadStatus;
 use crate::peers::{Peers, source_of};
 use crate::store::{Delivery, OutboxRow, Store};
@@ -121,7 +121,7 @@ impl Reconciler {
 }
 
 /// Why an event was not delivered.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Failure {
     error: String,
     /// Retrying cannot help (the receiver refused the event itself, or our
@@ -190,8 +190,27 @@ impl Dispatcher {
             // A full batch: there may be more right away. Otherwise wait; a
             // commit made meanwhile has already stored a wake-up.
             let full = rows.len() as u64 == BATCH;
-            let outcomes =
-                futures::future::join_all(rows.into_iter().map(|row| self.deliver(row))).await;
+            // Ownership facts of one organisation travel together: one
+            // ApplyOwnershipChanges per organisation and round instead of one
+            // per event (routing applies them by version, in any order).
+            let (ownership, others): (Vec<_>, Vec<_>) = rows
+                .into_iter()
+                .partition(|row| matches!(row.event, OutboxEvent::Ownership { .. }));
+            let mut by_org: std::collections::BTreeMap<String, Vec<OutboxRow>> =
+                std::collections::BTreeMap::new();
+            for row in ownership {
+                by_org.entry(row.org_id.clone()).or_default().push(row);
+            }
+            let (merged, single) = tokio::join!(
+                futures::future::join_all(
+                    by_org
+                        .into_values()
+                        .map(|group| self.deliver_ownership(group))
+                ),
+                futures::future::join_all(others.into_iter().map(|row| self.deliver(row))),
+            );
+            let outcomes: Vec<(OutboxRow, Delivery)> =
+                merged.into_iter().flatten().chain(single).collect();
             if let Err(error) = self.store.finish_outbox_many(&outcomes).await {
                 tracing::warn!(%error, "recording outbox outcomes failed; the leases expire and they are retried");
             }
@@ -222,8 +241,58 @@ impl Dispatcher {
         self.deliver_in_span(row).instrument(span).await
     }
 
+    /// The ownership events of one organisation, as one call to routing.
+    async fn deliver_ownership(&self, group: Vec<OutboxRow>) -> Vec<(OutboxRow, Delivery)> {
+        if group.len() == 1 {
+            return vec![
+                self.deliver(group.into_iter().next().expect("one row"))
+                    .await,
+            ];
+        }
+        let span = tracing::info_span!(
+            "outbox deliver",
+            outbox.id = group[0].id,
+            outbox.events = group.len(),
+            kind = "ownership"
+        );
+        if let Some(traceparent) = &group[0].traceparent {
+            leadflow_telemetry::parent_from_traceparent(&span, traceparent);
+        }
+        async {
+            let org = group[0].org_id.clone();
+            let changes: Vec<OwnershipFact> = group
+                .iter()
+                .flat_map(|row| match &row.event {
+                    OutboxEvent::Ownership { changes } => changes.clone(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            let result = self
+                .peers
+                .apply(&org, &changes)
+                .await
+                .map_err(Failure::from_status);
+            group
+                .into_iter()
+                .map(|row| {
+                    let outcome = Self::outcome(&row, result.clone());
+                    (row, outcome)
+                })
+                .collect()
+        }
+        .instrument(span)
+        .await
+    }
+
     async fn deliver_in_span(&self, row: OutboxRow) -> (OutboxRow, Delivery) {
-        let outcome = match self.send(&row).await {
+        let result = self.send(&row).await;
+        let outcome = Self::outcome(&row, result);
+        (row, outcome)
+    }
+
+    /// What an attempt's result means for the event.
+    fn outcome(row: &OutboxRow, result: Result<(), Failure>) -> Delivery {
+        match result {
             Ok(()) => Delivery::Delivered,
             Err(Failure {
                 error,
@@ -243,8 +312,7 @@ impl Dispatcher {
                     at: crate::store::now() + backoff(row.attempts),
                 }
             }
-        };
-        (row, outcome)
+        }
     }
 
     async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {
