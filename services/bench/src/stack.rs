@@ -105,6 +105,9 @@ impl Infra {
             ("NOTIFIER_DB_MAX_CONNECTIONS", "32".into()),
             ("ROUTING_STATE_URL", self.redis_url.clone()),
             ("ROUTING_REDIS_PREFIX", self.redis_prefix.clone()),
+            // Every RouteLead remembers its decision; a day of them would be
+            // millions of keys left in the shared Redis.
+            ("ROUTING_DECISION_TTL_SECS", "120".into()),
             (
                 "NOTIFIER_SMTP_URL",
                 format!("file://{}/mail", self.dir.display()),
@@ -116,6 +119,17 @@ impl Infra {
 impl Drop for Infra {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The run's Redis keys (routing state, the EVALSHA limit's cursor).
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "redis-cli -u '{url}' --scan --pattern '{prefix}*' | xargs -r -n 1000 redis-cli -u '{url}' unlink >/dev/null",
+                    url = self.redis_url,
+                    prefix = self.redis_prefix
+                ),
+            ])
+            .status();
     }
 }
 
