@@ -125,6 +125,30 @@ pub fn reflection_service(
         .expect("the compiled-in descriptor sets are valid")
 }
 
+/// Polls grpc.health.v1 at `url` until it reports SERVING (overall status);
+/// `Err` with a sentence after `limit`. For whoever starts services and must
+/// know when they are ready (`leadflow all --demo`, the benchmark).
+pub async fn wait_until_serving(url: &str, limit: Duration) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let status = HealthClient::new(endpoint.connect_lazy())
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .map(|r| r.into_inner().status);
+        if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{url} did not start serving within {limit:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Binds a listener, logging where a service listens.
 pub async fn bind(addr: SocketAddr, service: &str) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(addr).await?;

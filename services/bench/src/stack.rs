@@ -227,24 +227,12 @@ pub fn channel(port: u16) -> Channel {
         .connect_lazy()
 }
 
-/// Polls grpc.health.v1 until SERVING; returns how long that took.
+/// Waits until the service on `port` serves; returns the time since `since`.
 pub async fn wait_serving(port: u16, since: Instant, limit: Duration) -> anyhow::Result<Duration> {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
-    loop {
-        let status = HealthClient::new(channel(port))
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .map(|r| r.into_inner().status);
-        if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
-            return Ok(since.elapsed());
-        }
-        anyhow::ensure!(
-            since.elapsed() < limit,
-            "port {port} did not serve within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    leadflow_server::wait_until_serving(&format!("http://127.0.0.1:{port}"), limit)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(since.elapsed())
 }
 
 /// Creates an organisation: an owner and the seven reps, routing on with

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use leadflow_auth::{Caller, Role, TokenMinter};
-use leadflow_proto::common::v1 as common;
+use leadflow_leads::grpc::convert::role_to_pb;
 use leadflow_proto::leads::v1 as leads_pb;
 use leadflow_proto::leads::v1::team_service_client::TeamServiceClient;
 use leadflow_proto::routing::v1 as routing_pb;
@@ -89,7 +89,7 @@ pub async fn seed(leads: &str, routing: &str, minter: &TokenMinter) -> anyhow::R
                     user_id: person.user_id.into(),
                     display_name: person.display_name.into(),
                     email: format!("{}@demo.leadflow.test", person.user_id),
-                    role: proto_role(person.role) as i32,
+                    role: role_to_pb(person.role) as i32,
                     active: Some(person.active),
                 },
                 &owner,
@@ -189,16 +189,4 @@ fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
             .expect("a JWT is valid header text"),
     );
     request
-}
-
-fn proto_role(role: Role) -> common::Role {
-    match role {
-        Role::Owner => common::Role::Owner,
-        Role::Admin => common::Role::Admin,
-        Role::Manager => common::Role::Manager,
-        Role::Sales => common::Role::Sales,
-        Role::Accounting => common::Role::Accounting,
-        // Integration and service callers are never members.
-        _ => common::Role::Unspecified,
-    }
 }

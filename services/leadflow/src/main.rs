@@ -180,7 +180,9 @@ async fn run() -> anyhow::Result<()> {
         tokio::spawn(async move {
             let welcome = async {
                 for (_, addr) in &hosted {
-                    wait_until_serving(&local_url(*addr)).await?;
+                    leadflow_server::wait_until_serving(&local_url(*addr), Duration::from_secs(60))
+                        .await
+                        .map_err(anyhow::Error::msg)?;
                 }
                 let profiles = match (demo, &minter) {
                     (true, Some(minter)) => {
@@ -297,26 +299,6 @@ fn local_url(addr: SocketAddr) -> String {
         addr.ip().to_string()
     };
     format!("http://{host}:{}", addr.port())
-}
-
-async fn wait_until_serving(url: &str) -> anyhow::Result<()> {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?.connect_lazy();
-        let status = HealthClient::new(channel)
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .map(|r| r.into_inner().status);
-        if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("{url} did not start serving within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// What a newcomer reads first: where things are, how to stop, what to try.

@@ -2,7 +2,8 @@
 //! parses the request into domain types, calls the store, and converts the
 //! result; the rules live in `domain/`.
 
-pub(crate) mod convert;
+/// Wire ↔ domain conversions (also used by `leadflow`'s demo seeding).
+pub mod convert;
 mod lead;
 mod operations;
 mod team;
