@@ -82,7 +82,9 @@ pub fn redis_evalsha(
         "redis-benchmark failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    parse_redis_csv(&String::from_utf8(out.stdout)?, clients)
+    let mut figure = parse_redis_csv(&String::from_utf8(out.stdout)?, clients)?;
+    figure.ok = requests;
+    Ok(figure)
 }
 
 /// The `--csv` output: a header, then
@@ -193,6 +195,7 @@ pub fn pgbench_insert(
         p99_ms,
         max_ms,
         first_error: None,
+        cost: None,
     })
 }
 

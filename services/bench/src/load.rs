@@ -23,6 +23,9 @@ pub struct Figure {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// What each call cost the machine, where measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::costs::Cost>,
 }
 
 /// Latency quantiles of `samples` (sorted in place), in milliseconds.

@@ -7,12 +7,14 @@
 //! starts itself: the release `leadflow all` as its own process on the local
 //! Postgres (a database per service) and Redis. It measures RouteLead (round
 //! robin and balanced), CreateLead end to end, speed-to-lead, a 10,000-lead
-//! bulk assignment, each service's footprint and the commits one lead costs;
+//! bulk assignment, each service's footprint and what one lead costs (write
+//! transactions, WAL syncs, CPU);
 //! and beside them `redis-benchmark` EVALSHA, `pgbench` INSERT and the
 //! Postgres row-lock round robin. Every response is checked; errors are
 //! counted and a run with errors says so first. Output: a table, a JSON file,
 //! and BENCHMARKS.md with a chart.
 
+mod costs;
 mod limits;
 mod load;
 mod report;
@@ -26,6 +28,7 @@ use clap::Parser;
 use leadflow_proto::routing::v1::Strategy;
 use leadflow_testkit::TestDb;
 
+use crate::costs::Meter;
 use crate::report::{Footprint, Machine, Results};
 use crate::stack::{Infra, Ports, Process, wait_serving};
 
@@ -56,9 +59,19 @@ struct Cli {
     /// Profiling aid: only measure speed-to-lead at this many leads/s, print it, stop.
     #[arg(long)]
     speed_only: Option<f64>,
+    /// Profiling aid: only measure RouteLead (round robin) or CreateLead end
+    /// to end at `--callers`, print the figures as JSON, stop.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
     /// Hand-written notes (profiling, before/after) appended to BENCHMARKS.md.
     #[arg(long, default_value = "services/bench/NOTES.md")]
     notes: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Only {
+    Route,
+    Create,
 }
 
 fn org(name: &str) -> String {
@@ -100,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
     ] {
         stack::organisation(&infra, ports, name, strategy).await?;
     }
+    let meter = Meter::new(&infra.leads_db.url, Some(stack.pid())).await?;
 
     if let Some(rate) = cli.speed_only {
         let figure = scenarios::speed_to_lead(&infra, ports, &speed, rate, seconds).await?;
@@ -108,36 +122,55 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    match cli.only {
+        Some(Only::Route) => {
+            let figures =
+                scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds, &meter).await?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+            stack.stop();
+            return Ok(());
+        }
+        Some(Only::Create) => {
+            let figures =
+                scenarios::create_lead(&infra, ports, &create, &cli.callers, seconds, &meter)
+                    .await?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+            stack.stop();
+            return Ok(());
+        }
+        None => {}
+    }
+
     eprintln!("RouteLead, round robin and balanced …");
-    let route_rr = scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds).await;
+    let route_rr = scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds, &meter).await?;
     let route_balanced =
-        scenarios::route_lead(&infra, ports, &balanced, &cli.callers, seconds).await;
+        scenarios::route_lead(&infra, ports, &balanced, &cli.callers, seconds, &meter).await?;
 
     eprintln!("the limits: redis-benchmark EVALSHA, pgbench INSERT, Postgres row lock …");
     let limits_db = TestDb::new().await;
     let mut redis = Vec::new();
     let mut pgbench = Vec::new();
     for &n in &cli.callers {
-        redis.push(limits::redis_evalsha(
-            &cli.redis_url,
-            n,
-            seconds,
-            &infra.redis_prefix,
-        )?);
-        pgbench.push(limits::pgbench_insert(
+        let before = meter.read().await?;
+        let mut figure = limits::redis_evalsha(&cli.redis_url, n, seconds, &infra.redis_prefix)?;
+        figure.cost = Some(Meter::cost(&before, &meter.read().await?, figure.ok));
+        redis.push(figure);
+        let before = meter.read().await?;
+        let mut figure = limits::pgbench_insert(
             &limits_db.url,
             stack::database_name(&limits_db.url),
             n,
             seconds,
             stack::dir_of(&infra),
-        )?);
+        )?;
+        figure.cost = Some(Meter::cost(&before, &meter.read().await?, figure.ok));
+        pgbench.push(figure);
     }
     let row_lock = limits::postgres_row_lock(&limits_db.url, &cli.callers, seconds).await?;
 
     eprintln!("CreateLead end to end …");
-    let create_lead = scenarios::create_lead(&infra, ports, &create, &cli.callers, seconds).await?;
-    eprintln!("commits per lead …");
-    let commits = scenarios::commits_per_lead(&infra, ports, &create, 1_000).await?;
+    let create_lead =
+        scenarios::create_lead(&infra, ports, &create, &cli.callers, seconds, &meter).await?;
 
     let best = create_lead
         .iter()
@@ -149,6 +182,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("bulk assignment of {} leads …", cli.bulk);
     let bulk_figure = scenarios::bulk_assign(&infra, ports, &bulk, cli.bulk).await;
+    meter.close().await;
     let clean = stack.stop();
     anyhow::ensure!(clean, "leadflow all did not exit cleanly on SIGTERM");
 
@@ -187,7 +221,6 @@ async fn main() -> anyhow::Result<()> {
         speed_to_lead,
         bulk: bulk_figure,
         footprint,
-        commits,
         targets: Vec::new(),
     };
     results.count_errors();

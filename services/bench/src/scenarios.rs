@@ -19,6 +19,7 @@ use sea_orm::sqlx::{self, postgres::PgPoolOptions};
 use serde::Serialize;
 use tonic::transport::Channel;
 
+use crate::costs::{Cost, Meter};
 use crate::load::{Figure, measure, quantiles};
 use crate::stack::{Infra, Ports, REPS, channel};
 
@@ -37,7 +38,8 @@ pub async fn route_lead(
     org: &str,
     callers: &[usize],
     seconds: u64,
-) -> Vec<Figure> {
+    meter: &Meter,
+) -> anyhow::Result<Vec<Figure>> {
     let token = Arc::new(infra.token(org, "leadflow-leads", Role::Service));
     let candidates: Arc<Vec<routing_pb::Candidate>> = Arc::new(
         REPS.iter()
@@ -53,35 +55,36 @@ pub async fn route_lead(
     let mut figures = Vec::new();
     for &n in callers {
         let (channels, token, candidates) = (channels.clone(), token.clone(), candidates.clone());
-        figures.push(
-            measure(n, Duration::from_secs(seconds), move |caller| {
-                let mut client = RoutingServiceClient::new(channels[caller % CONNECTIONS].clone());
-                let (token, candidates) = (token.clone(), candidates.clone());
-                async move {
-                    let decision = client
-                        .route_lead(authed(
-                            routing_pb::RouteLeadRequest {
-                                lead_id: uuid::Uuid::now_v7().to_string(),
-                                source: common::LeadSource::Website as i32,
-                                tags: vec![],
-                                candidates: candidates.to_vec(),
-                            },
-                            &token,
-                        ))
-                        .await?
-                        .into_inner();
-                    anyhow::ensure!(
-                        REPS.contains(&decision.assignee_id.as_str()),
-                        "RouteLead assigned nobody: {}",
-                        decision.explanation
-                    );
-                    Ok(())
-                }
-            })
-            .await,
-        );
+        let before = meter.read().await?;
+        let mut figure = measure(n, Duration::from_secs(seconds), move |caller| {
+            let mut client = RoutingServiceClient::new(channels[caller % CONNECTIONS].clone());
+            let (token, candidates) = (token.clone(), candidates.clone());
+            async move {
+                let decision = client
+                    .route_lead(authed(
+                        routing_pb::RouteLeadRequest {
+                            lead_id: uuid::Uuid::now_v7().to_string(),
+                            source: common::LeadSource::Website as i32,
+                            tags: vec![],
+                            candidates: candidates.to_vec(),
+                        },
+                        &token,
+                    ))
+                    .await?
+                    .into_inner();
+                anyhow::ensure!(
+                    REPS.contains(&decision.assignee_id.as_str()),
+                    "RouteLead assigned nobody: {}",
+                    decision.explanation
+                );
+                Ok(())
+            }
+        })
+        .await;
+        figure.cost = Some(Meter::cost(&before, &meter.read().await?, figure.ok));
+        figures.push(figure);
     }
-    figures
+    Ok(figures)
 }
 
 fn create_request(name: String) -> leads_pb::CreateLeadRequest {
@@ -120,6 +123,8 @@ pub struct CreateLeadFigure {
     pub end_to_end_per_second: f64,
     /// How long after the last call the last notification was stored.
     pub drain_ms: f64,
+    /// What one lead cost, from its call until its notification was stored.
+    pub cost: Cost,
 }
 
 pub async fn create_lead(
@@ -128,6 +133,7 @@ pub async fn create_lead(
     org: &str,
     callers: &[usize],
     seconds: u64,
+    meter: &Meter,
 ) -> anyhow::Result<Vec<CreateLeadFigure>> {
     let token = Arc::new(infra.token(org, "owner", Role::Owner));
     let channels = channels(ports.leads);
@@ -137,8 +143,9 @@ pub async fn create_lead(
         .await?;
     let mut figures = Vec::new();
     for &n in callers {
-        let before = notifications(&notifier, org).await?;
+        let newest = newest_notification(&notifier).await?;
         let (channels, token2) = (channels.clone(), token.clone());
+        let reading = meter.read().await?;
         let started = Instant::now();
         let calls = measure(n, Duration::from_secs(seconds), move |caller| {
             let mut client = LeadServiceClient::new(channels[caller % CONNECTIONS].clone());
@@ -147,19 +154,19 @@ pub async fn create_lead(
         })
         .await;
         let calls_done = Instant::now();
-        let expected = before + calls.ok as i64;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while notifications(&notifier, org).await? < expected {
+        while notifications_since(&notifier, org, newest).await? < calls.ok as i64 {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "notifications did not all arrive within 60 s"
             );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(POLL).await;
         }
         let all_done = started.elapsed();
         figures.push(CreateLeadFigure {
             end_to_end_per_second: calls.ok as f64 / all_done.as_secs_f64(),
             drain_ms: calls_done.elapsed().as_secs_f64() * 1e3,
+            cost: Meter::cost(&reading, &meter.read().await?, calls.ok),
             calls,
         });
     }
@@ -167,11 +174,26 @@ pub async fn create_lead(
     Ok(figures)
 }
 
-async fn notifications(pool: &sqlx::PgPool, org: &str) -> anyhow::Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM notifications WHERE org_id = $1")
-        .bind(org)
+/// How often the bench looks for the last notification: often enough to add
+/// at most 1% to a 5 s phase, rarely enough not to load the system measured.
+const POLL: Duration = Duration::from_millis(50);
+
+async fn newest_notification(pool: &sqlx::PgPool) -> anyhow::Result<i64> {
+    let (id,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM notifications")
         .fetch_one(pool)
         .await?;
+    Ok(id)
+}
+
+/// Notifications of `org` stored after the id `after` (a primary-key range:
+/// cheap however many came before).
+async fn notifications_since(pool: &sqlx::PgPool, org: &str, after: i64) -> anyhow::Result<i64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM notifications WHERE id > $1 AND org_id = $2")
+            .bind(after)
+            .bind(org)
+            .fetch_one(pool)
+            .await?;
     Ok(n)
 }
 
@@ -418,83 +440,5 @@ async fn try_bulk_assign(
         notifications,
         assignees: 1,
         error: None,
-    })
-}
-
-/// Commits per CreateLead across the three databases, from
-/// `pg_stat_database.xact_commit` (every committed transaction, read-only
-/// ones included) and the cluster's WAL syncs (`pg_stat_wal.wal_sync`: the
-/// fsyncs that make commits durable; concurrent commits can share one).
-#[derive(Debug, Clone, Serialize)]
-pub struct Commits {
-    pub leads: usize,
-    pub per_lead_leads_db: f64,
-    pub per_lead_routing_db: f64,
-    pub per_lead_notifier_db: f64,
-    pub per_lead_total: f64,
-    pub wal_syncs_per_lead: f64,
-}
-
-pub async fn commits_per_lead(
-    infra: &Infra,
-    ports: Ports,
-    org: &str,
-    count: usize,
-) -> anyhow::Result<Commits> {
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&infra.leads_db.url)
-        .await?;
-    let names = [
-        crate::stack::database_name(&infra.leads_db.url).to_owned(),
-        crate::stack::database_name(&infra.routing_db.url).to_owned(),
-        crate::stack::database_name(&infra.notifier_db.url).to_owned(),
-    ];
-    let read = |admin: sqlx::PgPool, names: [String; 3]| async move {
-        // Statistics are flushed lazily; force a consistent view.
-        sqlx::query("SELECT pg_stat_clear_snapshot()")
-            .execute(&admin)
-            .await?;
-        let mut commits = Vec::new();
-        for name in &names {
-            let (n,): (i64,) =
-                sqlx::query_as("SELECT xact_commit FROM pg_stat_database WHERE datname = $1")
-                    .bind(name)
-                    .fetch_one(&admin)
-                    .await?;
-            commits.push(n);
-        }
-        let (syncs,): (i64,) = sqlx::query_as("SELECT wal_sync FROM pg_stat_wal")
-            .fetch_one(&admin)
-            .await?;
-        anyhow::Ok((commits, syncs))
-    };
-    let notifier = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&infra.notifier_db.url)
-        .await?;
-    let base = notifications(&notifier, org).await?;
-    tokio::time::sleep(Duration::from_millis(1_500)).await; // counters of earlier work settle
-    let (before, syncs_before) = read(admin.clone(), names.clone()).await?;
-    let token = infra.token(org, "owner", Role::Owner);
-    let mut client = LeadServiceClient::new(channel(ports.leads));
-    for _ in 0..count {
-        create_routed(&mut client, &token).await?;
-    }
-    while notifications(&notifier, org).await? < base + count as i64 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1_500)).await; // the outbox marks its events done
-    let (after, syncs_after) = read(admin.clone(), names).await?;
-    admin.close().await;
-    notifier.close().await;
-    let per = |i: usize| (after[i] - before[i]) as f64 / count as f64;
-    Ok(Commits {
-        leads: count,
-        per_lead_leads_db: per(0),
-        per_lead_routing_db: per(1),
-        per_lead_notifier_db: per(2),
-        per_lead_total: per(0) + per(1) + per(2),
-        wal_syncs_per_lead: (syncs_after - syncs_before) as f64 / count as f64,
     })
 }

@@ -157,6 +157,9 @@ impl Failure {
     }
 }
 
+/// Members by (organisation, user id), looked up once per round.
+type Recipients = std::collections::HashMap<(String, String), crate::domain::member::Member>;
+
 /// Delivers the outbox.
 pub struct Dispatcher {
     pub store: Store,
@@ -201,13 +204,16 @@ impl Dispatcher {
             for row in ownership {
                 by_org.entry(row.org_id.clone()).or_default().push(row);
             }
+            let recipients = self.recipients(&others).await;
             let (merged, single) = tokio::join!(
                 futures::future::join_all(
                     by_org
                         .into_values()
                         .map(|group| self.deliver_ownership(group))
                 ),
-                futures::future::join_all(others.into_iter().map(|row| self.deliver(row))),
+                futures::future::join_all(
+                    others.into_iter().map(|row| self.deliver(row, &recipients))
+                ),
             );
             let outcomes: Vec<(OutboxRow, Delivery)> =
                 merged.into_iter().flatten().chain(single).collect();
@@ -225,8 +231,33 @@ impl Dispatcher {
         }
     }
 
+    /// The recipients of a round's notifications, one query per organisation.
+    /// A failed lookup only means each event looks its recipient up alone.
+    async fn recipients(&self, rows: &[OutboxRow]) -> Recipients {
+        let mut wanted: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for row in rows {
+            if let OutboxEvent::Notify { recipient_id, .. } = &row.event {
+                wanted.entry(&row.org_id).or_default().push(recipient_id);
+            }
+        }
+        let mut found = Recipients::new();
+        for (org, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            match self.store.members_among(org, &ids).await {
+                Ok(members) => found.extend(
+                    members
+                        .into_iter()
+                        .map(|(id, member)| ((org.to_owned(), id), member)),
+                ),
+                Err(error) => tracing::warn!(%error, "looking up notification recipients failed"),
+            }
+        }
+        found
+    }
+
     /// One attempt; the outcome is recorded with the rest of the batch.
-    async fn deliver(&self, row: OutboxRow) -> (OutboxRow, Delivery) {
+    async fn deliver(&self, row: OutboxRow, recipients: &Recipients) -> (OutboxRow, Delivery) {
         let span = tracing::info_span!(
             "outbox deliver",
             outbox.id = row.id,
@@ -238,15 +269,18 @@ impl Dispatcher {
             // (the parent is set before the span is first entered).
             leadflow_telemetry::parent_from_traceparent(&span, traceparent);
         }
-        self.deliver_in_span(row).instrument(span).await
+        self.deliver_in_span(row, recipients).instrument(span).await
     }
 
     /// The ownership events of one organisation, as one call to routing.
     async fn deliver_ownership(&self, group: Vec<OutboxRow>) -> Vec<(OutboxRow, Delivery)> {
         if group.len() == 1 {
             return vec![
-                self.deliver(group.into_iter().next().expect("one row"))
-                    .await,
+                self.deliver(
+                    group.into_iter().next().expect("one row"),
+                    &Recipients::new(),
+                )
+                .await,
             ];
         }
         let span = tracing::info_span!(
@@ -284,8 +318,12 @@ impl Dispatcher {
         .await
     }
 
-    async fn deliver_in_span(&self, row: OutboxRow) -> (OutboxRow, Delivery) {
-        let result = self.send(&row).await;
+    async fn deliver_in_span(
+        &self,
+        row: OutboxRow,
+        recipients: &Recipients,
+    ) -> (OutboxRow, Delivery) {
+        let result = self.send(&row, recipients).await;
         let outcome = Self::outcome(&row, result);
         (row, outcome)
     }
@@ -315,7 +353,7 @@ impl Dispatcher {
         }
     }
 
-    async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {
+    async fn send(&self, row: &OutboxRow, recipients: &Recipients) -> Result<(), Failure> {
         let org = row.org_id.as_str();
         match &row.event {
             OutboxEvent::Ownership { changes } => self
@@ -333,11 +371,14 @@ impl Dispatcher {
                 if !self.peers.notifies() {
                     return Ok(());
                 }
-                let member = self
-                    .store
-                    .member(org, recipient_id)
-                    .await
-                    .map_err(Failure::local)?;
+                let member = match recipients.get(&(org.to_owned(), recipient_id.clone())) {
+                    Some(member) => Some(member.clone()),
+                    None => self
+                        .store
+                        .member(org, recipient_id)
+                        .await
+                        .map_err(Failure::local)?,
+                };
                 let (title, body) = notification_text(*kind, leads, batch.as_ref());
                 let lead_ref = |l: &crate::domain::events::LeadMention| notifier_pb::LeadRef {
                     id: l.id.clone(),

@@ -14,6 +14,9 @@ pub enum NotifierError {
     Database(#[from] sea_orm::DbErr),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Retrying (elsewhere) can help: the notifier is stopping.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl NotifierError {
@@ -31,6 +34,7 @@ impl From<NotifierError> for Status {
             NotifierError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
             NotifierError::NotFound(_) => Status::not_found(error.to_string()),
             NotifierError::PermissionDenied(_) => Status::permission_denied(error.to_string()),
+            NotifierError::Unavailable(_) => Status::unavailable(error.to_string()),
             NotifierError::Database(e) if leadflow_db::is_unavailable(e) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the notifier database is unavailable; retry")

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leadflow_auth::{Caller, Role};
 use leadflow_proto::common::v1 as common;
 use leadflow_proto::notifier::v1::{self as pb, notifier_service_server::NotifierService};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -22,6 +22,7 @@ use crate::domain::notification::{
 use crate::domain::push::{PushPolicy, check_auth, check_p256dh};
 use crate::error::NotifierError;
 use crate::hub::{Hub, HubEvent};
+use crate::intake::Intake;
 use crate::store::{Channel, Preferences, Status as DeliveryStatus, Store};
 
 /// How long a watcher keeps re-reading below the newest id it sent, for a
@@ -35,8 +36,8 @@ const MAX_RECENT: usize = 1_000;
 pub struct NotifierApi {
     pub store: Store,
     pub hub: Hub,
-    /// Wakes the delivery worker after a Notify commits.
-    pub wake: Arc<Notify>,
+    /// Where Notify writes go: batched into shared transactions.
+    pub intake: Intake,
     pub webpush: Option<Arc<WebPush>>,
     pub push_policy: PushPolicy,
     /// Turns true at shutdown: open streams end so clients reconnect elsewhere.
@@ -243,19 +244,12 @@ impl NotifierService for NotifierApi {
             .into());
         }
         let new = parse_notify(request.into_inner())?;
-        let (notification, created) = self.store.notify(&caller.org_id, &new).await?;
+        // Stored with whatever else is arriving; the intake wakes the
+        // delivery worker and the watchers.
+        let (notification, created) = self.intake.notify(&caller.org_id, new).await?;
         let span = tracing::Span::current();
         span.record("notification.id", notification.id);
         span.record("created", created);
-        if created {
-            self.wake.notify_one();
-            self.hub
-                .publish(HubEvent::new_notification(
-                    &caller.org_id,
-                    &notification.recipient_id,
-                ))
-                .await;
-        }
         Ok(Response::new(notification_to_pb(&notification)))
     }
 

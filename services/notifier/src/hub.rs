@@ -93,28 +93,73 @@ impl Hub {
 
     /// Tells every replica's watchers of `user` that something changed.
     pub async fn publish(&self, event: HubEvent) {
-        match &self.postgres {
-            Some(db) => {
-                let payload = serde_json::to_string(&event).expect("event serialises");
-                let sent = db
-                    .execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "SELECT pg_notify($1, $2)",
-                        [CHANNEL.into(), payload.into()],
-                    ))
-                    .await;
-                if let Err(error) = sent {
+        let events = vec![event];
+        match (&self.postgres, notify_statement(&events)) {
+            (Some(db), Some(statement)) => {
+                if let Err(error) = db.execute_raw(statement).await {
                     // Watchers of this replica still learn of it; others catch
                     // up on their next event or reconnect.
                     tracing::warn!(%error, "pg_notify failed");
-                    let _ = self.tx.send(event);
+                    self.send_here(events);
                 }
             }
-            None => {
-                let _ = self.tx.send(event);
-            }
+            _ => self.send_here(events),
         }
     }
+
+    /// For new notifications stored in a transaction that has not committed
+    /// yet: on Postgres, the NOTIFY to run inside it (sent at commit, and only
+    /// if it commits; one per distinct recipient). `None` in process: call
+    /// [`Hub::after_commit`] instead.
+    pub fn announcement(&self, recipients: &[(String, String)]) -> Option<Statement> {
+        self.postgres.as_ref()?;
+        notify_statement(&Self::new_notifications(recipients))
+    }
+
+    /// After the commit of new notifications: tells this process's watchers
+    /// when there is no Postgres to carry the announcement.
+    pub fn after_commit(&self, recipients: &[(String, String)]) {
+        if self.postgres.is_none() {
+            self.send_here(Self::new_notifications(recipients));
+        }
+    }
+
+    fn new_notifications(recipients: &[(String, String)]) -> Vec<HubEvent> {
+        let mut seen = std::collections::HashSet::new();
+        recipients
+            .iter()
+            .filter(|r| seen.insert(*r))
+            .map(|(org, user)| HubEvent::new_notification(org, user))
+            .collect()
+    }
+
+    fn send_here(&self, events: Vec<HubEvent>) {
+        for event in events {
+            let _ = self.tx.send(event);
+        }
+    }
+}
+
+/// One statement that NOTIFYs every event.
+fn notify_statement(events: &[HubEvent]) -> Option<Statement> {
+    if events.is_empty() {
+        return None;
+    }
+    let placeholders: Vec<String> = (0..events.len()).map(|i| format!("(${})", i + 2)).collect();
+    let sql = format!(
+        "SELECT pg_notify($1, payload) FROM (VALUES {}) AS events(payload)",
+        placeholders.join(", ")
+    );
+    let values = std::iter::once(CHANNEL.into()).chain(
+        events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("event serialises").into()),
+    );
+    Some(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
 }
 
 async fn listen(url: String, tx: broadcast::Sender<HubEvent>) {

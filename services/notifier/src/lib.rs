@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod hub;
+pub mod intake;
 pub mod server;
 pub mod store;
 

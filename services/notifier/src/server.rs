@@ -20,6 +20,7 @@ use crate::domain::push::PushPolicy;
 use crate::domain::retry::RetryPolicy;
 use crate::grpc::NotifierApi;
 use crate::hub::Hub;
+use crate::intake::Intake;
 use crate::store::Store;
 
 /// Everything the notifier runs with, opened and ready.
@@ -135,9 +136,9 @@ pub async fn serve(
         Duration::from_secs(5),
     ));
     let api = NotifierApi {
+        intake: Intake::start(parts.store.clone(), parts.hub.clone(), wake),
         store: parts.store,
         hub: parts.hub,
-        wake,
         webpush: parts.webpush,
         push_policy: parts.push_policy,
         shutdown: stop_rx,

@@ -4,13 +4,14 @@ use leadflow_auth::Caller;
 use leadflow_proto::leads::v1::{self as pb, lead_service_server::LeadService};
 use tonic::{Request, Response, Status};
 
-use super::active_caller;
 use super::convert::{event_to_pb, filter_input, lead_to_pb, source_from_pb, status_from_pb};
+use super::{active_caller, active_caller_known, refuse_deactivated};
 use crate::dispatch::Reconciler;
 use crate::domain::filter::{LeadQuery, PageCursor, SortOrder, page_size, query_fingerprint};
 use crate::domain::lead::{
     Lead, NewLead, NewLeadInput, parse_idempotency_key, parse_lead_id, parse_user_id,
 };
+use crate::domain::member::Member;
 use crate::domain::permissions::{self, LeadScope};
 use crate::error::LeadsError;
 use crate::peers::Peers;
@@ -58,11 +59,15 @@ impl LeadApi {
         org_id: &str,
         lead_id: &str,
         new: &NewLead,
+        team: Option<Vec<Member>>,
     ) -> Result<CreateRouting, LeadsError> {
         if new.owner_id.is_some() || !self.wiring.peers.routes() {
             return Ok(CreateRouting::NotAsked);
         }
-        let team = self.store.list_members(org_id, false, true).await?;
+        let team = match team {
+            Some(team) => team,
+            None => self.store.list_members(org_id, false, true).await?,
+        };
         Ok(
             match self
                 .wiring
@@ -150,7 +155,17 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::CreateLeadRequest>,
     ) -> Result<Response<pb::Lead>, Status> {
-        let caller = active_caller(&self.store, &request).await?;
+        // A lead without an owner is routed, which needs the whole team; the
+        // same read says whether the caller is still active (one query, not two).
+        let team = if request.get_ref().owner_id.is_empty() && self.wiring.peers.routes() {
+            let caller = Caller::from_request(&request)?;
+            let team = self.store.list_members(&caller.org_id, false, true).await?;
+            refuse_deactivated(&caller, &team)?;
+            Some(team)
+        } else {
+            None
+        };
+        let caller = active_caller_known(&self.store, &request, team.is_some()).await?;
         permissions::may_create_lead(&caller)?;
         let (new, key) = self.new_lead(&caller, request.into_inner()).await?;
         if let Some(key) = &key
@@ -162,7 +177,7 @@ impl LeadService for LeadApi {
             return Ok(Response::new(lead_to_pb(lead)));
         }
         let id = new_lead_id();
-        let routing = self.route_new(&caller.org_id, &id, &new).await?;
+        let routing = self.route_new(&caller.org_id, &id, &new, team).await?;
         let lead = self
             .store
             .create_lead(
@@ -214,7 +229,7 @@ impl LeadService for LeadApi {
                         None => false,
                     };
                     let routing = if req.route && !replayed {
-                        self.route_new(&caller.org_id, &id, &new).await?
+                        self.route_new(&caller.org_id, &id, &new, None).await?
                     } else {
                         CreateRouting::NotAsked
                     };

@@ -15,20 +15,45 @@ pub use lead::{LeadApi, Wiring};
 pub use operations::OperationsApi;
 pub use team::TeamApi;
 
+use crate::domain::member::Member;
 use crate::error::LeadsError;
 use crate::store::Store;
 
 /// The verified caller, refused if they are a deactivated team member: a
 /// valid token does not outlive a deactivation in the directory.
 async fn active_caller<T>(store: &Store, request: &Request<T>) -> Result<Caller, tonic::Status> {
+    active_caller_known(store, request, false).await
+}
+
+/// [`active_caller`], skipping the directory read when the handler has
+/// already checked the caller against it (`checked`).
+async fn active_caller_known<T>(
+    store: &Store,
+    request: &Request<T>,
+    checked: bool,
+) -> Result<Caller, tonic::Status> {
     let caller = Caller::from_request(request)?;
-    if caller.role.is_person()
-        && let Some(member) = store.member(&caller.org_id, &caller.user_id).await?
-        && !member.active
-    {
-        return Err(
-            LeadsError::PermissionDenied("your team membership is deactivated".into()).into(),
-        );
+    if caller.role.is_person() && !checked {
+        let member = store.member(&caller.org_id, &caller.user_id).await?;
+        refuse_deactivated(&caller, member.as_ref())?;
     }
     Ok(caller)
+}
+
+/// Refuses a person whose directory entry (if any) is deactivated; `team`
+/// may be the whole team or just the caller's entry.
+fn refuse_deactivated<'a>(
+    caller: &Caller,
+    team: impl IntoIterator<Item = &'a Member>,
+) -> Result<(), LeadsError> {
+    let deactivated = caller.role.is_person()
+        && team
+            .into_iter()
+            .any(|m| m.user_id == caller.user_id && !m.active);
+    if deactivated {
+        return Err(LeadsError::PermissionDenied(
+            "your team membership is deactivated".into(),
+        ));
+    }
+    Ok(())
 }

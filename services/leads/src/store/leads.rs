@@ -357,23 +357,24 @@ async fn insert_lead(
         _ => None,
     };
     let explicit = new.owner_id.as_deref();
-    EventDraft {
-        org_id,
-        lead_id: id,
-        kind: EventKind::Created,
-        actor_id,
-        method: explicit.map(|_| AssignmentMethod::ExplicitOwner),
-        from_owner_id: None,
-        to_owner_id: explicit,
-        from_status: None,
-        to_status: Some(LeadStatus::New),
-        batch_id: None,
-        explanation: created_explanation,
-        at,
-    }
-    .into_active_model()
-    .insert(txn)
-    .await?;
+    // The history rows go in one statement.
+    let mut history = vec![
+        EventDraft {
+            org_id,
+            lead_id: id,
+            kind: EventKind::Created,
+            actor_id,
+            method: explicit.map(|_| AssignmentMethod::ExplicitOwner),
+            from_owner_id: None,
+            to_owner_id: explicit,
+            from_status: None,
+            to_status: Some(LeadStatus::New),
+            batch_id: None,
+            explanation: created_explanation,
+            at,
+        }
+        .into_active_model(),
+    ];
     let mut events = Vec::new();
     if let (
         None,
@@ -383,24 +384,27 @@ async fn insert_lead(
         },
     ) = (explicit, routing)
     {
-        EventDraft {
-            org_id,
-            lead_id: id,
-            kind: EventKind::Routed,
-            actor_id: ROUTING_ACTOR,
-            method: Some(AssignmentMethod::Routing),
-            from_owner_id: None,
-            to_owner_id: Some(assignee),
-            from_status: None,
-            to_status: None,
-            batch_id: None,
-            explanation: Some(explanation),
-            at,
-        }
-        .into_active_model()
-        .insert(txn)
-        .await?;
+        history.push(
+            EventDraft {
+                org_id,
+                lead_id: id,
+                kind: EventKind::Routed,
+                actor_id: ROUTING_ACTOR,
+                method: Some(AssignmentMethod::Routing),
+                from_owner_id: None,
+                to_owner_id: Some(assignee),
+                from_status: None,
+                to_status: None,
+                batch_id: None,
+                explanation: Some(explanation),
+                at,
+            }
+            .into_active_model(),
+        );
     }
+    lead_event::Entity::insert_many(history)
+        .exec_without_returning(txn)
+        .await?;
     if let Some(owner) = &owner {
         events.push(OutboxEvent::Ownership {
             changes: vec![OwnershipFact {

@@ -65,6 +65,25 @@ impl Store {
         find_member(&self.db, org_id, user_id).await
     }
 
+    /// The members among `user_ids` (unknown ids are left out), by user id.
+    pub async fn members_among(
+        &self,
+        org_id: &str,
+        user_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Member>, LeadsError> {
+        if user_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        member::Entity::find()
+            .filter(member::Column::OrgId.eq(org_id))
+            .filter(member::Column::UserId.is_in(user_ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| Ok((m.user_id.clone(), Member::try_from(m)?)))
+            .collect()
+    }
+
     /// Members ordered by user id (the routing rotation order).
     pub async fn list_members(
         &self,

@@ -146,10 +146,41 @@ impl Store {
         let txn = leadflow_db::begin_write(&self.db).await?;
         leadflow_db::relax_durability(&txn).await?;
         let mut recorded = 0;
+        // The usual case, every event delivered under one lease: one statement.
+        let mut delivered: std::collections::BTreeMap<DateTime<Utc>, Vec<i64>> = Default::default();
         for (row, outcome) in outcomes {
-            if Self::record_outcome(&txn, row, outcome).await? {
-                recorded += 1;
+            match outcome {
+                Delivery::Delivered => delivered.entry(row.lease).or_default().push(row.id),
+                _ => {
+                    if Self::record_outcome(&txn, row, outcome).await? {
+                        recorded += 1;
+                    }
+                }
             }
+        }
+        let at = now();
+        for (lease, ids) in delivered {
+            recorded += outbox::Entity::update_many()
+                .col_expr(outbox::Column::Status, Expr::value("delivered"))
+                .col_expr(
+                    outbox::Column::Attempts,
+                    sea_orm::sea_query::ExprTrait::add(Expr::col(outbox::Column::Attempts), 1),
+                )
+                .col_expr(
+                    outbox::Column::LastError,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(at))
+                .col_expr(
+                    outbox::Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(outbox::Column::DeliveredAt, Expr::value(Some(at)))
+                .filter(outbox::Column::Id.is_in(ids))
+                .filter(outbox::Column::LeaseUntil.eq(lease))
+                .exec(&txn)
+                .await?
+                .rows_affected as usize;
         }
         txn.commit().await?;
         Ok(recorded)

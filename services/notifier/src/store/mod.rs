@@ -11,11 +11,13 @@
 pub mod entities;
 pub mod migrations;
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryInsertResult,
 };
 
 use crate::domain::notification::{Kind, NewNotification, Notification, Subject};
@@ -24,6 +26,27 @@ use entities::{delivery, delivery_attempt, notification, preference, push_subscr
 
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// A Notify waiting to be stored with others (see [`Store::notify_many`]).
+#[derive(Debug, Clone)]
+pub struct PendingNotify {
+    pub org_id: String,
+    pub new: NewNotification,
+    /// The trace of the Notify call, carried to the delivery rows.
+    pub traceparent: Option<String>,
+}
+
+/// What [`Store::notify_many`] did.
+#[derive(Debug, Default)]
+pub struct Notified {
+    /// Each notification of the batch, in order, and whether it is new.
+    pub stored: Vec<(Notification, bool)>,
+    /// Delivery rows queued (push and email); none means the worker has
+    /// nothing new to do.
+    pub deliveries: usize,
+    /// (organisation, recipient) of each new notification.
+    pub created: Vec<(String, String)>,
 }
 
 /// A delivery channel.
@@ -200,80 +223,174 @@ impl Store {
         migrations::migrate(&self.db).await
     }
 
-    /// Stores a notification and queues its deliveries, once per key: a
-    /// retried Notify returns the first notification and queues nothing.
-    /// Returns the notification and whether it is new.
-    pub async fn notify(
+    /// Stores notifications and queues their deliveries, once per key: a
+    /// retried Notify finds the first notification and queues nothing.
+    ///
+    /// The whole batch is one transaction with a fixed number of statements
+    /// whatever its size, so one durable commit and a few round trips serve
+    /// them all (see [`crate::intake`]). All or nothing. The results are in
+    /// the order of `batch`, each with whether it is new; a key repeated
+    /// within the batch is stored once, like a retry. `announce` gets the
+    /// (organisation, recipient) of each new notification and may return a
+    /// statement to run in the same transaction (the hub's NOTIFY, which
+    /// Postgres sends at commit and only if it commits).
+    pub async fn notify_many(
         &self,
-        org_id: &str,
-        new: &NewNotification,
-    ) -> Result<(Notification, bool), NotifierError> {
+        batch: &[PendingNotify],
+        announce: impl FnOnce(&[(String, String)]) -> Option<Statement>,
+    ) -> Result<Notified, NotifierError> {
+        if batch.is_empty() {
+            return Ok(Notified::default());
+        }
         let txn = leadflow_db::begin_write(&self.db).await?;
         let at = now();
-        let inserted = notification::Entity::insert(notification::ActiveModel {
-            org_id: Set(org_id.to_owned()),
-            recipient_id: Set(new.recipient.user_id.clone()),
-            idempotency_key: Set(new.idempotency_key.clone()),
-            kind: Set(new.kind.as_str().to_owned()),
-            title: Set(new.title.clone()),
-            body: Set(new.body.clone()),
-            subject: Set(serde_json::to_string(&new.subject).expect("subject serialises")),
-            actor_id: Set(new.actor_id.clone()),
-            read_at: Set(None),
-            created_at: Set(at),
-            ..Default::default()
-        })
+        let key = |org: &str, idempotency_key: &str| (org.to_owned(), idempotency_key.to_owned());
+        // The first of each key is the one that may be new.
+        let mut firsts = HashSet::new();
+        let candidates: Vec<&PendingNotify> = batch
+            .iter()
+            .filter(|p| firsts.insert(key(&p.org_id, &p.new.idempotency_key)))
+            .collect();
+        let inserted = notification::Entity::insert_many(candidates.iter().map(|p| {
+            notification::ActiveModel {
+                org_id: Set(p.org_id.clone()),
+                recipient_id: Set(p.new.recipient.user_id.clone()),
+                idempotency_key: Set(p.new.idempotency_key.clone()),
+                kind: Set(p.new.kind.as_str().to_owned()),
+                title: Set(p.new.title.clone()),
+                body: Set(p.new.body.clone()),
+                subject: Set(serde_json::to_string(&p.new.subject).expect("subject serialises")),
+                actor_id: Set(p.new.actor_id.clone()),
+                read_at: Set(None),
+                created_at: Set(at),
+                ..Default::default()
+            }
+        }))
         .on_conflict_do_nothing_on([
             notification::Column::OrgId,
             notification::Column::IdempotencyKey,
         ])
-        .exec_without_returning(&txn)
+        .exec_with_returning_many(&txn)
         .await?;
-        let created = matches!(inserted, TryInsertResult::Inserted(n) if n > 0);
-        let stored = notification::Entity::find()
-            .filter(notification::Column::OrgId.eq(org_id))
-            .filter(notification::Column::IdempotencyKey.eq(new.idempotency_key.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| NotifierError::Internal("notification vanished".into()))?;
-        if !created {
-            return Ok((to_notification(stored)?, false));
-        }
-        let prefs = self
-            .preferences_in(&txn, org_id, &new.recipient.user_id)
-            .await?;
-        let mut rows = Vec::new();
-        let traceparent = leadflow_telemetry::current_traceparent();
-        let delivery = |channel: Channel, target: String| delivery::ActiveModel {
-            org_id: Set(org_id.to_owned()),
-            notification_id: Set(stored.id),
-            channel: Set(channel.as_str().to_owned()),
-            target: Set(target),
-            status: Set(Status::Pending.as_str().to_owned()),
-            attempts: Set(0),
-            last_error: Set(None),
-            next_attempt_at: Set(at),
-            lease_until: Set(None),
-            delivered_at: Set(None),
-            created_at: Set(at),
-            traceparent: Set(traceparent.clone()),
-            ..Default::default()
+        let inserted = match inserted {
+            TryInsertResult::Inserted(models) => models,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
         };
-        if prefs.push_enabled {
-            let subs = push_subscription::Entity::find()
-                .filter(push_subscription::Column::OrgId.eq(org_id))
-                .filter(push_subscription::Column::UserId.eq(new.recipient.user_id.as_str()))
+        let mut stored: HashMap<(String, String), notification::Model> = inserted
+            .into_iter()
+            .map(|m| (key(&m.org_id, &m.idempotency_key), m))
+            .collect();
+        let new_keys: HashSet<(String, String)> = stored.keys().cloned().collect();
+
+        // Retries: the notifications stored before.
+        let mut earlier: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for p in &candidates {
+            if !new_keys.contains(&key(&p.org_id, &p.new.idempotency_key)) {
+                earlier
+                    .entry(&p.org_id)
+                    .or_default()
+                    .push(&p.new.idempotency_key);
+            }
+        }
+        for (org_id, keys) in earlier {
+            for m in notification::Entity::find()
+                .filter(notification::Column::OrgId.eq(org_id))
+                .filter(notification::Column::IdempotencyKey.is_in(keys))
+                .all(&txn)
+                .await?
+            {
+                stored.insert(key(&m.org_id, &m.idempotency_key), m);
+            }
+        }
+
+        // Deliveries of the new ones, by each recipient's preferences.
+        let fresh: Vec<(&PendingNotify, i64)> = candidates
+            .iter()
+            .filter_map(|p| {
+                let k = key(&p.org_id, &p.new.idempotency_key);
+                new_keys.contains(&k).then(|| (*p, stored[&k].id))
+            })
+            .collect();
+        let mut recipients: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (p, _) in &fresh {
+            recipients
+                .entry(&p.org_id)
+                .or_default()
+                .insert(&p.new.recipient.user_id);
+        }
+        let mut prefs: HashMap<(String, String), Preferences> = HashMap::new();
+        let mut subscriptions: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for (org_id, users) in &recipients {
+            for p in preference::Entity::find()
+                .filter(preference::Column::OrgId.eq(*org_id))
+                .filter(preference::Column::UserId.is_in(users.iter().copied()))
+                .all(&txn)
+                .await?
+            {
+                prefs.insert(
+                    key(&p.org_id, &p.user_id),
+                    Preferences {
+                        email_enabled: p.email_enabled,
+                        push_enabled: p.push_enabled,
+                    },
+                );
+            }
+            let pushed: Vec<&str> = users
+                .iter()
+                .copied()
+                .filter(|u| {
+                    prefs
+                        .get(&key(org_id, u))
+                        .copied()
+                        .unwrap_or_default()
+                        .push_enabled
+                })
+                .collect();
+            if pushed.is_empty() {
+                continue;
+            }
+            for s in push_subscription::Entity::find()
+                .filter(push_subscription::Column::OrgId.eq(*org_id))
+                .filter(push_subscription::Column::UserId.is_in(pushed))
                 .order_by_asc(push_subscription::Column::Endpoint)
                 .all(&txn)
-                .await?;
-            rows.extend(
-                subs.into_iter()
-                    .map(|s| delivery(Channel::WebPush, s.endpoint)),
-            );
+                .await?
+            {
+                subscriptions
+                    .entry(key(&s.org_id, &s.user_id))
+                    .or_default()
+                    .push(s.endpoint);
+            }
         }
-        if prefs.email_enabled && !new.recipient.email.is_empty() {
-            rows.push(delivery(Channel::Email, new.recipient.email.clone()));
+        let mut rows = Vec::new();
+        for (p, notification_id) in &fresh {
+            let recipient = key(&p.org_id, &p.new.recipient.user_id);
+            let delivery = |channel: Channel, target: String| delivery::ActiveModel {
+                org_id: Set(p.org_id.clone()),
+                notification_id: Set(*notification_id),
+                channel: Set(channel.as_str().to_owned()),
+                target: Set(target),
+                status: Set(Status::Pending.as_str().to_owned()),
+                attempts: Set(0),
+                last_error: Set(None),
+                next_attempt_at: Set(at),
+                lease_until: Set(None),
+                delivered_at: Set(None),
+                created_at: Set(at),
+                traceparent: Set(p.traceparent.clone()),
+                ..Default::default()
+            };
+            let prefs = prefs.get(&recipient).copied().unwrap_or_default();
+            if prefs.push_enabled {
+                for endpoint in subscriptions.get(&recipient).into_iter().flatten() {
+                    rows.push(delivery(Channel::WebPush, endpoint.clone()));
+                }
+            }
+            if prefs.email_enabled && !p.new.recipient.email.is_empty() {
+                rows.push(delivery(Channel::Email, p.new.recipient.email.clone()));
+            }
         }
+        let deliveries = rows.len();
         if !rows.is_empty() {
             delivery::Entity::insert_many(rows)
                 .on_conflict_do_nothing_on([
@@ -284,8 +401,36 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
+        let created: Vec<(String, String)> = fresh
+            .iter()
+            .map(|(p, _)| (p.org_id.clone(), p.new.recipient.user_id.clone()))
+            .collect();
+        if !created.is_empty()
+            && let Some(statement) = announce(&created)
+        {
+            txn.execute_raw(statement).await?;
+        }
         txn.commit().await?;
-        Ok((to_notification(stored)?, true))
+
+        let mut reported = HashSet::new();
+        let stored = batch
+            .iter()
+            .map(|p| {
+                let k = key(&p.org_id, &p.new.idempotency_key);
+                let model = stored
+                    .get(&k)
+                    .cloned()
+                    .ok_or_else(|| NotifierError::Internal("notification vanished".into()))?;
+                // New only for the first of its key.
+                let created = new_keys.contains(&k) && reported.insert(k);
+                Ok((to_notification(model)?, created))
+            })
+            .collect::<Result<_, NotifierError>>()?;
+        Ok(Notified {
+            stored,
+            deliveries,
+            created,
+        })
     }
 
     /// The recipient's inbox, newest first, before the id `before`.
@@ -381,7 +526,6 @@ impl Store {
     }
 
     async fn preferences_in(
-        &self,
         db: &impl sea_orm::ConnectionTrait,
         org_id: &str,
         user_id: &str,
@@ -402,7 +546,7 @@ impl Store {
         org_id: &str,
         user_id: &str,
     ) -> Result<Preferences, NotifierError> {
-        self.preferences_in(&self.db, org_id, user_id).await
+        Self::preferences_in(&self.db, org_id, user_id).await
     }
 
     pub async fn set_preferences(
