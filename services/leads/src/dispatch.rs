@@ -28,6 +28,11 @@ use crate::store::{Delivery, OutboxRow, Store};
 
 /// Events taken per round.
 const BATCH: u64 = 128;
+/// Rounds in flight in one dispatcher: while one waits for the receivers,
+/// the next batch is already claimed and on its way. Leases keep them apart
+/// as they keep replicas apart, and every receiver accepts events in any
+/// order (routing applies ownership by version; notifications are separate).
+const ROUNDS_AT_ONCE: usize = 2;
 /// How long a taken event stays ours.
 const LEASE: Duration = Duration::from_secs(30);
 /// Attempts before an event becomes a dead letter: with the 5 s cap on the
@@ -178,7 +183,13 @@ fn backoff(attempts: i32) -> chrono::Duration {
 }
 
 impl Dispatcher {
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Delivers until `shutdown`, with [`ROUNDS_AT_ONCE`] rounds in flight.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        futures::future::join_all((0..ROUNDS_AT_ONCE).map(|_| self.rounds(shutdown.clone()))).await;
+    }
+
+    /// One loop of rounds: claim a batch, deliver it, record the outcomes.
+    async fn rounds(&self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
                 return;
