@@ -31,6 +31,48 @@ const LATE_COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(1
 /// Most sent ids a watcher remembers within that window.
 const MAX_RECENT: usize = 1_000;
 
+/// What a watcher sent within the late-commit window: ids re-read there are
+/// skipped, and the floor moves past an id once it leaves the window.
+#[derive(Default)]
+struct SentWindow {
+    recent: std::collections::VecDeque<(i64, std::time::Instant)>,
+    ids: std::collections::HashSet<i64>,
+}
+
+impl SentWindow {
+    fn has(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// Remembers a sent id; past [`MAX_RECENT`] (a flood) the oldest leaves
+    /// the window early.
+    fn record(&mut self, id: i64, floor: &mut i64) {
+        self.recent.push_back((id, std::time::Instant::now()));
+        self.ids.insert(id);
+        while self.recent.len() > MAX_RECENT {
+            self.forget_oldest(floor);
+        }
+    }
+
+    /// Lets go of the ids sent longer than [`LATE_COMMIT_WINDOW`] ago.
+    fn expire(&mut self, floor: &mut i64) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(_, at)| at.elapsed() > LATE_COMMIT_WINDOW)
+        {
+            self.forget_oldest(floor);
+        }
+    }
+
+    fn forget_oldest(&mut self, floor: &mut i64) {
+        if let Some((id, _)) = self.recent.pop_front() {
+            self.ids.remove(&id);
+            *floor = (*floor).max(id);
+        }
+    }
+}
+
 /// The NotifierService handlers.
 #[derive(Clone)]
 pub struct NotifierApi {
@@ -395,44 +437,34 @@ impl NotifierService for NotifierApi {
             // LATE_COMMIT_WINDOW ago. A notification committed late still
             // arrives (after a newer one), as long as it commits within the
             // window of a newer one, which a Notify transaction always does.
-            let mut recent: std::collections::VecDeque<(i64, std::time::Instant)> =
-                std::collections::VecDeque::new();
+            //
+            // Each wake-up reads only ids in the window (from the inbox index)
+            // and fetches the rows of those not sent yet, so its cost does
+            // not grow with how many arrived in the last seconds.
+            let mut sent = SentWindow::default();
             let mut catch_up = async |last: &mut i64| -> Result<bool, NotifierError> {
-                while recent
-                    .front()
-                    .is_some_and(|(_, at)| at.elapsed() > LATE_COMMIT_WINDOW)
-                {
-                    if let Some((id, _)) = recent.pop_front() {
-                        *last = (*last).max(id);
-                    }
-                }
-                let mut sent = false;
+                sent.expire(last);
+                let mut any = false;
                 let mut cursor = *last;
                 loop {
-                    let batch = api.store.after(&org, &user, cursor, 100).await?;
-                    let Some(newest) = batch.last() else {
-                        return Ok(sent);
+                    let ids = api.store.ids_after(&org, &user, cursor, 1_000).await?;
+                    let Some(&newest) = ids.last() else {
+                        return Ok(any);
                     };
-                    cursor = newest.id;
-                    for n in &batch {
-                        if recent.iter().any(|(id, _)| *id == n.id) {
-                            continue;
-                        }
-                        let event = pb::NotificationEvent {
-                            event: Some(pb::notification_event::Event::Notification(
-                                notification_to_pb(n),
-                            )),
-                        };
-                        if tx.send(Ok(event)).await.is_err() {
-                            return Err(NotifierError::Internal("watcher gone".into()));
-                        }
-                        recent.push_back((n.id, std::time::Instant::now()));
-                        sent = true;
-                    }
-                    while recent.len() > MAX_RECENT {
-                        // A flood: give up the window for the oldest.
-                        if let Some((id, _)) = recent.pop_front() {
-                            *last = (*last).max(id);
+                    cursor = newest;
+                    let unsent: Vec<i64> = ids.into_iter().filter(|id| !sent.has(*id)).collect();
+                    for chunk in unsent.chunks(100) {
+                        for n in api.store.by_ids(&org, &user, chunk).await? {
+                            let event = pb::NotificationEvent {
+                                event: Some(pb::notification_event::Event::Notification(
+                                    notification_to_pb(&n),
+                                )),
+                            };
+                            if tx.send(Ok(event)).await.is_err() {
+                                return Err(NotifierError::Internal("watcher gone".into()));
+                            }
+                            sent.record(n.id, last);
+                            any = true;
                         }
                     }
                 }
@@ -641,5 +673,31 @@ impl NotifierService for NotifierApi {
                 })
                 .collect(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watcher_skips_what_it_sent_and_a_flood_moves_the_floor_past_the_oldest() {
+        let mut window = SentWindow::default();
+        let mut floor = 10;
+        window.record(12, &mut floor);
+        window.record(11, &mut floor); // committed late, sent after 12
+        assert!(window.has(11) && window.has(12) && !window.has(13));
+        window.expire(&mut floor);
+        assert_eq!(
+            floor, 10,
+            "within the window the floor stays, so late commits are re-read"
+        );
+
+        for id in 13..13 + MAX_RECENT as i64 {
+            window.record(id, &mut floor);
+        }
+        // Two over the limit: the two sent first left the window.
+        assert_eq!(floor, 12);
+        assert!(!window.has(11) && !window.has(12) && window.has(13));
     }
 }

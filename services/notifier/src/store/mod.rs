@@ -461,26 +461,40 @@ impl Store {
             .collect()
     }
 
-    /// The recipient's notifications after `after`, oldest first (the live
-    /// stream's backlog and catch-up).
-    ///
-    /// Ids come from the database sequence at insert time. Two Notifies for
-    /// the same recipient committing in the opposite order of their ids (on
-    /// two replicas at the same instant) could let a stream that already
-    /// passed the higher id skip the lower one; rare, and known.
-    pub async fn after(
+    /// Ids of the recipient's notifications after `after`, oldest first (an
+    /// index-only read: what a watcher checks on every wake-up).
+    pub async fn ids_after(
         &self,
         org_id: &str,
         user_id: &str,
         after: i64,
         limit: u64,
-    ) -> Result<Vec<Notification>, NotifierError> {
-        notification::Entity::find()
+    ) -> Result<Vec<i64>, NotifierError> {
+        Ok(notification::Entity::find()
+            .select_only()
+            .column(notification::Column::Id)
             .filter(notification::Column::OrgId.eq(org_id))
             .filter(notification::Column::RecipientId.eq(user_id))
             .filter(notification::Column::Id.gt(after))
             .order_by_asc(notification::Column::Id)
             .limit(limit)
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The recipient's notifications among `ids`, oldest first.
+    pub async fn by_ids(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        ids: &[i64],
+    ) -> Result<Vec<Notification>, NotifierError> {
+        notification::Entity::find()
+            .filter(notification::Column::OrgId.eq(org_id))
+            .filter(notification::Column::RecipientId.eq(user_id))
+            .filter(notification::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(notification::Column::Id)
             .all(&self.db)
             .await?
             .into_iter()
