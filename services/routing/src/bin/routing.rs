@@ -1,6 +1,11 @@
 //! `routing`: the routing service binary. `routing` (or `routing serve`)
 //! serves; `routing migrate` applies database migrations and exits.
 
+/// mimalloc instead of glibc malloc: 19% fewer instructions per RouteLead
+/// (callgrind; see services/bench/NOTES.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use leadflow_routing::Config;
 
