@@ -110,6 +110,32 @@ struct EventDraft<'a> {
     at: DateTime<Utc>,
 }
 
+impl<'a> EventDraft<'a> {
+    /// ROUTED: routing gave the lead to `assignee`, with its explanation.
+    fn routed(
+        org_id: &'a str,
+        lead_id: &'a str,
+        assignee: &'a str,
+        explanation: &'a str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        EventDraft {
+            org_id,
+            lead_id,
+            kind: EventKind::Routed,
+            actor_id: ROUTING_ACTOR,
+            method: Some(AssignmentMethod::Routing),
+            from_owner_id: None,
+            to_owner_id: Some(assignee),
+            from_status: None,
+            to_status: None,
+            batch_id: None,
+            explanation: Some(explanation),
+            at,
+        }
+    }
+}
+
 impl EventDraft<'_> {
     fn into_active_model(self) -> lead_event::ActiveModel {
         lead_event::ActiveModel {
@@ -384,23 +410,7 @@ async fn insert_lead(
         },
     ) = (explicit, routing)
     {
-        history.push(
-            EventDraft {
-                org_id,
-                lead_id: id,
-                kind: EventKind::Routed,
-                actor_id: ROUTING_ACTOR,
-                method: Some(AssignmentMethod::Routing),
-                from_owner_id: None,
-                to_owner_id: Some(assignee),
-                from_status: None,
-                to_status: None,
-                batch_id: None,
-                explanation: Some(explanation),
-                at,
-            }
-            .into_active_model(),
-        );
+        history.push(EventDraft::routed(org_id, id, assignee, explanation, at).into_active_model());
     }
     lead_event::Entity::insert_many(history)
         .exec_without_returning(txn)
@@ -1157,23 +1167,10 @@ impl Store {
         if updated == 0 {
             return Ok(None);
         }
-        EventDraft {
-            org_id,
-            lead_id,
-            kind: EventKind::Routed,
-            actor_id: ROUTING_ACTOR,
-            method: Some(AssignmentMethod::Routing),
-            from_owner_id: None,
-            to_owner_id: Some(assignee),
-            from_status: None,
-            to_status: None,
-            batch_id: None,
-            explanation: Some(explanation),
-            at,
-        }
-        .into_active_model()
-        .insert(&txn)
-        .await?;
+        EventDraft::routed(org_id, lead_id, assignee, explanation, at)
+            .into_active_model()
+            .insert(&txn)
+            .await?;
         let lead = lead::Entity::find_by_id(lead_id.to_owned())
             .one(&txn)
             .await?
