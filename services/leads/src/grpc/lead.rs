@@ -5,7 +5,7 @@ use leadflow_proto::leads::v1::{self as pb, lead_service_server::LeadService};
 use tonic::{Request, Response, Status};
 
 use super::convert::{event_to_pb, filter_input, lead_to_pb, source_from_pb, status_from_pb};
-use super::{active_caller, active_caller_known, refuse_deactivated};
+use super::{active_caller, ensure_active, refuse_deactivated};
 use crate::dispatch::Reconciler;
 use crate::domain::filter::{LeadQuery, PageCursor, SortOrder, page_size, query_fingerprint};
 use crate::domain::lead::{
@@ -157,15 +157,15 @@ impl LeadService for LeadApi {
     ) -> Result<Response<pb::Lead>, Status> {
         // A lead without an owner is routed, which needs the whole team; the
         // same read says whether the caller is still active (one query, not two).
+        let caller = Caller::from_request(&request)?;
         let team = if request.get_ref().owner_id.is_empty() && self.wiring.peers.routes() {
-            let caller = Caller::from_request(&request)?;
             let team = self.store.list_members(&caller.org_id, false, true).await?;
             refuse_deactivated(&caller, &team)?;
             Some(team)
         } else {
+            ensure_active(&self.store, &caller).await?;
             None
         };
-        let caller = active_caller_known(&self.store, &request, team.is_some()).await?;
         permissions::may_create_lead(&caller)?;
         let (new, key) = self.new_lead(&caller, request.into_inner()).await?;
         if let Some(key) = &key

@@ -22,22 +22,18 @@ use crate::store::Store;
 /// The verified caller, refused if they are a deactivated team member: a
 /// valid token does not outlive a deactivation in the directory.
 async fn active_caller<T>(store: &Store, request: &Request<T>) -> Result<Caller, tonic::Status> {
-    active_caller_known(store, request, false).await
+    let caller = Caller::from_request(request)?;
+    ensure_active(store, &caller).await?;
+    Ok(caller)
 }
 
-/// [`active_caller`], skipping the directory read when the handler has
-/// already checked the caller against it (`checked`).
-async fn active_caller_known<T>(
-    store: &Store,
-    request: &Request<T>,
-    checked: bool,
-) -> Result<Caller, tonic::Status> {
-    let caller = Caller::from_request(request)?;
-    if caller.role.is_person() && !checked {
+/// Refuses `caller` if they are a deactivated team member (one directory read).
+async fn ensure_active(store: &Store, caller: &Caller) -> Result<(), LeadsError> {
+    if caller.role.is_person() {
         let member = store.member(&caller.org_id, &caller.user_id).await?;
-        refuse_deactivated(&caller, member.as_ref())?;
+        refuse_deactivated(caller, member.as_ref())?;
     }
-    Ok(caller)
+    Ok(())
 }
 
 /// Refuses a person whose directory entry (if any) is deactivated; `team`
