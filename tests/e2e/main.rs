@@ -2,5 +2,6 @@
 
 mod cli;
 mod flows;
+mod hardening;
 mod single_binary;
 mod tracing;

@@ -200,6 +200,12 @@ impl Stack {
         }
     }
 
+    pub async fn stop_leads(&mut self) {
+        if let Some(server) = self.leads.take() {
+            server.stop().await.expect("leads stops");
+        }
+    }
+
     pub async fn stop_notifier(&mut self) {
         if let Some(server) = self.notifier.take() {
             server.stop().await.expect("notifier stops");
@@ -212,6 +218,25 @@ impl Stack {
 
     pub fn team(&self) -> TeamServiceClient<Channel> {
         TeamServiceClient::new(channel(self.leads_port))
+    }
+
+    pub fn operations(
+        &self,
+    ) -> leads_pb::operations_service_client::OperationsServiceClient<Channel> {
+        leads_pb::operations_service_client::OperationsServiceClient::new(channel(self.leads_port))
+    }
+
+    /// The organisation's outbox dead letters, as its owner lists them.
+    pub async fn dead_letters(&self) -> Vec<leads_pb::DeadLetter> {
+        self.operations()
+            .list_dead_letters(authed(
+                leads_pb::ListDeadLettersRequest { page_size: 1_000 },
+                &self.owner(),
+            ))
+            .await
+            .expect("list dead letters")
+            .into_inner()
+            .dead_letters
     }
 
     pub fn routing(&self) -> RoutingServiceClient<Channel> {

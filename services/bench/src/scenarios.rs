@@ -67,6 +67,7 @@ pub async fn route_lead(
                             source: common::LeadSource::Website as i32,
                             tags: vec![],
                             candidates: candidates.to_vec(),
+                            attempt: 1,
                         },
                         &token,
                     ))

@@ -33,12 +33,7 @@ const BATCH: u64 = 128;
 /// as they keep replicas apart, and every receiver accepts events in any
 /// order (routing applies ownership by version; notifications are separate).
 const ROUNDS_AT_ONCE: usize = 2;
-/// How long a taken event stays ours.
-const LEASE: Duration = Duration::from_secs(30);
-/// Attempts before an event becomes a dead letter: with the 5 s cap on the
-/// backoff, about an hour of failing, so an outage of a peer is ridden out
-/// and a poisoned event still stops.
-pub const MAX_ATTEMPTS: i32 = 720;
+pub use crate::store::outbox::MAX_ATTEMPTS;
 /// The longest wait between two attempts, so a peer coming back is noticed
 /// within seconds.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -87,23 +82,79 @@ impl Reconciler {
         });
     }
 
-    /// Streams the org's leads to routing in chunks. Returns entries corrected.
+    /// Brings routing to this database's truth about the org, as one
+    /// authoritative session: begin; every lead, in chunks; the closed leads
+    /// routing may forget; finish, which removes what no chunk confirmed (a
+    /// pick for a lead that was never stored). Returns entries corrected.
     pub async fn reconcile(&self, org_id: &str) -> anyhow::Result<i64> {
+        use crate::peers::ReconcileStep;
+        let (mut corrected, epoch) = self
+            .peers
+            .reconcile(
+                org_id,
+                ReconcileStep {
+                    begin: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
         let mut after = String::new();
-        let mut corrected = 0;
+        let mut closed = Vec::new();
         loop {
             let chunk = self
                 .store
                 .ownership_truth(org_id, &after, RECONCILE_CHUNK)
                 .await?;
             let Some(last) = chunk.last() else {
-                return Ok(corrected);
+                break;
             };
             after = last.lead_id.clone();
-            let fixed = self.peers.reconcile(org_id, &chunk).await?;
-            drift_counter().add(fixed.max(0) as u64, &[]);
+            closed.extend(chunk.iter().filter(|f| !f.open).cloned());
+            let (fixed, _) = self
+                .peers
+                .reconcile(
+                    org_id,
+                    ReconcileStep {
+                        truth: &chunk,
+                        ..Default::default()
+                    },
+                )
+                .await?;
             corrected += fixed;
         }
+        // Read after the truth: an ownership event still pending (or dead,
+        // and retried some day) could carry an older open state; routing
+        // keeps those leads' entries so such a retry stays stale. Events
+        // written after this read are newer than the truth sent.
+        let busy = self.store.leads_with_undelivered_ownership(org_id).await?;
+        closed.retain(|f| !busy.contains(&f.lead_id));
+        for forget in closed.chunks(RECONCILE_CHUNK as usize) {
+            let (fixed, _) = self
+                .peers
+                .reconcile(
+                    org_id,
+                    ReconcileStep {
+                        forget,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            corrected += fixed;
+        }
+        let (fixed, _) = self
+            .peers
+            .reconcile(
+                org_id,
+                ReconcileStep {
+                    finish: true,
+                    epoch,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        corrected += fixed;
+        drift_counter().add(corrected.max(0) as u64, &[]);
+        Ok(corrected)
     }
 
     /// Reconciles every organisation every `every`.
@@ -172,6 +223,8 @@ pub struct Dispatcher {
     pub reconciler: Arc<Reconciler>,
     pub wake: Arc<Notify>,
     pub poll: Duration,
+    /// The database's identity, read once (see [`Store::instance_id`]).
+    pub instance: tokio::sync::OnceCell<String>,
 }
 
 fn backoff(attempts: i32) -> chrono::Duration {
@@ -183,6 +236,13 @@ fn backoff(attempts: i32) -> chrono::Duration {
 }
 
 impl Dispatcher {
+    async fn instance(&self) -> Result<&str, crate::error::LeadsError> {
+        self.instance
+            .get_or_try_init(|| self.store.instance_id())
+            .await
+            .map(String::as_str)
+    }
+
     /// Delivers until `shutdown`, with [`ROUNDS_AT_ONCE`] rounds in flight.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         futures::future::join_all((0..ROUNDS_AT_ONCE).map(|_| self.rounds(shutdown.clone()))).await;
@@ -194,7 +254,7 @@ impl Dispatcher {
             if *shutdown.borrow() {
                 return;
             }
-            let rows = match self.store.claim_outbox(LEASE, BATCH).await {
+            let rows = match self.store.claim_outbox(BATCH).await {
                 Ok(rows) => rows,
                 Err(error) => {
                     tracing::warn!(%error, "claiming outbox events failed");
@@ -204,32 +264,13 @@ impl Dispatcher {
             // A full batch: there may be more right away. Otherwise wait; a
             // commit made meanwhile has already stored a wake-up.
             let full = rows.len() as u64 == BATCH;
-            // Ownership facts of one organisation travel together: one
-            // ApplyOwnershipChanges per organisation and round instead of one
-            // per event (routing applies them by version, in any order).
-            let (ownership, others): (Vec<_>, Vec<_>) = rows
-                .into_iter()
-                .partition(|row| matches!(row.event, OutboxEvent::Ownership { .. }));
-            let mut by_org: std::collections::BTreeMap<String, Vec<OutboxRow>> =
-                std::collections::BTreeMap::new();
-            for row in ownership {
-                by_org.entry(row.org_id.clone()).or_default().push(row);
-            }
-            let recipients = self.recipients(&others).await;
-            let (merged, single) = tokio::join!(
-                futures::future::join_all(
-                    by_org
-                        .into_values()
-                        .map(|group| self.deliver_ownership(group))
-                ),
-                futures::future::join_all(
-                    others.into_iter().map(|row| self.deliver(row, &recipients))
-                ),
-            );
-            let outcomes: Vec<(OutboxRow, Delivery)> =
-                merged.into_iter().flatten().chain(single).collect();
-            if let Err(error) = self.store.finish_outbox_many(&outcomes).await {
-                tracing::warn!(%error, "recording outbox outcomes failed; the leases expire and they are retried");
+            if let Some(token) = rows.first().map(|r| r.lease) {
+                // The leases stay ours while the round is in flight, and only
+                // while this process lives.
+                tokio::select! {
+                    () = self.round(rows) => {}
+                    () = self.store.keep_outbox_lease(token) => {}
+                }
             }
             if full {
                 continue;
@@ -239,6 +280,35 @@ impl Dispatcher {
                 _ = tokio::time::sleep(self.poll) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+    }
+
+    /// Delivers one claimed batch and records its outcomes.
+    async fn round(&self, rows: Vec<OutboxRow>) {
+        // Ownership facts of one organisation travel together: one
+        // ApplyOwnershipChanges per organisation and round instead of one
+        // per event (routing applies them by version, in any order).
+        let (ownership, others): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| matches!(row.event, OutboxEvent::Ownership { .. }));
+        let mut by_org: std::collections::BTreeMap<String, Vec<OutboxRow>> =
+            std::collections::BTreeMap::new();
+        for row in ownership {
+            by_org.entry(row.org_id.clone()).or_default().push(row);
+        }
+        let recipients = self.recipients(&others).await;
+        let (merged, single) = tokio::join!(
+            futures::future::join_all(
+                by_org
+                    .into_values()
+                    .map(|group| self.deliver_ownership(group))
+            ),
+            futures::future::join_all(others.into_iter().map(|row| self.deliver(row, &recipients))),
+        );
+        let outcomes: Vec<(OutboxRow, Delivery)> =
+            merged.into_iter().flatten().chain(single).collect();
+        if let Err(error) = self.store.finish_outbox_many(&outcomes).await {
+            tracing::warn!(%error, "recording outbox outcomes failed; the leases expire and they are retried");
         }
     }
 
@@ -393,7 +463,8 @@ impl Dispatcher {
                 let (title, body) = notification_text(*kind, leads, batch.as_ref());
                 let lead_ref = |l: &crate::domain::events::LeadMention| notifier_pb::LeadRef {
                     id: l.id.clone(),
-                    name: l.name.clone(),
+                    name: leadflow_text::fit(&l.name, leadflow_text::notify::MAX_NAME_CHARS)
+                        .into_owned(),
                     source: source_of(&l.source) as i32,
                 };
                 let subject = match (batch, leads.first()) {
@@ -409,9 +480,12 @@ impl Dispatcher {
                     }
                     (None, None) => return Ok(()),
                 };
+                let instance = self.instance().await.map_err(Failure::local)?;
                 let message = notifier_pb::NotifyRequest {
-                    // The event id: a redelivered event is the same notification.
-                    idempotency_key: format!("leads-outbox:{}", row.id),
+                    // The event id, within this database: a redelivered event
+                    // is the same notification, and a re-created database
+                    // (ids from 1 again) never reuses an old key.
+                    idempotency_key: format!("leads-outbox:{instance}:{}", row.id),
                     recipient: Some(notifier_pb::Recipient {
                         user_id: recipient_id.clone(),
                         email: member.as_ref().map(|m| m.email.clone()).unwrap_or_default(),
@@ -456,9 +530,12 @@ impl Dispatcher {
                     .peers
                     .route(
                         org,
-                        lead_id,
-                        lead.source,
-                        &lead.tags,
+                        crate::peers::RouteQuestion {
+                            lead_id,
+                            source: lead.source,
+                            tags: &lead.tags,
+                            attempt: crate::peers::FIRST_ATTEMPT,
+                        },
                         &team,
                         Some(Duration::from_secs(5)),
                     )

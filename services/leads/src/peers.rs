@@ -29,6 +29,35 @@ const SERVICE_USER: &str = "leadflow-leads";
 const TOKEN_TTL: Duration = Duration::from_secs(600);
 /// Facts per ApplyOwnershipChanges / ReconcileWorkload call.
 pub const FACTS_PER_CALL: usize = 1_000;
+/// Most candidates routing takes in one RouteLead. A bigger team sends only
+/// the members who can take a lead (active, available, sales-capable): the
+/// others would only be listed as skipped.
+pub const MAX_CANDIDATES: usize = 50_000;
+/// The attempt of a lead's first routing question (at creation, and late
+/// routing of a lead created while routing was away: the same question, so
+/// a pick routing made after the deadline is replayed, not made twice).
+pub const FIRST_ATTEMPT: i32 = 1;
+
+/// What routing is asked about a lead.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteQuestion<'a> {
+    pub lead_id: &'a str,
+    pub source: LeadSource,
+    pub tags: &'a [String],
+    /// [`FIRST_ATTEMPT`], or higher for a re-route.
+    pub attempt: i32,
+}
+
+/// One request of an authoritative reconcile session (see routing's
+/// ReconcileWorkloadRequest).
+#[derive(Debug, Default)]
+pub struct ReconcileStep<'a> {
+    pub truth: &'a [OwnershipFact],
+    pub forget: &'a [OwnershipFact],
+    pub begin: bool,
+    pub finish: bool,
+    pub epoch: i64,
+}
 
 /// Service tokens per organisation, minted once and reused while fresh (the
 /// receivers remember verified tokens, so reuse is cheap for them too).
@@ -137,23 +166,31 @@ impl Peers {
     pub async fn route(
         &self,
         org_id: &str,
-        lead_id: &str,
-        source: LeadSource,
-        tags: &[String],
+        question: RouteQuestion<'_>,
         team: &[Member],
         deadline: Option<Duration>,
     ) -> Result<routing_pb::RouteDecision, tonic::Status> {
+        let RouteQuestion {
+            lead_id,
+            source,
+            tags,
+            attempt,
+        } = question;
         let Some(client) = &self.routing else {
             return Err(tonic::Status::failed_precondition(
                 "routing is not configured",
             ));
         };
+        let everyone = team.len() <= MAX_CANDIDATES;
         let message = routing_pb::RouteLeadRequest {
             lead_id: lead_id.to_owned(),
             source: source_to_pb(source) as i32,
             tags: tags.to_vec(),
+            attempt,
             candidates: team
                 .iter()
+                .filter(|m| everyone || m.can_take_routed_leads())
+                .take(MAX_CANDIDATES)
                 .map(|m| routing_pb::Candidate {
                     user_id: m.user_id.clone(),
                     role: role_to_pb(m.role) as i32,
@@ -207,28 +244,33 @@ impl Peers {
         Ok(())
     }
 
-    /// Sends one chunk of the truth to routing; returns how many entries it corrected.
+    /// Sends one step of a reconcile session to routing; returns (entries
+    /// corrected, the session's epoch).
     pub async fn reconcile(
         &self,
         org_id: &str,
-        facts: &[OwnershipFact],
-    ) -> Result<i64, tonic::Status> {
+        step: ReconcileStep<'_>,
+    ) -> Result<(i64, i64), tonic::Status> {
         let Some(client) = &self.routing else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         let token = self.tokens.for_org(org_id);
         let message = routing_pb::ReconcileWorkloadRequest {
-            leads: Self::facts(facts),
+            leads: Self::facts(step.truth),
+            forget: Self::facts(step.forget),
+            begin: step.begin,
+            finish: step.finish,
+            epoch: step.epoch,
         };
-        Ok(bounded(
+        let answer = bounded(
             self.call_timeout,
             client
                 .clone()
                 .reconcile_workload(request(message, &token, self.call_timeout)),
         )
         .await?
-        .into_inner()
-        .corrected)
+        .into_inner();
+        Ok((answer.corrected, answer.epoch))
     }
 
     /// Hands a notification to the notifier (idempotent on `key`).

@@ -138,6 +138,7 @@ pub async fn serve(
             reconciler: reconciler.clone(),
             wake: wake.clone(),
             poll: links.poll,
+            instance: Default::default(),
         }
         .run(stop_rx.clone()),
     );

@@ -10,6 +10,8 @@ pub enum NotifierError {
     NotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("internal error: {0}")]
@@ -34,6 +36,7 @@ impl From<NotifierError> for Status {
             NotifierError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
             NotifierError::NotFound(_) => Status::not_found(error.to_string()),
             NotifierError::PermissionDenied(_) => Status::permission_denied(error.to_string()),
+            NotifierError::AlreadyExists(_) => Status::already_exists(error.to_string()),
             NotifierError::Unavailable(_) => Status::unavailable(error.to_string()),
             NotifierError::Database(e) if leadflow_db::is_unavailable(e) => {
                 tracing::warn!(%error, "database unavailable");

@@ -16,8 +16,9 @@ use tonic::{Request, Response, Status};
 
 use crate::channels::webpush::WebPush;
 use crate::domain::notification::{
-    Kind, LeadRef, MAX_BATCH_LEADS, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewNotification, Notification,
-    Recipient, Subject, check_email, check_id, check_text,
+    Kind, LeadRef, MAX_BATCH_LEADS, MAX_BODY_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_KEY_CHARS,
+    MAX_NAME_CHARS, MAX_TITLE_CHARS, NewNotification, Notification, Recipient, Subject,
+    check_email, check_id, check_text,
 };
 use crate::domain::push::{PushPolicy, check_auth, check_p256dh};
 use crate::error::NotifierError;
@@ -139,7 +140,7 @@ pub fn notification_to_pb(n: &Notification) -> pb::Notification {
 
 fn lead_from_pb(field: &str, l: pb::LeadRef) -> Result<LeadRef, NotifierError> {
     check_id(&format!("{field}.id"), &l.id)?;
-    check_text(&format!("{field}.name"), &l.name, 200, true)?;
+    let name = check_text(&format!("{field}.name"), l.name, MAX_NAME_CHARS, true)?;
     let source = match common::LeadSource::try_from(l.source) {
         Ok(common::LeadSource::Unspecified) | Err(_) => {
             return Err(NotifierError::invalid(
@@ -151,13 +152,21 @@ fn lead_from_pb(field: &str, l: pb::LeadRef) -> Result<LeadRef, NotifierError> {
     };
     Ok(LeadRef {
         id: l.id,
-        name: l.name,
+        name,
         source,
     })
 }
 
 fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError> {
-    check_text("idempotency_key", &req.idempotency_key, 200, true)?;
+    if req.idempotency_key.trim().is_empty()
+        || req.idempotency_key.chars().count() > MAX_KEY_CHARS
+        || req.idempotency_key.chars().any(char::is_control)
+    {
+        return Err(NotifierError::invalid(
+            "idempotency_key",
+            format!("must be 1 to {MAX_KEY_CHARS} printable characters"),
+        ));
+    }
     let recipient = req
         .recipient
         .ok_or_else(|| NotifierError::invalid("recipient", "is required"))?;
@@ -165,10 +174,10 @@ fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError
     if !recipient.email.is_empty() {
         check_email("recipient.email", &recipient.email)?;
     }
-    check_text(
+    let display_name = check_text(
         "recipient.display_name",
-        &recipient.display_name,
-        200,
+        recipient.display_name,
+        MAX_DISPLAY_NAME_CHARS,
         false,
     )?;
     let kind = match pb::NotificationKind::try_from(req.kind) {
@@ -183,14 +192,17 @@ fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError
             ));
         }
     };
-    check_text("title", &req.title, MAX_TITLE_CHARS, true)?;
     if req.title.contains('\n') {
         return Err(NotifierError::invalid(
             "title",
             "may not contain line breaks",
         ));
     }
-    check_text("body", &req.body, MAX_BODY_CHARS, false)?;
+    if !req.actor_id.is_empty() {
+        check_id("actor_id", &req.actor_id)?;
+    }
+    let title = check_text("title", req.title, MAX_TITLE_CHARS, true)?;
+    let body = check_text("body", req.body, MAX_BODY_CHARS, false)?;
     let subject = match req.subject {
         Some(pb::notify_request::Subject::Lead(l)) => Subject::Lead(lead_from_pb("lead", l)?),
         Some(pb::notify_request::Subject::Batch(b)) => {
@@ -226,11 +238,11 @@ fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError
         recipient: Recipient {
             user_id: recipient.user_id,
             email: recipient.email,
-            display_name: recipient.display_name,
+            display_name,
         },
         kind,
-        title: req.title,
-        body: req.body,
+        title,
+        body,
         subject,
         actor_id: req.actor_id,
     })
@@ -576,17 +588,11 @@ impl NotifierService for NotifierApi {
         let caller = recipient(&request)?;
         let req = request.into_inner();
         let endpoint = self.push_policy.check_endpoint(&req.endpoint)?;
-        check_p256dh(&req.p256dh)?;
-        check_auth(&req.auth)?;
+        let p256dh = check_p256dh(&req.p256dh)?;
+        let auth = check_auth(&req.auth)?;
         let sub = self
             .store
-            .add_subscription(
-                &caller.org_id,
-                &caller.user_id,
-                &endpoint,
-                &req.p256dh,
-                &req.auth,
-            )
+            .add_subscription(&caller.org_id, &caller.user_id, &endpoint, &p256dh, &auth)
             .await?;
         Ok(Response::new(pb::PushSubscription {
             endpoint: sub.endpoint,

@@ -50,8 +50,12 @@ impl LeadMention {
     }
 
     pub fn label(&self) -> String {
-        let source = LeadSource::parse_stored(&self.source).map_or("Other", LeadSource::label);
-        format!("{} ({source})", self.name)
+        format!("{} ({})", self.name, self.source_label())
+    }
+
+    /// How a person reads the lead's source ("Website").
+    pub fn source_label(&self) -> &'static str {
+        LeadSource::parse_stored(&self.source).map_or("Other", LeadSource::label)
     }
 }
 
@@ -95,12 +99,15 @@ impl OutboxEvent {
     }
 }
 
-/// The in-app title and body of a notification.
+/// The in-app title and body of a notification, built to fit the notifier's
+/// limits: a lead's name is shortened (on a grapheme boundary, with an
+/// ellipsis) so that the words around it and its source always show.
 pub fn notification_text(
     kind: NotifyKind,
     leads: &[LeadMention],
     batch: Option<&(String, i32)>,
 ) -> (String, String) {
+    use leadflow_text::{fit, fit_into, notify};
     match (batch, leads.first()) {
         (Some((_, count)), _) => {
             let names: Vec<String> = leads.iter().map(LeadMention::label).collect();
@@ -110,24 +117,37 @@ pub fn notification_text(
             } else {
                 String::new()
             };
+            let body = fit_into(
+                &format!("{{}}{tail}."),
+                &names.join(", "),
+                notify::MAX_BODY_CHARS,
+            );
             (
-                format!("{count} leads assigned to you"),
-                format!("{}{tail}.", names.join(", ")),
+                fit(
+                    &format!("{count} leads assigned to you"),
+                    notify::MAX_TITLE_CHARS,
+                )
+                .into_owned(),
+                body,
             )
         }
         (None, Some(lead)) => {
+            let source = lead.source_label();
             let title = match kind {
-                NotifyKind::Routed => format!("New lead: {}", lead.label()),
-                NotifyKind::Reassigned => format!("Lead reassigned to you: {}", lead.label()),
+                NotifyKind::Routed => format!("New lead: {{}} ({source})"),
+                NotifyKind::Reassigned => format!("Lead reassigned to you: {{}} ({source})"),
                 NotifyKind::Assigned | NotifyKind::BulkAssigned => {
-                    format!("Lead assigned to you: {}", lead.label())
+                    format!("Lead assigned to you: {{}} ({source})")
                 }
             };
             let body = match kind {
-                NotifyKind::Routed => format!("{} was routed to you.", lead.label()),
-                _ => format!("{} is now yours.", lead.label()),
+                NotifyKind::Routed => format!("{{}} ({source}) was routed to you."),
+                _ => format!("{{}} ({source}) is now yours."),
             };
-            (title, body)
+            (
+                fit_into(&title, &lead.name, notify::MAX_TITLE_CHARS),
+                fit_into(&body, &lead.name, notify::MAX_BODY_CHARS),
+            )
         }
         (None, None) => ("Leads assigned to you".into(), String::new()),
     }
@@ -157,6 +177,35 @@ mod tests {
         );
         assert_eq!(title, "12 leads assigned to you");
         assert_eq!(body, "A (Facebook), B (Facebook) and 10 more.");
+    }
+
+    #[test]
+    fn the_bell_fits_the_notifiers_limits_for_the_longest_names() {
+        use leadflow_text::notify::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
+        let family = "👨\u{200d}👩\u{200d}👧\u{200d}👦";
+        for name in [
+            "a".repeat(200),
+            "山".repeat(200),
+            family.repeat(200 / 7) + "xxxx",
+        ] {
+            assert!(name.chars().count() <= 200);
+            for kind in [
+                NotifyKind::Routed,
+                NotifyKind::Assigned,
+                NotifyKind::Reassigned,
+            ] {
+                let (title, body) = notification_text(kind, &[mention(&name, "website")], None);
+                assert!(title.chars().count() <= MAX_TITLE_CHARS, "{title}");
+                assert!(title.ends_with("… (Website)"), "{title}");
+                assert!(body.chars().count() <= MAX_BODY_CHARS);
+            }
+            let five: Vec<_> = (0..5).map(|_| mention(&name, "facebook")).collect();
+            let (title, body) =
+                notification_text(NotifyKind::BulkAssigned, &five, Some(&("b".into(), 500)));
+            assert_eq!(title, "500 leads assigned to you");
+            assert!(body.chars().count() <= MAX_BODY_CHARS);
+            assert!(body.ends_with(" and 495 more."), "{body}");
+        }
     }
 
     #[test]

@@ -26,6 +26,11 @@ impl Member {
     pub fn can_own_leads(&self) -> bool {
         self.active && self.role.is_sales_capable()
     }
+
+    /// Routing may give them a lead now: may own leads, and not away.
+    pub fn can_take_routed_leads(&self) -> bool {
+        self.can_own_leads() && self.available
+    }
 }
 
 /// A validated UpsertMember body.

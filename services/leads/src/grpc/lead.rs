@@ -72,7 +72,17 @@ impl LeadApi {
             match self
                 .wiring
                 .peers
-                .route(org_id, lead_id, new.source, &new.tags, &team, None)
+                .route(
+                    org_id,
+                    crate::peers::RouteQuestion {
+                        lead_id,
+                        source: new.source,
+                        tags: &new.tags,
+                        attempt: crate::peers::FIRST_ATTEMPT,
+                    },
+                    &team,
+                    None,
+                )
                 .await
             {
                 Ok(decision) => {
@@ -216,11 +226,16 @@ impl LeadService for LeadApi {
         // With `route`, each new lead without an owner is routed like a
         // CreateLead; without it they stay unassigned for bulk assignment.
         let mut rows = Vec::with_capacity(req.requests.len());
+        // A key repeated within the batch is one lead: only its first row
+        // may be routed (the others replay it), or routing would count a
+        // pick for a lead that is never stored.
+        let mut keys_seen = std::collections::HashSet::new();
         for row in req.requests {
             let row = match self.new_lead(&caller, row).await {
                 Ok((new, key)) => {
                     let id = new_lead_id();
                     let replayed = match &key {
+                        Some(key) if !keys_seen.insert(key.clone()) => true,
                         Some(key) => self
                             .store
                             .replay(&caller.org_id, key, &new.fingerprint())

@@ -184,6 +184,8 @@ pub mod outbox {
         pub next_attempt_at: ChronoDateTimeUtc,
         /// While in the future, one dispatcher owns the row.
         pub lease_until: Option<ChronoDateTimeUtc>,
+        /// The fencing token of the claim holding the lease.
+        pub lease_token: Option<i64>,
         pub created_at: ChronoDateTimeUtc,
         pub delivered_at: Option<ChronoDateTimeUtc>,
         /// The W3C trace context of the change, so the delivery continues its trace.

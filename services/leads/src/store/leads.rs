@@ -470,6 +470,25 @@ async fn insert_lead(
     })
 }
 
+/// Routing may have counted a pick for `id` (it was asked), but no lead with
+/// that id was stored: a replayed key, or a row that failed. Tells routing
+/// the id is closed, so the provisional count goes at once instead of at
+/// the next reconcile (which removes the entry itself).
+fn release_unused_pick(id: &str, routing: &CreateRouting) -> Option<OutboxEvent> {
+    matches!(
+        routing,
+        CreateRouting::Routed { .. } | CreateRouting::Pending { .. }
+    )
+    .then(|| OutboxEvent::Ownership {
+        changes: vec![OwnershipFact {
+            lead_id: id.to_owned(),
+            owner_id: None,
+            open: false,
+            version: 1,
+        }],
+    })
+}
+
 /// Creates one lead inside `txn`, honouring its idempotency key.
 async fn create_in(
     txn: &DatabaseTransaction,
@@ -511,6 +530,10 @@ async fn create_in(
                 return Err(LeadsError::AlreadyExists(
                     "idempotency_key was already used for a different lead".into(),
                 ));
+            }
+            // A concurrent request with the key won; our pick is unused.
+            if let Some(release) = release_unused_pick(&id, routing) {
+                enqueue(txn, org_id, vec![release]).await?;
             }
             let lead = lead::Entity::find_by_id(existing.lead_id)
                 .one(txn)
@@ -599,9 +622,21 @@ impl Store {
         routing: &CreateRouting,
     ) -> Result<Lead, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let lead = create_in(&txn, org_id, actor_id, new, key, id, routing).await?;
-        txn.commit().await?;
-        Ok(lead)
+        match create_in(&txn, org_id, actor_id, new, key, id.clone(), routing).await {
+            Ok(lead) => {
+                txn.commit().await?;
+                Ok(lead)
+            }
+            Err(error) => {
+                drop(txn);
+                if let Some(release) = release_unused_pick(&id, routing) {
+                    let txn = leadflow_db::begin_write(&self.db).await?;
+                    enqueue(&txn, org_id, vec![release]).await?;
+                    txn.commit().await?;
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Creates many leads in one transaction; each row succeeds or fails on
@@ -632,7 +667,7 @@ impl Store {
                         actor_id,
                         &new,
                         key.as_deref(),
-                        id,
+                        id.clone(),
                         &routing,
                     )
                     .await
@@ -643,6 +678,9 @@ impl Store {
                         }
                         Err(e) => {
                             row_txn.rollback().await?;
+                            if let Some(release) = release_unused_pick(&id, &routing) {
+                                enqueue(&txn, org_id, vec![release]).await?;
+                            }
                             Err(e)
                         }
                     }

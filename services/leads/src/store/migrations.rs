@@ -20,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_outbox::Migration),
             Box::new(m0003_outbox_trace::Migration),
+            Box::new(m0004_instance::Migration),
+            Box::new(m0005_outbox_lease_token::Migration),
         ]
     }
 
@@ -336,6 +338,67 @@ mod m0003_outbox_trace {
                 Table::alter()
                     .table("outbox")
                     .add_column(ColumnDef::new("traceparent").text().null())
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+/// This database's own identity: a random id made once, when the database
+/// is created. Notify keys carry it, so a re-created database (whose outbox
+/// ids start again at 1) never reuses a key the notifier already knows.
+mod m0004_instance {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0004_instance"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(
+                Table::create()
+                    .table("leads_instance")
+                    .if_not_exists()
+                    .col(ColumnDef::new("id").text().not_null().primary_key())
+                    .to_owned(),
+            )
+            .await?;
+            let insert = Query::insert()
+                .into_table("leads_instance")
+                .columns(["id"])
+                .values_panic([uuid::Uuid::new_v4().simple().to_string().into()])
+                .to_owned();
+            m.exec_stmt(insert).await
+        }
+    }
+}
+
+/// The fencing token of an outbox lease (see `leadflow_db::queue`).
+mod m0005_outbox_lease_token {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0005_outbox_lease_token"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("outbox")
+                    .add_column(ColumnDef::new("lease_token").big_integer().null())
                     .to_owned(),
             )
             .await

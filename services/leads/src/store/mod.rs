@@ -56,6 +56,20 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
         migrations::migrate(&self.db).await
     }
+
+    /// This database's own random identity (made when it was created).
+    pub async fn instance_id(&self) -> Result<String, crate::error::LeadsError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT id FROM leads_instance",
+            ))
+            .await?
+            .ok_or_else(|| crate::error::LeadsError::Internal("no leads_instance row".into()))?;
+        Ok(row.try_get::<String>("", "id")?)
+    }
 }
 
 /// "Now", at the microsecond precision both Postgres and the paging key keep,

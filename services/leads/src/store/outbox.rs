@@ -1,13 +1,18 @@
 //! The transactional outbox: events are inserted in the transaction of the
 //! change they report, and a dispatcher delivers them at least once.
 //!
-//! Dispatchers lease rows (`FOR UPDATE SKIP LOCKED` to take the lease, then
-//! commit) so several leads replicas share the work and no row lock is ever
-//! held across a gRPC call. Rows that keep failing become dead letters that
-//! operators can list and retry; delivered rows are pruned after a while.
+//! Dispatchers lease rows through [`leadflow_db::queue`] (`FOR UPDATE SKIP
+//! LOCKED` to take a short lease with a fencing token, a heartbeat while the
+//! round is in flight) so several leads replicas share the work, a dead one's
+//! rows are taken over within seconds, and no row lock is ever held across a
+//! gRPC call. Rows that keep failing become dead letters that operators can
+//! list and retry; delivered rows are pruned after a while.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use leadflow_db::queue::LeasedQueue;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -18,15 +23,33 @@ use super::{Store, now};
 use crate::domain::events::OutboxEvent;
 use crate::error::LeadsError;
 
+/// Attempts before an event becomes a dead letter: with the 5 s cap on the
+/// backoff, about an hour of failing, so an outage of a peer is ridden out
+/// and a poisoned event still stops.
+pub const MAX_ATTEMPTS: i32 = 720;
+
+/// The outbox as a leased queue. The lease is short (a dead dispatcher's
+/// events move within ~2 s plus a poll) because a live one renews it every
+/// half second while its round is in flight.
+pub const OUTBOX: LeasedQueue = LeasedQueue {
+    table: "outbox",
+    due: &["pending"],
+    dead: "dead",
+    lease: Duration::from_secs(2),
+    max_attempts: MAX_ATTEMPTS,
+    order: &["id"],
+};
+
 /// An event a dispatcher holds the lease on.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
     pub id: i64,
     pub org_id: String,
     pub event: OutboxEvent,
-    /// Attempts before this one.
+    /// Attempts before this one (this one is counted already).
     pub attempts: i32,
-    pub lease: DateTime<Utc>,
+    /// The claim's fencing token: only its holder records an outcome.
+    pub lease: i64,
     /// The trace of the change that wrote the event.
     pub traceparent: Option<String>,
 }
@@ -62,6 +85,7 @@ pub(crate) async fn enqueue(
         last_error: Set(None),
         next_attempt_at: Set(at),
         lease_until: Set(None),
+        lease_token: Set(None),
         created_at: Set(at),
         delivered_at: Set(None),
         traceparent: Set(traceparent.clone()),
@@ -82,53 +106,43 @@ pub enum Delivery {
 }
 
 impl Store {
-    /// Takes the lease on up to `limit` due events, oldest first.
-    pub async fn claim_outbox(
-        &self,
-        lease: std::time::Duration,
-        limit: u64,
-    ) -> Result<Vec<OutboxRow>, LeadsError> {
-        let at = now();
-        let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-        let txn = leadflow_db::begin_write(&self.db).await?;
-        // A lease lost in a crash only lets the event be taken again.
-        leadflow_db::relax_durability(&txn).await?;
-        let due = outbox::Entity::find()
-            .filter(outbox::Column::Status.eq("pending"))
-            .filter(outbox::Column::NextAttemptAt.lte(at))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(outbox::Column::LeaseUntil.is_null())
-                    .add(outbox::Column::LeaseUntil.lt(at)),
-            )
-            .order_by_asc(outbox::Column::Id)
-            .limit(limit)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await?;
-        if due.is_empty() {
+    /// Takes the lease on up to `limit` due events, oldest first, counting
+    /// the attempt (see [`leadflow_db::queue`]).
+    pub async fn claim_outbox(&self, limit: u64) -> Result<Vec<OutboxRow>, LeadsError> {
+        let claim = OUTBOX.claim(&self.db, limit).await?;
+        if !claim.exhausted.is_empty() {
+            tracing::warn!(events = ?claim.exhausted, "outbox events out of attempts are now dead letters");
+        }
+        if claim.rows.is_empty() {
             return Ok(Vec::new());
         }
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(until))
-            .filter(outbox::Column::Id.is_in(due.iter().map(|r| r.id)))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        due.into_iter()
+        let attempts: std::collections::HashMap<i64, i32> =
+            claim.rows.iter().map(|r| (r.id, r.attempts)).collect();
+        outbox::Entity::find()
+            .filter(outbox::Column::Id.is_in(attempts.keys().copied()))
+            .order_by_asc(outbox::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
             .map(|r| {
                 Ok(OutboxRow {
                     event: serde_json::from_str(&r.payload).map_err(|e| {
                         LeadsError::Internal(format!("outbox payload {}: {e}", r.id))
                     })?,
+                    attempts: attempts[&r.id],
                     id: r.id,
                     org_id: r.org_id,
-                    attempts: r.attempts,
-                    lease: until,
+                    lease: claim.token,
                     traceparent: r.traceparent,
                 })
             })
             .collect()
+    }
+
+    /// Keeps a claim's leases alive while its round is in flight (run it
+    /// beside the round; it never returns).
+    pub async fn keep_outbox_lease(&self, token: i64) {
+        OUTBOX.keep_alive(&self.db, token).await
     }
 
     /// Records the outcomes of a batch of attempts in one transaction (each
@@ -147,7 +161,7 @@ impl Store {
         leadflow_db::relax_durability(&txn).await?;
         let mut recorded = 0;
         // The usual case, every event delivered under one lease: one statement.
-        let mut delivered: std::collections::BTreeMap<DateTime<Utc>, Vec<i64>> = Default::default();
+        let mut delivered: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
         for (row, outcome) in outcomes {
             match outcome {
                 Delivery::Delivered => delivered.entry(row.lease).or_default().push(row.id),
@@ -163,10 +177,6 @@ impl Store {
             recorded += outbox::Entity::update_many()
                 .col_expr(outbox::Column::Status, Expr::value("delivered"))
                 .col_expr(
-                    outbox::Column::Attempts,
-                    sea_orm::sea_query::ExprTrait::add(Expr::col(outbox::Column::Attempts), 1),
-                )
-                .col_expr(
                     outbox::Column::LastError,
                     Expr::value(Option::<String>::None),
                 )
@@ -177,7 +187,7 @@ impl Store {
                 )
                 .col_expr(outbox::Column::DeliveredAt, Expr::value(Some(at)))
                 .filter(outbox::Column::Id.is_in(ids))
-                .filter(outbox::Column::LeaseUntil.eq(lease))
+                .filter(outbox::Column::LeaseToken.eq(lease))
                 .exec(&txn)
                 .await?
                 .rows_affected as usize;
@@ -186,7 +196,8 @@ impl Store {
         Ok(recorded)
     }
 
-    /// Records an attempt's outcome, if the lease is still ours.
+    /// Records an attempt's outcome, if the lease is still ours (the attempt
+    /// itself was counted when it was taken).
     async fn record_outcome(
         db: &impl sea_orm::ConnectionTrait,
         row: &OutboxRow,
@@ -200,7 +211,6 @@ impl Store {
         };
         let updated = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(status))
-            .col_expr(outbox::Column::Attempts, Expr::value(row.attempts + 1))
             .col_expr(outbox::Column::LastError, Expr::value(error))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
             .col_expr(
@@ -208,8 +218,7 @@ impl Store {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .col_expr(outbox::Column::DeliveredAt, Expr::value(delivered))
-            .filter(outbox::Column::Id.eq(row.id))
-            .filter(outbox::Column::LeaseUntil.eq(row.lease))
+            .filter(LeasedQueue::held(row.id, row.lease))
             .exec(db)
             .await?;
         Ok(updated.rows_affected == 1)
@@ -252,6 +261,37 @@ impl Store {
             update = update.filter(outbox::Column::Id.is_in(ids.iter().copied()));
         }
         Ok(update.exec(&self.db).await?.rows_affected)
+    }
+
+    /// Leads of the org with an ownership event not yet delivered: pending
+    /// (perhaps leased right now) or dead-lettered (an operator may retry it).
+    pub async fn leads_with_undelivered_ownership(
+        &self,
+        org_id: &str,
+    ) -> Result<std::collections::HashSet<String>, LeadsError> {
+        let payloads: Vec<String> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Payload)
+            .filter(outbox::Column::OrgId.eq(org_id))
+            .filter(outbox::Column::Kind.eq("ownership"))
+            .filter(outbox::Column::Status.is_in(["pending", "dead"]))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut leads = std::collections::HashSet::new();
+        for payload in payloads {
+            match serde_json::from_str(&payload) {
+                Ok(OutboxEvent::Ownership { changes }) => {
+                    leads.extend(changes.into_iter().map(|c| c.lead_id))
+                }
+                _ => {
+                    return Err(LeadsError::Internal(
+                        "an ownership outbox payload does not parse".into(),
+                    ));
+                }
+            }
+        }
+        Ok(leads)
     }
 
     /// Forgets delivered events older than `cutoff`.

@@ -121,7 +121,15 @@ impl WebPush {
         auth: &str,
         payload: &[u8],
     ) -> PushResult {
-        let info = SubscriptionInfo::new(endpoint, p256dh, auth);
+        // Keys stored before AddPushSubscription normalised them may be
+        // padded; the crate decodes only unpadded base64url.
+        let (Some(p256dh), Some(auth)) = (
+            crate::domain::push::normalise_key(p256dh),
+            crate::domain::push::normalise_key(auth),
+        ) else {
+            return PushResult::Failed("the subscription's keys are not base64".into());
+        };
+        let info = SubscriptionInfo::new(endpoint, &p256dh, &auth);
         let Some(audience) = origin(endpoint) else {
             return PushResult::Failed("the endpoint is not a URL".into());
         };

@@ -18,8 +18,21 @@ use crate::store::{Channel, DueDelivery, Outcome, Store};
 
 /// Deliveries taken per round.
 const BATCH: u64 = 32;
-/// How long a taken delivery stays ours; sends time out well before.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a taken delivery stays ours without a heartbeat: a dead worker's
+/// deliveries move to a live one within it plus a poll.
+const LEASE: Duration = Duration::from_secs(2);
+
+/// The delivery queue (see [`leadflow_db::queue`]).
+pub fn queue(policy: &RetryPolicy) -> leadflow_db::queue::LeasedQueue {
+    leadflow_db::queue::LeasedQueue {
+        table: "deliveries",
+        due: &["pending", "retrying"],
+        dead: "dead",
+        lease: LEASE,
+        max_attempts: policy.max_attempts.min(i32::MAX as u32) as i32,
+        order: &["next_attempt_at", "id"],
+    }
+}
 
 /// Sends queued deliveries.
 pub struct Worker {
@@ -34,11 +47,12 @@ pub struct Worker {
 impl Worker {
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let queue = queue(&self.policy);
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            let due = match self.store.claim_due(LEASE, BATCH).await {
+            let due = match self.store.claim_due(&queue, BATCH).await {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::warn!(%error, "claiming deliveries failed; will retry");
@@ -46,8 +60,13 @@ impl Worker {
                 }
             };
             let busy = !due.is_empty();
-            let sends = due.into_iter().map(|d| self.deliver(d));
-            futures::future::join_all(sends).await;
+            if let Some(token) = due.first().map(|d| d.lease) {
+                let sends = futures::future::join_all(due.into_iter().map(|d| self.deliver(d)));
+                tokio::select! {
+                    _ = sends => {}
+                    () = self.store.keep_lease(&queue, token) => {}
+                }
+            }
             if busy {
                 continue;
             }

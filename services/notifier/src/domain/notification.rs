@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NotifierError;
 
-/// Longest title (it becomes an email subject).
-pub const MAX_TITLE_CHARS: usize = 200;
-/// Longest body.
-pub const MAX_BODY_CHARS: usize = 2_000;
+pub use leadflow_text::notify::{
+    MAX_BODY_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_NAME_CHARS, MAX_TITLE_CHARS,
+};
+/// Longest idempotency key. A key is an identifier, not text: it is refused
+/// when too long, never shortened (two keys cut alike would merge).
+pub const MAX_KEY_CHARS: usize = 200;
 /// Most leads carried in a batch notification.
 pub const MAX_BATCH_LEADS: usize = 20;
 
@@ -138,21 +140,18 @@ impl Notification {
     }
 }
 
-/// Text that may end up in a header or a terminal: printable, bounded.
+/// Text that may end up in a header or a terminal: printable, and at most
+/// `max` characters. Too long is never an error: the text is shortened on a
+/// grapheme-cluster boundary with an ellipsis (a valid lead always produces
+/// a bell, whatever its name).
 pub fn check_text(
     field: &str,
-    value: &str,
+    value: String,
     max: usize,
     required: bool,
-) -> Result<(), NotifierError> {
+) -> Result<String, NotifierError> {
     if required && value.trim().is_empty() {
         return Err(NotifierError::invalid(field, "is required"));
-    }
-    if value.chars().count() > max {
-        return Err(NotifierError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
         return Err(NotifierError::invalid(
@@ -160,7 +159,10 @@ pub fn check_text(
             "may not contain control characters",
         ));
     }
-    Ok(())
+    Ok(match leadflow_text::fit(&value, max) {
+        std::borrow::Cow::Borrowed(_) => value,
+        std::borrow::Cow::Owned(shortened) => shortened,
+    })
 }
 
 /// Ids: printable, no whitespace, at most 128 bytes.
@@ -215,10 +217,21 @@ mod tests {
     }
 
     #[test]
+    fn long_text_is_shortened_never_refused() {
+        let title = check_text("title", "山".repeat(300), MAX_TITLE_CHARS, true).unwrap();
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert!(title.ends_with('…'));
+        assert_eq!(
+            check_text("title", "Jane".into(), 200, true).unwrap(),
+            "Jane"
+        );
+    }
+
+    #[test]
     fn header_injection_is_refused() {
-        assert!(check_text("title", "New lead\r\nBcc: x@y.z", 200, true).is_err());
-        assert!(check_text("title", "", 200, true).is_err());
-        assert!(check_text("body", "line one\nline two", 200, false).is_ok());
+        assert!(check_text("title", "New lead\r\nBcc: x@y.z".into(), 200, true).is_err());
+        assert!(check_text("title", "".into(), 200, true).is_err());
+        assert!(check_text("body", "line one\nline two".into(), 200, false).is_ok());
         assert!(check_email("recipient.email", "a@b.co").is_ok());
         assert!(check_email("recipient.email", "a@b").is_err());
     }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 
 use crate::error::NotifierError;
 
@@ -19,9 +19,11 @@ pub const DEFAULT_PUSH_ALLOWLIST: &[&str] = &[
     "push.apple.com",
 ];
 
-/// RFC 8291: a push message body may be 4,096 bytes once encrypted; with the
-/// aes128gcm header and padding delimiter that leaves 3,993 bytes of JSON.
-pub const MAX_PLAINTEXT_BYTES: usize = 3_993;
+/// The most plaintext the web-push crate encrypts: `HttpEce::encrypt` refuses
+/// more than 3,052 bytes (PayloadTooLarge), well below RFC 8291's 3,993 for a
+/// 4,096-byte record. Payloads are fitted to what the library enforces, so
+/// an accepted notification never fails at the last step.
+pub const MAX_PLAINTEXT_BYTES: usize = 3_052;
 
 /// What may be subscribed to.
 #[derive(Debug, Clone)]
@@ -43,11 +45,28 @@ impl Default for PushPolicy {
     }
 }
 
+/// Browsers hand their keys out as base64url without padding, but a web app
+/// that read them with `btoa` sends the standard alphabet, often padded.
+/// Any of these decodes.
 fn decode_b64(value: &str) -> Option<Vec<u8>> {
+    let bare = value.trim().trim_end_matches('=');
     URL_SAFE_NO_PAD
-        .decode(value.trim_end_matches('='))
+        .decode(bare)
         .ok()
-        .or_else(|| URL_SAFE.decode(value).ok())
+        .or_else(|| URL_SAFE.decode(value.trim()).ok())
+        .or_else(|| STANDARD.decode(value.trim()).ok())
+        .or_else(|| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(bare)
+                .ok()
+        })
+}
+
+/// A key in the one form the web-push crate decodes: base64url without
+/// padding. Keys are stored in this form; one stored before it was enforced
+/// is normalised again at send time.
+pub fn normalise_key(value: &str) -> Option<String> {
+    decode_b64(value).map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn is_private(ip: IpAddr) -> bool {
@@ -109,15 +128,16 @@ impl PushPolicy {
     }
 }
 
-/// A browser's P-256 public key: 65 bytes, uncompressed (0x04 …), base64url.
-pub fn check_p256dh(value: &str) -> Result<Vec<u8>, NotifierError> {
+/// A browser's P-256 public key: 65 bytes, uncompressed (0x04 …), base64.
+/// Returns it normalised (base64url without padding).
+pub fn check_p256dh(value: &str) -> Result<String, NotifierError> {
     match decode_b64(value) {
         Some(bytes)
             if bytes.len() == 65
                 && bytes[0] == 0x04
                 && p256::PublicKey::from_sec1_bytes(&bytes).is_ok() =>
         {
-            Ok(bytes)
+            Ok(URL_SAFE_NO_PAD.encode(bytes))
         }
         _ => Err(NotifierError::invalid(
             "p256dh",
@@ -126,10 +146,10 @@ pub fn check_p256dh(value: &str) -> Result<Vec<u8>, NotifierError> {
     }
 }
 
-/// The browser's auth secret: 16 bytes, base64url.
-pub fn check_auth(value: &str) -> Result<Vec<u8>, NotifierError> {
+/// The browser's auth secret: 16 bytes, base64. Returns it normalised.
+pub fn check_auth(value: &str) -> Result<String, NotifierError> {
     match decode_b64(value) {
-        Some(bytes) if bytes.len() == 16 => Ok(bytes),
+        Some(bytes) if bytes.len() == 16 => Ok(URL_SAFE_NO_PAD.encode(bytes)),
         _ => Err(NotifierError::invalid(
             "auth",
             "must be 16 bytes, base64url",
@@ -137,42 +157,55 @@ pub fn check_auth(value: &str) -> Result<Vec<u8>, NotifierError> {
     }
 }
 
-/// The JSON a service worker receives: `{title, body, lead_id, url}`, with
-/// the body shortened (on a character boundary, with an ellipsis) so the
-/// whole payload fits [`MAX_PLAINTEXT_BYTES`]. Never oversize.
+/// The JSON a service worker receives: `{title, body, lead_id, url}`, fitted
+/// to [`MAX_PLAINTEXT_BYTES`]: the body is shortened (on a grapheme-cluster
+/// boundary, with an ellipsis), then, if even that is not enough, the title.
+/// Never oversize.
 pub fn payload(title: &str, body: &str, lead_id: Option<&str>, url: &str) -> Vec<u8> {
-    let render = |body: &str| {
+    use unicode_segmentation::UnicodeSegmentation;
+    let render = |title: &str, body: &str| {
         serde_json::to_vec(
             &serde_json::json!({"title": title, "body": body, "lead_id": lead_id, "url": url}),
         )
         .expect("JSON of strings")
     };
-    let full = render(body);
-    if full.len() <= MAX_PLAINTEXT_BYTES {
-        return full;
-    }
-    let chars: Vec<char> = body.chars().collect();
-    let (mut lo, mut hi) = (0usize, chars.len());
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        let candidate: String = chars[..mid].iter().collect::<String>() + "…";
-        if render(&candidate).len() <= MAX_PLAINTEXT_BYTES {
-            lo = mid
-        } else {
-            hi = mid - 1
+    // The longest prefix of `text` (whole graphemes, plus an ellipsis when
+    // cut) for which `fits` holds; JSON escaping makes the cost per grapheme
+    // uneven, so search on the rendered size.
+    let shorten = |text: &str, fits: &dyn Fn(&str) -> bool| -> Option<String> {
+        if fits(text) {
+            return Some(text.to_owned());
         }
+        let ends: Vec<usize> = text.grapheme_indices(true).map(|(at, _)| at).collect();
+        let cut = |n: usize| {
+            format!(
+                "{}…",
+                text[..ends.get(n).copied().unwrap_or(text.len())].trim_end()
+            )
+        };
+        let (mut lo, mut hi) = (0usize, ends.len());
+        if !fits(&cut(0)) {
+            return None;
+        }
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fits(&cut(mid)) {
+                lo = mid
+            } else {
+                hi = mid - 1
+            }
+        }
+        Some(cut(lo))
+    };
+    let fits = |t: &str, b: &str| render(t, b).len() <= MAX_PLAINTEXT_BYTES;
+    if let Some(body) = shorten(body, &|b| fits(title, b)) {
+        return render(title, &body);
     }
-    let shortened = render(&(chars[..lo].iter().collect::<String>() + "…"));
-    if shortened.len() <= MAX_PLAINTEXT_BYTES {
-        shortened
-    } else {
-        // Even an empty body does not fit: the title is the problem; drop the body.
-        let title: String = title.chars().take(500).collect();
-        serde_json::to_vec(
-            &serde_json::json!({"title": title, "body": "", "lead_id": lead_id, "url": url}),
-        )
-        .expect("JSON")
-    }
+    // Even "…" as the body does not fit: the title is the problem.
+    let title = shorten(title, &|t| fits(t, "")).unwrap_or_default();
+    let out = render(&title, "");
+    debug_assert!(out.len() <= MAX_PLAINTEXT_BYTES);
+    out
 }
 
 #[cfg(test)]
@@ -217,6 +250,7 @@ mod tests {
         let long = "é".repeat(5_000);
         let p = payload("New lead", &long, Some("l-1"), "/leads/l-1");
         assert!(p.len() <= MAX_PLAINTEXT_BYTES);
+        assert!(p.len() > MAX_PLAINTEXT_BYTES - 8, "as much as fits is kept");
         let json: serde_json::Value = serde_json::from_slice(&p).unwrap();
         assert!(json["body"].as_str().unwrap().ends_with('…'));
         assert_eq!(json["lead_id"], "l-1");
@@ -225,6 +259,56 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&short).unwrap()["body"],
             "b"
         );
+    }
+
+    #[test]
+    fn payloads_are_within_what_the_library_encrypts() {
+        // Five 200-character CJK names in a batch body: ~3 kB of UTF-8 text.
+        let names = vec![format!("{} (Website)", "山".repeat(200)); 5].join(", ");
+        let flags = "🇫🇷".repeat(2_000);
+        for (title, body) in [
+            ("7 leads assigned to you", names.as_str()),
+            ("t", flags.as_str()),
+            (flags.as_str(), "b"),
+        ] {
+            let p = payload(title, body, None, "/leads?batch=b-1");
+            assert!(p.len() <= MAX_PLAINTEXT_BYTES, "{}", p.len());
+            let json: serde_json::Value = serde_json::from_slice(&p).unwrap();
+            let text = json["body"].as_str().unwrap().to_owned() + json["title"].as_str().unwrap();
+            assert!(!text.contains('\u{FFFD}'));
+            // No flag is cut in half: the regional indicators come in pairs.
+            let indicators = text
+                .chars()
+                .filter(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(c))
+                .count();
+            assert_eq!(indicators % 2, 0);
+            // What web-push encrypts, it accepts.
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
+            let browser = p256::SecretKey::random(&mut rand::rngs::OsRng);
+            let p256dh = URL_SAFE_NO_PAD.encode(browser.public_key().to_encoded_point(false));
+            let info = web_push::SubscriptionInfo::new(
+                "https://push.example.com/x",
+                &p256dh,
+                &URL_SAFE_NO_PAD.encode([9u8; 16]),
+            );
+            let mut builder = web_push::WebPushMessageBuilder::new(&info);
+            builder.set_payload(web_push::ContentEncoding::Aes128Gcm, &p);
+            builder.build().expect("the library encrypts it");
+        }
+    }
+
+    #[test]
+    fn padded_and_standard_base64_keys_are_normalised() {
+        let bytes = [0xfbu8; 16];
+        let canonical = URL_SAFE_NO_PAD.encode(bytes);
+        for sent in [
+            URL_SAFE.encode(bytes),
+            STANDARD.encode(bytes),
+            canonical.clone(),
+        ] {
+            assert_eq!(check_auth(&sent).unwrap(), canonical, "{sent}");
+            assert_eq!(normalise_key(&sent).unwrap(), canonical);
+        }
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub mod delivery {
         pub next_attempt_at: ChronoDateTimeUtc,
         /// While set and in the future, one worker owns the row.
         pub lease_until: Option<ChronoDateTimeUtc>,
+        /// The fencing token of the claim holding the lease.
+        pub lease_token: Option<i64>,
         pub delivered_at: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
         /// The W3C trace context of the Notify, so each attempt joins its trace.

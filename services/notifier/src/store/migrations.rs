@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_delivery_trace::Migration),
+            Box::new(m0003_delivery_lease_token::Migration),
         ]
     }
 
@@ -234,6 +235,32 @@ mod m0002_delivery_trace {
                 Table::alter()
                     .table("deliveries")
                     .add_column(ColumnDef::new("traceparent").text().null())
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+/// The fencing token of a delivery lease (see `leadflow_db::queue`).
+mod m0003_delivery_lease_token {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0003_delivery_lease_token"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(ColumnDef::new("lease_token").big_integer().null())
                     .to_owned(),
             )
             .await

@@ -3,10 +3,10 @@
 //!
 //! Notify is one transaction: the notification and one delivery row per
 //! channel and target land together, keyed so that a retried Notify finds
-//! them instead of adding more. Workers claim due deliveries with a lease
-//! (`FOR UPDATE SKIP LOCKED` on Postgres; SQLite is single-writer), send
-//! without holding any lock, and record the outcome only if they still hold
-//! the lease.
+//! them instead of adding more. Workers claim due deliveries through
+//! [`leadflow_db::queue`]: a short lease kept alive by a heartbeat, a fencing
+//! token, the attempt counted when it is taken. They send without holding any
+//! lock, and record the outcome only if they still hold the lease.
 
 pub mod entities;
 pub mod migrations;
@@ -14,7 +14,8 @@ pub mod migrations;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
+use leadflow_db::queue::LeasedQueue;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryInsertResult,
@@ -144,10 +145,10 @@ pub struct DueDelivery {
     pub org_id: String,
     pub channel: Channel,
     pub target: String,
-    /// Attempts made before this one.
+    /// Attempts made before this one (this one is counted already).
     pub attempts: i32,
-    /// The lease this worker holds; recording an outcome needs it.
-    pub lease: DateTime<Utc>,
+    /// The claim's fencing token; recording an outcome needs it.
+    pub lease: i64,
     /// The trace of the Notify that queued it.
     pub traceparent: Option<String>,
     pub notification: Notification,
@@ -375,6 +376,7 @@ impl Store {
                 last_error: Set(None),
                 next_attempt_at: Set(at),
                 lease_until: Set(None),
+                lease_token: Set(None),
                 delivered_at: Set(None),
                 created_at: Set(at),
                 traceparent: Set(p.traceparent.clone()),
@@ -590,8 +592,12 @@ impl Store {
         Ok(prefs)
     }
 
-    /// Adds a subscription for the caller; an endpoint already registered
-    /// (perhaps to the rep who used this browser before) moves to the caller.
+    /// Adds a subscription for the caller; an endpoint already registered in
+    /// the organisation (perhaps to the rep who used this browser before)
+    /// moves to the caller. One registered in another organisation stays
+    /// there: ALREADY_EXISTS, and the browser should unsubscribe and
+    /// subscribe again for an endpoint of its own (a push endpoint is a
+    /// capability; only the browser holding it knows it).
     pub async fn add_subscription(
         &self,
         org_id: &str,
@@ -601,7 +607,7 @@ impl Store {
         auth: &str,
     ) -> Result<Subscription, NotifierError> {
         let at = now();
-        push_subscription::Entity::insert(push_subscription::ActiveModel {
+        let written = push_subscription::Entity::insert(push_subscription::ActiveModel {
             endpoint: Set(endpoint.to_owned()),
             org_id: Set(org_id.to_owned()),
             user_id: Set(user_id.to_owned()),
@@ -612,16 +618,34 @@ impl Store {
         .on_conflict(
             OnConflict::column(push_subscription::Column::Endpoint)
                 .update_columns([
-                    push_subscription::Column::OrgId,
                     push_subscription::Column::UserId,
                     push_subscription::Column::P256dh,
                     push_subscription::Column::Auth,
                     push_subscription::Column::CreatedAt,
                 ])
+                // Never across organisations: the upsert only takes over a
+                // row of the caller's own organisation.
+                .action_and_where(
+                    Expr::col((push_subscription::Entity, push_subscription::Column::OrgId))
+                        .eq(org_id),
+                )
                 .to_owned(),
         )
         .exec_without_returning(&self.db)
-        .await?;
+        .await;
+        let written = match written {
+            Ok(rows) => rows,
+            // sea-orm reports "no row touched" of a conditional upsert so.
+            Err(sea_orm::DbErr::RecordNotInserted) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if written == 0 {
+            return Err(NotifierError::AlreadyExists(
+                "this push endpoint is registered in another organisation; unsubscribe the \
+                 browser and subscribe again"
+                    .into(),
+            ));
+        }
         Ok(Subscription {
             endpoint: endpoint.to_owned(),
             user_id: user_id.to_owned(),
@@ -677,43 +701,27 @@ impl Store {
             .collect())
     }
 
-    /// Takes the lease on up to `limit` due deliveries. Rows leased by another
-    /// worker (or instance) are skipped, never waited for.
+    /// Takes the lease on up to `limit` due deliveries (see
+    /// [`leadflow_db::queue`]). Rows leased by another worker (or instance)
+    /// are skipped, never waited for.
     pub async fn claim_due(
         &self,
-        lease: std::time::Duration,
+        queue: &LeasedQueue,
         limit: u64,
     ) -> Result<Vec<DueDelivery>, NotifierError> {
-        let at = now();
-        let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-        let txn = leadflow_db::begin_write(&self.db).await?;
-        let due = delivery::Entity::find()
-            .filter(
-                delivery::Column::Status
-                    .is_in([Status::Pending.as_str(), Status::Retrying.as_str()]),
-            )
-            .filter(delivery::Column::NextAttemptAt.lte(at))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(delivery::Column::LeaseUntil.is_null())
-                    .add(delivery::Column::LeaseUntil.lt(at)),
-            )
-            .order_by_asc(delivery::Column::NextAttemptAt)
-            .order_by_asc(delivery::Column::Id)
-            .limit(limit)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await?;
-        if due.is_empty() {
+        let claim = queue.claim(&self.db, limit).await?;
+        if !claim.exhausted.is_empty() {
+            tracing::warn!(deliveries = ?claim.exhausted, "deliveries out of attempts are now DEAD");
+        }
+        if claim.rows.is_empty() {
             return Ok(Vec::new());
         }
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
-            .filter(delivery::Column::Id.is_in(due.iter().map(|d| d.id)))
-            .exec(&txn)
+        let attempts: HashMap<i64, i32> = claim.rows.iter().map(|r| (r.id, r.attempts)).collect();
+        let due = delivery::Entity::find()
+            .filter(delivery::Column::Id.is_in(attempts.keys().copied()))
+            .order_by_asc(delivery::Column::Id)
+            .all(&self.db)
             .await?;
-        txn.commit().await?;
-
         let mut out = Vec::with_capacity(due.len());
         for d in due {
             let Some(n) = notification::Entity::find_by_id(d.notification_id)
@@ -737,8 +745,8 @@ impl Store {
                 org_id: d.org_id,
                 channel,
                 target: d.target,
-                attempts: d.attempts,
-                lease: until,
+                attempts: attempts[&d.id],
+                lease: claim.token,
                 traceparent: d.traceparent,
                 notification: to_notification(n)?,
                 keys,
@@ -747,8 +755,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Records an attempt's outcome, if the lease is still ours. Returns
-    /// whether it was recorded.
+    /// Keeps a claim's leases alive while its sends are in flight (run it
+    /// beside them; it never returns).
+    pub async fn keep_lease(&self, queue: &LeasedQueue, token: i64) {
+        queue.keep_alive(&self.db, token).await
+    }
+
+    /// Records an attempt's outcome, if the lease is still ours (the attempt
+    /// was counted when it was taken). Returns whether it was recorded.
     pub async fn record(
         &self,
         due: &DueDelivery,
@@ -766,7 +780,6 @@ impl Store {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let updated = delivery::Entity::update_many()
             .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
-            .col_expr(delivery::Column::Attempts, Expr::value(due.attempts + 1))
             .col_expr(delivery::Column::LastError, Expr::value(error.clone()))
             .col_expr(delivery::Column::NextAttemptAt, Expr::value(next))
             .col_expr(
@@ -774,8 +787,7 @@ impl Store {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .col_expr(delivery::Column::DeliveredAt, Expr::value(delivered))
-            .filter(delivery::Column::Id.eq(due.id))
-            .filter(delivery::Column::LeaseUntil.eq(due.lease))
+            .filter(LeasedQueue::held(due.id, due.lease))
             .exec(&txn)
             .await?;
         if updated.rows_affected == 0 {

@@ -294,3 +294,167 @@ async fn two_replicas_draining_one_queue_send_each_delivery_once() {
     titles.dedup();
     assert_eq!(titles.len(), 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_sent_padded_or_in_the_standard_alphabet_still_deliver() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let smtp = SmtpSink::start().await;
+    let push = PushService::start().await;
+    let app = spawn_notifier(1, &smtp.url(), fast_retry(3)).await;
+    let (padded, standard) = (push.subscribe(), push.subscribe());
+    for (user, sub, engine) in [("ana", &padded, &URL_SAFE), ("ben", &standard, &STANDARD)] {
+        let reencode = |key: &str| engine.encode(URL_SAFE_NO_PAD.decode(key).unwrap());
+        let p256dh = reencode(&sub.p256dh);
+        app.client(0)
+            .add_push_subscription(req(
+                pb::AddPushSubscriptionRequest {
+                    endpoint: sub.endpoint.clone(),
+                    p256dh,
+                    auth: reencode(&sub.auth),
+                },
+                &app.rep(user),
+            ))
+            .await
+            .expect("subscribe");
+    }
+    let a = app.notify(0, "padded-1", "ana", "Jane").await;
+    let b = app.notify(0, "standard-1", "ben", "Joe").await;
+    push.wait_for(2, Duration::from_secs(10)).await;
+    for n in [a, b] {
+        let deliveries = settled(&app, &n.id, Duration::from_secs(10)).await;
+        let push_delivery = deliveries
+            .iter()
+            .find(|d| d.channel == pb::Channel::WebPush as i32)
+            .unwrap();
+        assert_eq!(
+            push_delivery.status,
+            pb::DeliveryStatus::Delivered as i32,
+            "{push_delivery:?}"
+        );
+    }
+    assert!(push.rejections().is_empty(), "{:?}", push.rejections());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_bell_of_five_200_character_cjk_names_is_pushed() {
+    let smtp = SmtpSink::start().await;
+    let push = PushService::start().await;
+    let app = spawn_notifier(1, &smtp.url(), fast_retry(3)).await;
+    subscribe(&app, &push, "ana").await;
+    let names: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                "{}{i}",
+                "山田太郎".repeat(50).chars().take(199).collect::<String>()
+            )
+        })
+        .collect();
+    let body = names
+        .iter()
+        .map(|n| format!("{n} (Website)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+        + " and 2 more.";
+    assert!(
+        body.len() > 3_052,
+        "the body alone is over the library's limit"
+    );
+    let request = pb::NotifyRequest {
+        idempotency_key: "batch-cjk".into(),
+        recipient: Some(pb::Recipient {
+            user_id: "ana".into(),
+            email: String::new(),
+            display_name: "Ana".into(),
+        }),
+        kind: pb::NotificationKind::LeadsAssigned as i32,
+        title: "7 leads assigned to you".into(),
+        body,
+        subject: Some(pb::notify_request::Subject::Batch(pb::LeadBatch {
+            batch_id: "b-1".into(),
+            count: 7,
+            leads: names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| pb::LeadRef {
+                    id: format!("lead-{i}"),
+                    name: name.clone(),
+                    source: leadflow_proto::common::v1::LeadSource::Website as i32,
+                })
+                .collect(),
+        })),
+        actor_id: "owner-1".into(),
+    };
+    let n = app
+        .client(0)
+        .notify(req(request, &app.service()))
+        .await
+        .expect("a batch bell is accepted")
+        .into_inner();
+    let pushes = push.wait_for(1, Duration::from_secs(10)).await;
+    let json = &pushes[0].json;
+    assert_eq!(json["title"], "7 leads assigned to you");
+    let pushed_body = json["body"].as_str().unwrap();
+    assert!(
+        pushed_body.ends_with('…'),
+        "shortened to fit: {pushed_body}"
+    );
+    assert!(pushed_body.starts_with(&names[0]));
+    let deliveries = settled(&app, &n.id, Duration::from_secs(10)).await;
+    assert_eq!(deliveries[0].status, pb::DeliveryStatus::Delivered as i32);
+    // The inbox keeps the whole body.
+    assert!(n.body.ends_with(" and 2 more."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_moves_to_the_caller_within_its_organisation_never_across() {
+    let smtp = SmtpSink::start().await;
+    let push = PushService::start().await;
+    let app = spawn_notifier(1, &smtp.url(), fast_retry(3)).await;
+    let sub = subscribe(&app, &push, "ana").await;
+    let add = |token: String| {
+        let sub = sub.clone();
+        let mut client = app.client(0);
+        async move {
+            client
+                .add_push_subscription(req(
+                    pb::AddPushSubscriptionRequest {
+                        endpoint: sub.endpoint,
+                        p256dh: sub.p256dh,
+                        auth: sub.auth,
+                    },
+                    &token,
+                ))
+                .await
+        }
+    };
+    // Another organisation cannot take it.
+    let outsider = app
+        .auth
+        .token("mallory", "org-elsewhere", leadflow_auth::Role::Sales);
+    let refused = add(outsider).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::AlreadyExists, "{refused:?}");
+    app.notify(0, "still-ana", "ana", "Jane").await;
+    push.wait_for(1, Duration::from_secs(10)).await;
+
+    // Within the organisation, the shared browser moves to ben.
+    let moved = add(app.rep("ben"))
+        .await
+        .expect("ben takes the browser")
+        .into_inner();
+    assert_eq!(moved.user_id, "ben");
+    app.notify(0, "for-ana", "ana", "Kim").await;
+    app.notify(0, "for-ben", "ben", "Lou").await;
+    push.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let titles: Vec<String> = push
+        .received()
+        .iter()
+        .map(|p| p.json["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles.iter().any(|t| t.contains("Lou")), "{titles:?}");
+    assert!(
+        !titles.iter().any(|t| t.contains("Kim")),
+        "ana's lead no longer reaches the browser ben uses: {titles:?}"
+    );
+}

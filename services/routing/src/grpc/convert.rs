@@ -11,7 +11,7 @@ use crate::error::RoutingError;
 use crate::store::{AuditEntry, Ownership};
 
 /// Most candidates in one RouteLead / SimulateRouting call.
-pub const MAX_CANDIDATES: usize = 10_000;
+pub const MAX_CANDIDATES: usize = 50_000;
 /// Most facts in one ApplyOwnershipChanges / ReconcileWorkload call.
 pub const MAX_FACTS: usize = 10_000;
 
@@ -140,6 +140,20 @@ pub fn tags_from_pb(field: &str, tags: Vec<String>) -> Result<Vec<String>, Routi
         ));
     }
     Ok(tags.into_iter().map(|t| t.trim().to_owned()).collect())
+}
+
+/// The most attempts at routing one lead (creation, then SLA re-routes).
+pub const MAX_ATTEMPT: i32 = 1_000;
+
+/// Which question about a lead a RouteLead is: 0 and 1 are both the first.
+pub fn attempt_from_pb(attempt: i32) -> Result<u32, RoutingError> {
+    if !(0..=MAX_ATTEMPT).contains(&attempt) {
+        return Err(RoutingError::invalid(
+            "attempt",
+            format!("must be between 0 and {MAX_ATTEMPT}"),
+        ));
+    }
+    Ok(attempt.max(1) as u32)
 }
 
 pub fn lead_id(id: &str) -> Result<(), RoutingError> {

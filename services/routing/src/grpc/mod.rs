@@ -220,6 +220,7 @@ impl RoutingService for RoutingApi {
         let source = source_from_pb("source", req.source)?;
         let tags = tags_from_pb("tags", req.tags)?;
         let candidates = candidates_from_pb(req.candidates)?;
+        let attempt = attempt_from_pb(req.attempt)?;
         let settings = self.current_settings(&caller.org_id).await?;
         let plan = decision::plan(&settings.settings, &candidates, source, &tags);
         let mut decision = match &plan {
@@ -229,6 +230,7 @@ impl RoutingService for RoutingApi {
                     .pick(
                         &caller.org_id,
                         &req.lead_id,
+                        attempt,
                         &p.pool.key(),
                         p.strategy,
                         &p.eligible,
@@ -363,18 +365,33 @@ impl RoutingService for RoutingApi {
     ) -> Result<Response<pb::ReconcileWorkloadResponse>, Status> {
         let caller = caller(&request)?;
         permissions::may_call_internal(&caller)?;
-        let truth = facts_from_pb("leads", request.into_inner().leads)?;
-        let corrected = self
-            .state
-            .reconcile(&caller.org_id, &truth)
-            .await
-            .map_err(RoutingError::from)?;
+        let req = request.into_inner();
+        let truth = facts_from_pb("leads", req.leads)?;
+        let forget = facts_from_pb("forget", req.forget)?;
+        if req.finish && req.epoch < 1 {
+            return Err(
+                RoutingError::invalid("epoch", "finish needs the epoch begin returned").into(),
+            );
+        }
+        let org = caller.org_id.as_str();
+        let state = |e| Status::from(RoutingError::from(e));
+        let epoch = if req.begin {
+            self.state.begin_reconcile(org).await.map_err(state)?
+        } else {
+            req.epoch
+        };
+        let mut corrected = self.state.reconcile(org, &truth).await.map_err(state)?;
+        corrected += self.state.forget(org, &forget).await.map_err(state)?;
+        if req.finish {
+            corrected += self.state.sweep(org, epoch).await.map_err(state)?;
+        }
         tracing::Span::current().record("corrected", corrected);
         if corrected > 0 {
             tracing::info!(org = %caller.org_id, corrected, "workload drift corrected by reconcile");
         }
         Ok(Response::new(pb::ReconcileWorkloadResponse {
             corrected: corrected as i64,
+            epoch,
         }))
     }
 }

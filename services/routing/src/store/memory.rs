@@ -14,9 +14,13 @@ use crate::domain::settings::Strategy;
 #[derive(Debug, Default)]
 struct OrgState {
     cursors: HashMap<String, String>,
-    decisions: HashMap<String, (String, Instant)>,
+    /// (lead id, attempt) -> (assignee, expiry).
+    decisions: HashMap<(String, u32), (String, Instant)>,
     /// lead id -> (version, counted owner or "").
     owners: HashMap<String, (i64, String)>,
+    /// lead id -> the reconcile epoch it was last written or confirmed in.
+    touched: HashMap<String, i64>,
+    epoch: i64,
     load: HashMap<String, i64>,
     generation: Option<String>,
 }
@@ -44,6 +48,16 @@ impl OrgState {
         }
     }
 
+    /// Removes an entry and its count.
+    fn drop_entry(&mut self, lead_id: &str) -> Option<String> {
+        let (_, owner) = self.owners.remove(lead_id)?;
+        self.touched.remove(lead_id);
+        if !owner.is_empty() {
+            self.add_load(&owner, -1);
+        }
+        Some(owner)
+    }
+
     /// The same rule as ownership.lua. Returns whether the counted owner changed.
     fn merge(&mut self, fact: &Ownership, reconcile: bool) -> bool {
         let (cur_version, cur_owner) = self
@@ -52,6 +66,10 @@ impl OrgState {
             .cloned()
             .unwrap_or((-1, String::new()));
         if !(fact.version > cur_version || (reconcile && fact.version == cur_version)) {
+            if reconcile {
+                // Newer here than in the snapshot: still confirmed.
+                self.touched.insert(fact.lead_id.clone(), self.epoch);
+            }
             return false;
         }
         let new_owner = if fact.open {
@@ -70,6 +88,7 @@ impl OrgState {
         }
         self.owners
             .insert(fact.lead_id.clone(), (fact.version, new_owner));
+        self.touched.insert(fact.lead_id.clone(), self.epoch);
         changed
     }
 }
@@ -104,6 +123,7 @@ impl RoutingState for MemoryState {
         &self,
         org_id: &str,
         lead_id: &str,
+        attempt: u32,
         pool: &str,
         strategy: Strategy,
         eligible: &[String],
@@ -116,12 +136,19 @@ impl RoutingState for MemoryState {
             let generation = org.generation();
             let now = Instant::now();
             org.decisions.retain(|_, (_, expires)| *expires > now);
-            if let Some((assignee, _)) = org.decisions.get(lead_id) {
-                return Picked {
-                    assignee: assignee.clone(),
-                    replayed: true,
-                    generation,
-                };
+            let key = (lead_id.to_owned(), attempt);
+            if let Some((assignee, _)) = org.decisions.get(&key).cloned() {
+                if eligible.contains(&assignee) {
+                    return Picked {
+                        assignee,
+                        replayed: true,
+                        generation,
+                    };
+                }
+                // No longer eligible: release its provisional count.
+                if org.owners.get(lead_id) == Some(&(0, assignee.clone())) {
+                    org.drop_entry(lead_id);
+                }
             }
             let cursor = org.cursors.get(pool).map(String::as_str);
             let assignee = match strategy {
@@ -132,10 +159,10 @@ impl RoutingState for MemoryState {
             org.cursors.insert(pool.to_owned(), assignee.clone());
             if !org.owners.contains_key(lead_id) {
                 org.owners.insert(lead_id.to_owned(), (0, assignee.clone()));
+                org.touched.insert(lead_id.to_owned(), org.epoch);
                 org.add_load(&assignee, 1);
             }
-            org.decisions
-                .insert(lead_id.to_owned(), (assignee.clone(), now + ttl));
+            org.decisions.insert(key, (assignee.clone(), now + ttl));
             Picked {
                 assignee,
                 replayed: false,
@@ -154,11 +181,55 @@ impl RoutingState for MemoryState {
         }))
     }
 
+    async fn begin_reconcile(&self, org_id: &str) -> Result<i64, StateError> {
+        Ok(self.with_org(org_id, |org| {
+            org.generation();
+            org.epoch += 1;
+            org.epoch
+        }))
+    }
+
     async fn reconcile(&self, org_id: &str, truth: &[Ownership]) -> Result<u64, StateError> {
         Ok(self.with_org(org_id, |org| {
             org.generation();
             truth.iter().filter(|fact| org.merge(fact, true)).count() as u64
         }))
+    }
+
+    async fn forget(&self, org_id: &str, closed: &[Ownership]) -> Result<u64, StateError> {
+        Ok(self.with_org(org_id, |org| {
+            let mut dropped = 0;
+            for fact in closed {
+                if org
+                    .owners
+                    .get(&fact.lead_id)
+                    .is_some_and(|(version, _)| *version <= fact.version)
+                    && org.drop_entry(&fact.lead_id).is_some_and(|o| !o.is_empty())
+                {
+                    dropped += 1;
+                }
+            }
+            dropped
+        }))
+    }
+
+    async fn sweep(&self, org_id: &str, epoch: i64) -> Result<u64, StateError> {
+        Ok(self.with_org(org_id, |org| {
+            let stale: Vec<String> = org
+                .owners
+                .keys()
+                .filter(|lead| org.touched.get(*lead).is_none_or(|at| *at < epoch))
+                .cloned()
+                .collect();
+            for lead in &stale {
+                org.drop_entry(lead);
+            }
+            stale.len() as u64
+        }))
+    }
+
+    async fn entries(&self, org_id: &str) -> Result<u64, StateError> {
+        Ok(self.with_org(org_id, |org| org.owners.len() as u64))
     }
 
     async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError> {

@@ -184,36 +184,35 @@ impl RedisState {
             })?
     }
 
+    /// Runs ownership.lua in `mode` over `facts`, [`FACTS_PER_SCRIPT`] at a
+    /// time (at least once, so an empty call still reads the generation).
+    /// Returns (entries changed, generation, epoch).
     async fn merge(
         &self,
         org_id: &str,
         facts: &[Ownership],
         mode: &str,
-    ) -> Result<(u64, Generation), StateError> {
+    ) -> Result<(u64, Generation, i64), StateError> {
         let mut changed = 0;
         let mut generation = Generation {
             id: String::new(),
             reset: false,
         };
+        let mut epoch = 0;
         let chunks: Vec<&[Ownership]> = if facts.is_empty() {
             vec![&[]]
         } else {
             facts.chunks(FACTS_PER_SCRIPT).collect()
         };
         for chunk in chunks {
-            let mut call = self.ownership_script.prepare_invoke();
-            call.key(self.key(org_id, "owners"))
-                .key(self.key(org_id, "load"))
-                .key(self.key(org_id, "gen"))
-                .arg(mode)
-                .arg(new_generation());
+            let mut call = self.ownership_call(org_id, mode);
             for fact in chunk {
                 call.arg(&fact.lead_id)
                     .arg(fact.owner_id.as_deref().unwrap_or(""))
                     .arg(if fact.open { "1" } else { "0" })
                     .arg(fact.version);
             }
-            let (n, id, reset): (u64, String, i64) = self
+            let (n, id, reset, at): (u64, String, i64, i64) = self
                 .run("ownership script", async move |mut conn| {
                     call.invoke_async(&mut conn).await
                 })
@@ -221,8 +220,30 @@ impl RedisState {
             changed += n;
             generation.reset |= reset == 1;
             generation.id = id;
+            epoch = at;
         }
-        Ok((changed, generation))
+        Ok((changed, generation, epoch))
+    }
+
+    fn ownership_call(&self, org_id: &str, mode: &str) -> redis::ScriptInvocation<'_> {
+        let mut call = self.ownership_script.prepare_invoke();
+        call.key(self.key(org_id, "owners"))
+            .key(self.key(org_id, "load"))
+            .key(self.key(org_id, "gen"))
+            .key(self.key(org_id, "touched"))
+            .key(self.key(org_id, "epoch"))
+            .arg(mode)
+            .arg(new_generation());
+        call
+    }
+
+    /// The key of a remembered decision. The first question keeps the key it
+    /// had before attempts were numbered, so an upgrade replays it.
+    fn decision_key(&self, org_id: &str, lead_id: &str, attempt: u32) -> String {
+        match attempt {
+            0 | 1 => self.key(org_id, &format!("decision:{lead_id}")),
+            n => self.key(org_id, &format!("decision:{lead_id}:{n}")),
+        }
     }
 }
 
@@ -233,6 +254,7 @@ impl RoutingState for RedisState {
         &self,
         org_id: &str,
         lead_id: &str,
+        attempt: u32,
         pool: &str,
         strategy: Strategy,
         eligible: &[String],
@@ -242,10 +264,12 @@ impl RoutingState for RedisState {
         }
         let mut call = self.pick_script.prepare_invoke();
         call.key(self.key(org_id, "cursors"))
-            .key(self.key(org_id, &format!("decision:{lead_id}")))
+            .key(self.decision_key(org_id, lead_id, attempt))
             .key(self.key(org_id, "gen"))
             .key(self.key(org_id, "owners"))
             .key(self.key(org_id, "load"))
+            .key(self.key(org_id, "touched"))
+            .key(self.key(org_id, "epoch"))
             .arg(pool)
             .arg(match strategy {
                 Strategy::RoundRobin => "rr",
@@ -276,8 +300,68 @@ impl RoutingState for RedisState {
         Ok(self.merge(org_id, changes, "apply").await?.1)
     }
 
+    async fn begin_reconcile(&self, org_id: &str) -> Result<i64, StateError> {
+        Ok(self.merge(org_id, &[], "begin").await?.2)
+    }
+
     async fn reconcile(&self, org_id: &str, truth: &[Ownership]) -> Result<u64, StateError> {
         Ok(self.merge(org_id, truth, "reconcile").await?.0)
+    }
+
+    async fn forget(&self, org_id: &str, closed: &[Ownership]) -> Result<u64, StateError> {
+        if closed.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.merge(org_id, closed, "forget").await?.0)
+    }
+
+    async fn sweep(&self, org_id: &str, epoch: i64) -> Result<u64, StateError> {
+        // HSCAN reads the lead ids without blocking Redis; the script then
+        // checks each entry atomically, so a pick made between the two is
+        // marked with the current epoch and kept.
+        let owners = self.key(org_id, "owners");
+        let mut cursor = 0u64;
+        let mut removed = 0;
+        loop {
+            let key = owners.clone();
+            let (next, flat): (u64, Vec<String>) = self
+                .run("scanning owners", async move |mut conn| {
+                    redis::cmd("HSCAN")
+                        .arg(key)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(FACTS_PER_SCRIPT)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            let leads: Vec<&String> = flat.iter().step_by(2).collect();
+            if !leads.is_empty() {
+                let mut call = self.ownership_call(org_id, "sweep");
+                call.arg(epoch);
+                for lead in leads {
+                    call.arg(lead);
+                }
+                let (n, _, _, _): (u64, String, i64, i64) = self
+                    .run("sweep script", async move |mut conn| {
+                        call.invoke_async(&mut conn).await
+                    })
+                    .await?;
+                removed += n;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn entries(&self, org_id: &str) -> Result<u64, StateError> {
+        let owners = self.key(org_id, "owners");
+        self.run("counting entries", async move |mut conn| {
+            redis::cmd("HLEN").arg(owners).query_async(&mut conn).await
+        })
+        .await
     }
 
     async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError> {

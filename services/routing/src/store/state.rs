@@ -63,12 +63,16 @@ impl From<StateError> for crate::error::RoutingError {
 pub trait RoutingState: Send + Sync + 'static {
     /// Picks the assignee for `lead_id` from `eligible` (ascending, non-empty)
     /// with `strategy`, moves the pool's cursor, counts the lead for the
-    /// assignee at once, and remembers the decision: a retry for the same lead
-    /// returns it without moving anything.
+    /// assignee at once, and remembers the decision per lead and `attempt`: a
+    /// retry returns it without moving anything, while the remembered
+    /// assignee is still in `eligible`. One who is not any more (deactivated,
+    /// away, no longer sales-capable) is replaced: the lead is decided again
+    /// and the earlier provisional count released.
     async fn pick(
         &self,
         org_id: &str,
         lead_id: &str,
+        attempt: u32,
         pool: &str,
         strategy: Strategy,
         eligible: &[String],
@@ -77,15 +81,35 @@ pub trait RoutingState: Send + Sync + 'static {
     /// Applies ownership facts; a fact older than the one applied is ignored.
     async fn apply(&self, org_id: &str, changes: &[Ownership]) -> Result<Generation, StateError>;
 
-    /// Merges the leads database's truth in by version. Returns how many
-    /// entries were corrected.
+    /// Starts an authoritative reconcile: returns its epoch. Every entry
+    /// written from now on (a pick, an ownership change, a confirmation) is
+    /// marked with it.
+    async fn begin_reconcile(&self, org_id: &str) -> Result<i64, StateError>;
+
+    /// Merges the leads database's truth in by version (the same version
+    /// also corrects) and marks each entry named as confirmed. Returns how
+    /// many entries were corrected.
     async fn reconcile(&self, org_id: &str, truth: &[Ownership]) -> Result<u64, StateError>;
+
+    /// Drops the entries of closed leads routing need not remember (Redis
+    /// runs with noeviction), unless an entry is newer than its fact.
+    /// Returns how many counted entries were dropped.
+    async fn forget(&self, org_id: &str, closed: &[Ownership]) -> Result<u64, StateError>;
+
+    /// Ends the reconcile `epoch`: every entry neither confirmed nor written
+    /// since it began is removed (a pick for a lead that was never stored).
+    /// Returns how many were removed.
+    async fn sweep(&self, org_id: &str, epoch: i64) -> Result<u64, StateError>;
 
     /// Open leads per rep (reps with none may be absent).
     async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError>;
 
     /// The cursors and counts now, for a dry run that must not change them.
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError>;
+
+    /// How many leads routing keeps an entry for (tests, and the bound on
+    /// what Redis holds).
+    async fn entries(&self, org_id: &str) -> Result<u64, StateError>;
 }
 
 /// A new generation id.

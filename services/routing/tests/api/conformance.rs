@@ -36,7 +36,7 @@ fn fact(lead: &str, owner: Option<&str>, open: bool, version: i64) -> Ownership 
 
 async fn rr(state: &dyn RoutingState, lead: &str, pool: &[&str]) -> String {
     state
-        .pick("org", lead, "team", Strategy::RoundRobin, &ids(pool))
+        .pick("org", lead, 1, "team", Strategy::RoundRobin, &ids(pool))
         .await
         .unwrap()
         .assignee
@@ -61,6 +61,7 @@ async fn a_retried_pick_returns_the_same_rep_without_moving_the_cursor(state: &d
         .pick(
             "org",
             "lead-1",
+            1,
             "team",
             Strategy::RoundRobin,
             &ids(&["a", "b"]),
@@ -71,6 +72,7 @@ async fn a_retried_pick_returns_the_same_rep_without_moving_the_cursor(state: &d
         .pick(
             "org",
             "lead-1",
+            1,
             "team",
             Strategy::RoundRobin,
             &ids(&["a", "b"]),
@@ -107,6 +109,7 @@ async fn balanced_takes_the_least_loaded_and_spreads_ties(state: &dyn RoutingSta
             .pick(
                 "org",
                 lead,
+                1,
                 "team",
                 Strategy::BalancedWorkload,
                 &ids(&["a", "b", "c"]),
@@ -158,6 +161,7 @@ async fn a_routed_lead_counts_once_when_its_ownership_arrives(state: &dyn Routin
         .pick(
             "org",
             "lead-9",
+            1,
             "team",
             Strategy::BalancedWorkload,
             &ids(&["a"]),
@@ -216,11 +220,11 @@ async fn reconcile_restores_exact_counts(state: &dyn RoutingState) {
 
 async fn a_new_state_reports_a_reset_generation_once(state: &dyn RoutingState) {
     let first = state
-        .pick("org-g", "l1", "team", Strategy::RoundRobin, &ids(&["a"]))
+        .pick("org-g", "l1", 1, "team", Strategy::RoundRobin, &ids(&["a"]))
         .await
         .unwrap();
     let second = state
-        .pick("org-g", "l2", "team", Strategy::RoundRobin, &ids(&["a"]))
+        .pick("org-g", "l2", 1, "team", Strategy::RoundRobin, &ids(&["a"]))
         .await
         .unwrap();
     assert!(first.generation.reset);
@@ -234,6 +238,143 @@ async fn a_snapshot_changes_nothing(state: &dyn RoutingState) {
     let _ = state.snapshot("org").await.unwrap();
     assert_eq!(state.snapshot("org").await.unwrap(), before);
     assert_eq!(before.cursors["team"], "a");
+}
+
+async fn pick(state: &dyn RoutingState, lead: &str, attempt: u32, pool: &[&str]) -> String {
+    state
+        .pick(
+            "org",
+            lead,
+            attempt,
+            "team",
+            Strategy::BalancedWorkload,
+            &ids(pool),
+        )
+        .await
+        .unwrap()
+        .assignee
+}
+
+async fn a_replay_whose_rep_is_no_longer_eligible_decides_again_and_releases_the_count(
+    state: &dyn RoutingState,
+) {
+    assert_eq!(pick(state, "lead-1", 1, &["a", "b"]).await, "a");
+    // a was deactivated (or went away): the retry must not hand them the lead.
+    assert_eq!(pick(state, "lead-1", 1, &["b"]).await, "b");
+    assert_eq!(
+        state.workload("org").await.unwrap(),
+        HashMap::from([("b".into(), 1)]),
+        "a's provisional count was released, b counted once"
+    );
+    // While b stays eligible, the retry replays b.
+    let again = state
+        .pick(
+            "org",
+            "lead-1",
+            1,
+            "team",
+            Strategy::BalancedWorkload,
+            &ids(&["a", "b"]),
+        )
+        .await
+        .unwrap();
+    assert!(again.replayed && again.assignee == "b");
+}
+
+async fn a_new_attempt_asks_a_new_question(state: &dyn RoutingState) {
+    let first = rr(state, "lead-1", &["a", "b", "c"]).await;
+    assert_eq!(first, "a");
+    let rerouted = state
+        .pick(
+            "org",
+            "lead-1",
+            2,
+            "team",
+            Strategy::RoundRobin,
+            &ids(&["a", "b", "c"]),
+        )
+        .await
+        .unwrap();
+    assert!(!rerouted.replayed, "an SLA re-route gets a fresh decision");
+    assert_eq!(rerouted.assignee, "b");
+    let replayed = state
+        .pick(
+            "org",
+            "lead-1",
+            2,
+            "team",
+            Strategy::RoundRobin,
+            &ids(&["a", "b", "c"]),
+        )
+        .await
+        .unwrap();
+    assert!(replayed.replayed && replayed.assignee == "b");
+}
+
+async fn an_authoritative_reconcile_removes_picks_for_leads_never_stored_and_keeps_new_ones(
+    state: &dyn RoutingState,
+) {
+    // Three picks; only l1 and l2 were stored (l3's CreateLead crashed).
+    for lead in ["l1", "l2", "l3"] {
+        pick(state, lead, 1, &["a", "b", "c"]).await;
+    }
+    assert_eq!(
+        state.workload("org").await.unwrap().values().sum::<i64>(),
+        3
+    );
+    let epoch = state.begin_reconcile("org").await.unwrap();
+    let truth = [
+        fact("l1", Some("a"), true, 1),
+        fact("l2", Some("b"), true, 1),
+    ];
+    state.reconcile("org", &truth).await.unwrap();
+    // A pick made while the reconcile runs, for a lead the snapshot did not see.
+    let during = pick(state, "l4", 1, &["a", "b", "c"]).await;
+    let removed = state.sweep("org", epoch).await.unwrap();
+    assert_eq!(removed, 1, "only l3's phantom pick");
+    // l4 went to a (the three tied at one, and a comes after the cursor c).
+    assert_eq!(during, "a");
+    assert_eq!(
+        state.workload("org").await.unwrap(),
+        HashMap::from([("a".into(), 2), ("b".into(), 1)]),
+        "l1 and l4 for a, l2 for b; c's phantom is gone"
+    );
+    assert_eq!(state.entries("org").await.unwrap(), 3);
+}
+
+async fn closed_leads_are_forgotten_unless_newer(state: &dyn RoutingState) {
+    state
+        .apply(
+            "org",
+            &[
+                fact("won", Some("a"), false, 3),
+                fact("reopened", Some("a"), true, 5),
+                fact("open", Some("a"), true, 1),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state.entries("org").await.unwrap(), 3);
+    let dropped = state
+        .forget(
+            "org",
+            &[
+                fact("won", Some("a"), false, 3),
+                fact("reopened", Some("a"), false, 4),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dropped, 0, "no counted entry was dropped");
+    assert_eq!(
+        state.entries("org").await.unwrap(),
+        2,
+        "won is gone, reopened (v5) stays"
+    );
+    assert_eq!(
+        state.workload("org").await.unwrap(),
+        HashMap::from([("a".into(), 2)])
+    );
 }
 
 macro_rules! conformance {
@@ -256,4 +397,8 @@ conformance!(
     reconcile_restores_exact_counts,
     a_new_state_reports_a_reset_generation_once,
     a_snapshot_changes_nothing,
+    a_replay_whose_rep_is_no_longer_eligible_decides_again_and_releases_the_count,
+    a_new_attempt_asks_a_new_question,
+    an_authoritative_reconcile_removes_picks_for_leads_never_stored_and_keeps_new_ones,
+    closed_leads_are_forgotten_unless_newer,
 );

@@ -161,6 +161,7 @@ pub fn route_request(
         source: source as i32,
         tags: vec![],
         candidates: candidates.to_vec(),
+        attempt: 1,
     }
 }
 

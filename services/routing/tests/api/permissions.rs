@@ -114,6 +114,7 @@ async fn call(app: &RoutingApp, rpc: &str, role: Role) -> Result<(), tonic::Stat
             .reconcile_workload(req(
                 pb::ReconcileWorkloadRequest {
                     leads: vec![fact()],
+                    ..Default::default()
                 },
                 &token,
             ))

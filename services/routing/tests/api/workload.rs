@@ -74,6 +74,7 @@ async fn duplicate_and_reordered_batches_cause_zero_drift_and_reconcile_restores
         .reconcile_workload(req(
             pb::ReconcileWorkloadRequest {
                 leads: truth.clone(),
+                ..Default::default()
             },
             &service,
         ))
