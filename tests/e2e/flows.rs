@@ -584,10 +584,10 @@ async fn every_acknowledged_lead_survives_a_sigkill_and_its_events_are_delivered
             .map(|l| l.id.as_str())
             .collect();
         let got =
-            // Events the killed process had leased wait out its lease (30 s)
-            // before the new one may take them; allow that and a margin.
+            // Events the killed process had leased wait out its lease (2 s,
+            // no longer renewed) before the new one takes them.
             eventually(
-                Duration::from_secs(60),
+                Duration::from_secs(30),
                 "notifications after the crash",
                 || async {
                     let mut ids = Vec::new();

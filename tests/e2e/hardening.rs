@@ -522,3 +522,212 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_notifiers_push_in_flight_is_taken_over_within_three_seconds() {
+    use leadflow_testkit::push::PushService;
+    let dir = tempdir();
+    let stack = Stack::new().await;
+    let (_, public) = key_files(&stack, &dir);
+    let push = PushService::start().await;
+    let (vapid, _) = leadflow_notifier::channels::webpush::generate_vapid_keys();
+    let env = vec![
+        (
+            "NOTIFIER_LISTEN_ADDR",
+            format!("127.0.0.1:{}", stack.notifier_port),
+        ),
+        ("NOTIFIER_DATABASE_URL", stack.notifier_db.url.clone()),
+        (
+            "NOTIFIER_SMTP_URL",
+            format!("file://{}/mail", dir.display()),
+        ),
+        ("NOTIFIER_POLL_MS", "200".to_owned()),
+        ("NOTIFIER_VAPID_PRIVATE_KEY", vapid),
+        ("NOTIFIER_PUSH_ALLOW_LOOPBACK", "true".to_owned()),
+        ("LEADFLOW_AUTH_PUBLIC_KEYS", public.display().to_string()),
+    ];
+    let mut first = ServiceProcess::start("notifier", &env);
+    wait_serving(stack.notifier_port).await;
+    let sub = push.subscribe();
+    stack
+        .notifier()
+        .add_push_subscription(req(
+            notifier_pb::AddPushSubscriptionRequest {
+                endpoint: sub.endpoint.clone(),
+                p256dh: sub.p256dh.clone(),
+                auth: sub.auth.clone(),
+            },
+            &stack.token("ana", Role::Sales),
+        ))
+        .await
+        .unwrap();
+    // The push service sits on the first send; the notifier is killed with
+    // it in flight.
+    push.hold_next(&sub, Duration::from_secs(60));
+    let n = stack
+        .notifier()
+        .notify(req(
+            notifier_pb::NotifyRequest {
+                idempotency_key: "crash-1".into(),
+                recipient: Some(notifier_pb::Recipient {
+                    user_id: "ana".into(),
+                    ..Default::default()
+                }),
+                kind: notifier_pb::NotificationKind::LeadRouted as i32,
+                title: "New lead: Jane (Website)".into(),
+                body: "Jane (Website) was routed to you.".into(),
+                subject: Some(notifier_pb::notify_request::Subject::Lead(
+                    notifier_pb::LeadRef {
+                        id: "lead-1".into(),
+                        name: "Jane".into(),
+                        source: common::LeadSource::Website as i32,
+                    },
+                )),
+                actor_id: String::new(),
+            },
+            &stack.token("leadflow-leads", Role::Service),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    eventually(Duration::from_secs(10), "the first send", || async {
+        (!push.arrivals().is_empty()).then_some(())
+    })
+    .await;
+    first.kill();
+    let _second = ServiceProcess::start("notifier", &env);
+    wait_serving(stack.notifier_port).await;
+    let restarted = std::time::Instant::now();
+    eventually(Duration::from_secs(10), "the push, sent again", || async {
+        (!push.received().is_empty()).then_some(())
+    })
+    .await;
+    let took = restarted.elapsed();
+    eprintln!("delivery takeover after the notifier's restart: {took:?}");
+    assert!(
+        took <= Duration::from_secs(3),
+        "the dead worker's lease was taken over after {took:?}"
+    );
+    let delivery = eventually(Duration::from_secs(5), "the outcome", || async {
+        stack
+            .notifier()
+            .list_deliveries(req(
+                notifier_pb::ListDeliveriesRequest {
+                    notification_id: n.id.clone(),
+                },
+                &stack.token("owner-1", Role::Owner),
+            ))
+            .await
+            .ok()?
+            .into_inner()
+            .deliveries
+            .into_iter()
+            .find(|d| d.status == notifier_pb::DeliveryStatus::Delivered as i32)
+    })
+    .await;
+    assert_eq!(delivery.attempts, 2, "the killed attempt counted");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_leads_is_killed_mid_burst_its_bells_arrive_within_three_seconds_of_the_restart() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const REPS: [&str; 2] = ["ana", "ben"];
+    let dir = tempdir();
+    let mut stack = Stack::new().await;
+    stack.start_routing().await;
+    stack.start_notifier().await;
+    let mut leads = LeadsProcess::start(&stack, &dir);
+    wait_serving(stack.leads_port).await;
+    stack.team_of(&REPS).await;
+    stack
+        .routing_on(routing_pb::Strategy::RoundRobin, &REPS)
+        .await;
+    let stack = Arc::new(stack);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (stack, stop) = (stack.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = leads_pb::CreateLeadRequest {
+                    name: format!("Burst {w}-{i}"),
+                    source: common::LeadSource::Website as i32,
+                    ..Default::default()
+                };
+                if let Ok(lead) = stack
+                    .leads()
+                    .create_lead(req(body, &stack.token("website", Role::Integration)))
+                    .await
+                {
+                    acknowledged.push(lead.into_inner());
+                }
+                i += 1;
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    leads.kill();
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    assert!(acknowledged.len() > 10, "the burst got going");
+    let _leads = LeadsProcess::start(&stack, &dir);
+    wait_serving(stack.leads_port).await;
+    let restarted = std::time::Instant::now();
+    for rep in REPS {
+        let want: Vec<&str> = acknowledged
+            .iter()
+            .filter(|l| l.owner_id == rep)
+            .map(|l| l.id.as_str())
+            .collect();
+        eventually(Duration::from_secs(20), "every bell", || async {
+            let mut seen = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = stack
+                    .notifier()
+                    .list_notifications(req(
+                        notifier_pb::ListNotificationsRequest {
+                            page_size: 100,
+                            page_token,
+                            unread_only: false,
+                        },
+                        &stack.token(rep, Role::Sales),
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                seen.extend(
+                    page.notifications
+                        .into_iter()
+                        .filter_map(|n| match n.subject {
+                            Some(notifier_pb::notification::Subject::Lead(l)) => Some(l.id),
+                            _ => None,
+                        }),
+                );
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            want.iter()
+                .all(|id| seen.iter().any(|s| s == id))
+                .then_some(())
+        })
+        .await;
+    }
+    let took = restarted.elapsed();
+    eprintln!("bells after the leads restart: {took:?}");
+    assert!(
+        took <= Duration::from_secs(3),
+        "bells of the killed process's leased events took {took:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

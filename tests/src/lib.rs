@@ -513,6 +513,12 @@ impl ServiceProcess {
         ServiceProcess { child }
     }
 
+    /// SIGKILL: no drain, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait (so exporters flush).
     /// Returns whether it exited cleanly.
     pub fn terminate(mut self) -> bool {

@@ -58,6 +58,12 @@ struct State {
     requests: Vec<(String, u16, Instant)>,
     /// Reasons requests were refused (bad VAPID, undecryptable body).
     rejections: Vec<String>,
+    /// How long to sit on the next pushes to a subscription before answering
+    /// (a slow push service, so a send is in flight when a test kills its
+    /// sender).
+    holds: HashMap<String, VecDeque<std::time::Duration>>,
+    /// When each push request arrived, before any hold.
+    arrivals: Vec<(String, Instant)>,
 }
 
 /// A push service on a loopback port.
@@ -129,6 +135,22 @@ impl PushService {
             .entry(subscription.id.clone())
             .or_default()
             .extend(answers);
+    }
+
+    /// Holds the next push to `subscription` for `hold` before answering.
+    pub fn hold_next(&self, subscription: &TestSubscription, hold: std::time::Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .holds
+            .entry(subscription.id.clone())
+            .or_default()
+            .push_back(hold);
+    }
+
+    /// When each push request arrived (held ones included).
+    pub fn arrivals(&self) -> Vec<(String, Instant)> {
+        self.state.lock().unwrap().arrivals.clone()
     }
 
     pub fn received(&self) -> Vec<ReceivedPush> {
@@ -227,6 +249,14 @@ async fn handle(
     request: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let id = request.uri().path().trim_start_matches("/push/").to_owned();
+    let hold = {
+        let mut s = state.lock().unwrap();
+        s.arrivals.push((id.clone(), Instant::now()));
+        s.holds.get_mut(&id).and_then(|q| q.pop_front())
+    };
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
     let header = |name: &str| {
         request
             .headers()
