@@ -731,3 +731,62 @@ async fn after_leads_is_killed_mid_burst_its_bells_arrive_within_three_seconds_o
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_of_twelve_thousand_members_still_routes_both_ways() {
+    let stack = Stack::up().await;
+    stack.team_of(&[]).await;
+    // A directory sync of 12,000 people (half inactive), as SQL for speed.
+    stack
+        .leads_db
+        .execute(&format!(
+            "INSERT INTO members (org_id, user_id, display_name, email, role, active, available, created_at, updated_at) \
+             SELECT '{}', 'rep-' || lpad(i::text, 5, '0'), 'Rep ' || i, 'rep' || i || '@example.com', 'sales', \
+                    i % 2 = 0, true, now(), now() \
+             FROM generate_series(1, 12000) AS i",
+            stack.org
+        ))
+        .await;
+    for strategy in [
+        routing_pb::Strategy::BalancedWorkload,
+        routing_pb::Strategy::RoundRobin,
+    ] {
+        stack.routing_on(strategy, &[]).await;
+        for _ in 0..3 {
+            let lead = stack
+                .create("Big org lead", common::LeadSource::Website)
+                .await;
+            // Routed at once, or (a slow debug build past the deadline)
+            // routed late through the outbox: either way it gets an owner.
+            let lead = eventually(Duration::from_secs(20), "the lead routed", || async {
+                let lead = stack
+                    .leads()
+                    .get_lead(req(
+                        leads_pb::GetLeadRequest {
+                            id: lead.id.clone(),
+                        },
+                        &stack.owner(),
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (!lead.owner_id.is_empty()).then_some(lead)
+            })
+            .await;
+            assert_eq!(
+                lead.assignment_method,
+                leads_pb::AssignmentMethod::Routing as i32,
+                "{strategy:?}: routed"
+            );
+            if let Some(n) = lead.owner_id.strip_prefix("rep-") {
+                assert_eq!(
+                    n.parse::<u32>().unwrap() % 2,
+                    0,
+                    "only active reps get leads"
+                );
+            } else {
+                assert_eq!(lead.owner_id, "owner-1");
+            }
+        }
+    }
+}

@@ -5,3 +5,4 @@ mod flows;
 mod hardening;
 mod single_binary;
 mod tracing;
+mod validators;

@@ -29,6 +29,10 @@ use crate::store::{Channel, Preferences, Status as DeliveryStatus, Store};
 /// How long a watcher keeps re-reading below the newest id it sent, for a
 /// notification whose transaction took an older id but committed later.
 const LATE_COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest push endpoint URL.
+pub const MAX_ENDPOINT_BYTES: usize = 2_048;
+/// Most ids in one MarkRead call.
+pub const MAX_MARK_READ_IDS: usize = 1_000;
 /// Most sent ids a watcher remembers within that window.
 const MAX_RECENT: usize = 1_000;
 
@@ -376,6 +380,13 @@ impl NotifierService for NotifierApi {
         request: Request<pb::MarkReadRequest>,
     ) -> Result<Response<pb::UnreadCount>, Status> {
         let caller = recipient(&request)?;
+        if request.get_ref().ids.len() > MAX_MARK_READ_IDS {
+            return Err(NotifierError::invalid(
+                "ids",
+                format!("at most {MAX_MARK_READ_IDS} per call (MarkAllRead marks every one)"),
+            )
+            .into());
+        }
         let ids = request
             .into_inner()
             .ids
@@ -606,13 +617,20 @@ impl NotifierService for NotifierApi {
         request: Request<pb::RemovePushSubscriptionRequest>,
     ) -> Result<Response<pb::RemovePushSubscriptionResponse>, Status> {
         let caller = recipient(&request)?;
+        let endpoint = request.into_inner().endpoint;
+        if endpoint.is_empty()
+            || endpoint.len() > MAX_ENDPOINT_BYTES
+            || endpoint.chars().any(char::is_control)
+        {
+            return Err(NotifierError::invalid(
+                "endpoint",
+                format!("must be a URL of at most {MAX_ENDPOINT_BYTES} bytes"),
+            )
+            .into());
+        }
         let removed = self
             .store
-            .remove_subscription(
-                &caller.org_id,
-                &caller.user_id,
-                &request.into_inner().endpoint,
-            )
+            .remove_subscription(&caller.org_id, &caller.user_id, &endpoint)
             .await?;
         Ok(Response::new(pb::RemovePushSubscriptionResponse {
             removed,

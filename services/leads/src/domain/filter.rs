@@ -21,6 +21,9 @@ pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 500;
 /// Longest free-text query.
 pub const MAX_QUERY_CHARS: usize = 200;
+/// Most entries in `filter.statuses` or `filter.sources` (each enum has
+/// fewer values; repeats are dropped).
+pub const MAX_ENUM_FILTER: usize = 32;
 
 /// Whose leads to match.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,16 +73,31 @@ impl LeadQuery {
                 OwnerFilter::User(user.to_owned())
             }
         };
-        let statuses = input
+        for (field, len) in [
+            ("filter.statuses", input.statuses.len()),
+            ("filter.sources", input.sources.len()),
+        ] {
+            if len > MAX_ENUM_FILTER {
+                return Err(LeadsError::invalid(
+                    field,
+                    format!("at most {MAX_ENUM_FILTER} values"),
+                ));
+            }
+        }
+        let mut statuses = input
             .statuses
             .into_iter()
             .map(|(raw, s)| s.ok_or_else(|| unknown("filter.statuses", raw)))
             .collect::<Result<Vec<_>, _>>()?;
-        let sources = input
+        statuses.sort_by_key(|s| s.as_str());
+        statuses.dedup();
+        let mut sources = input
             .sources
             .into_iter()
             .map(|(raw, s)| s.ok_or_else(|| unknown("filter.sources", raw)))
             .collect::<Result<Vec<_>, _>>()?;
+        sources.sort_by_key(|s| s.as_str());
+        sources.dedup();
         let tags = parse_tags(&input.tags).map_err(|e| match e {
             LeadsError::InvalidArgument { message, .. } => {
                 LeadsError::invalid("filter.tags", message)

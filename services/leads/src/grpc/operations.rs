@@ -12,6 +12,9 @@ use crate::dispatch::Reconciler;
 use crate::error::LeadsError;
 use crate::store::Store;
 
+/// Most ids in one RetryDeadLetters call.
+pub const MAX_RETRY_IDS: usize = 1_000;
+
 /// The OperationsService handlers.
 #[derive(Clone)]
 pub struct OperationsApi {
@@ -74,6 +77,13 @@ impl OperationsService for OperationsApi {
         request: Request<pb::RetryDeadLettersRequest>,
     ) -> Result<Response<pb::RetryDeadLettersResponse>, Status> {
         let caller = self.operator(&request).await?;
+        if request.get_ref().ids.len() > MAX_RETRY_IDS {
+            return Err(LeadsError::invalid(
+                "ids",
+                format!("at most {MAX_RETRY_IDS} per call (none: every dead letter)"),
+            )
+            .into());
+        }
         let ids = request
             .get_ref()
             .ids

@@ -93,6 +93,9 @@ impl PushPolicy {
     /// private address. Returns the normalised URL.
     pub fn check_endpoint(&self, endpoint: &str) -> Result<String, NotifierError> {
         let refuse = |why: &str| NotifierError::invalid("endpoint", why.to_owned());
+        if endpoint.len() > 2_048 {
+            return Err(refuse("must be at most 2,048 bytes"));
+        }
         let uri: http::Uri = endpoint.parse().map_err(|_| refuse("is not a URL"))?;
         let host = uri
             .host()

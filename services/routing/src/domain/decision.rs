@@ -279,7 +279,7 @@ pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
                 "{} over {} ({}): assigned to {}",
                 p.strategy.label(),
                 pool,
-                p.eligible.join(", "),
+                some_of(p.eligible.iter().cloned(), p.eligible.len()),
                 assignee.unwrap_or("nobody")
             );
             if !p.notes.is_empty() {
@@ -294,13 +294,29 @@ pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
     }
 }
 
+/// People an explanation names at most; the rest are counted. The
+/// explanation is stored in each lead's history, and a team of thousands
+/// must not make every history row hundreds of kilobytes.
+pub const EXPLAINED_PEOPLE: usize = 20;
+
+/// "a, b, c" or "a, b, … and 980 more".
+fn some_of(items: impl Iterator<Item = String>, total: usize) -> String {
+    let shown: Vec<String> = items.take(EXPLAINED_PEOPLE).collect();
+    match total.saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 fn append_skipped(text: &mut String, skipped: &[(String, SkipReason)]) {
     if !skipped.is_empty() {
-        let list: Vec<String> = skipped
-            .iter()
-            .map(|(id, r)| format!("{id} ({})", r.label()))
-            .collect();
-        text.push_str(&format!("; skipped {}", list.join(", ")));
+        let list = some_of(
+            skipped
+                .iter()
+                .map(|(id, r)| format!("{id} ({})", r.label())),
+            skipped.len(),
+        );
+        text.push_str(&format!("; skipped {list}"));
     }
 }
 
@@ -308,6 +324,15 @@ fn append_skipped(text: &mut String, skipped: &[(String, SkipReason)]) {
 mod tests {
     use super::*;
     use crate::domain::settings::Rule;
+
+    #[test]
+    fn an_explanation_names_twenty_people_and_counts_the_rest() {
+        let many = (0..1_000).map(|i| format!("u{i:04}"));
+        let text = some_of(many, 1_000);
+        assert!(text.starts_with("u0000, u0001,"));
+        assert!(text.ends_with("u0019 and 980 more"), "{text}");
+        assert_eq!(some_of(["a".to_owned()].into_iter(), 1), "a");
+    }
 
     fn rep(id: &str) -> Candidate {
         Candidate {

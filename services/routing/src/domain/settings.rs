@@ -14,6 +14,8 @@ pub const MAX_RULES: usize = 50;
 pub const MAX_PEOPLE: usize = 1_000;
 /// Most tags a rule matches on.
 pub const MAX_RULE_TAGS: usize = 20;
+/// Most sources one rule lists (there are seven; repeats are harmless).
+pub const MAX_RULE_SOURCES: usize = 32;
 
 /// How a pool's next rep is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,6 +189,12 @@ impl Settings {
                 return Err(RoutingError::invalid(
                     "settings.rules.name",
                     format!("duplicate rule name {name:?}"),
+                ));
+            }
+            if rule.sources.len() > MAX_RULE_SOURCES {
+                return Err(RoutingError::invalid(
+                    "settings.rules.sources",
+                    format!("at most {MAX_RULE_SOURCES} sources"),
                 ));
             }
             let sources = rule
