@@ -790,3 +790,138 @@ async fn an_organisation_of_twelve_thousand_members_still_routes_both_ways() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_manager_is_refused_by_routing_and_the_notifier_within_ten_seconds() {
+    let stack = Stack::up().await;
+    stack.team_of(&["ana"]).await;
+    let member = |active: bool| leads_pb::UpsertMemberRequest {
+        user_id: "max".into(),
+        display_name: "Max".into(),
+        email: "max@example.com".into(),
+        role: common::Role::Manager as i32,
+        active: Some(active),
+    };
+    stack
+        .team()
+        .upsert_member(req(member(true), &stack.owner()))
+        .await
+        .unwrap();
+    let max = stack.token("max", Role::Manager);
+    let settings = routing_pb::UpdateRoutingSettingsRequest {
+        settings: Some(routing_pb::RoutingSettings {
+            enabled: true,
+            strategy: routing_pb::Strategy::RoundRobin as i32,
+            ..Default::default()
+        }),
+        expected_version: 0,
+    };
+    // While active, every service serves him.
+    let calls = |max: String, settings: routing_pb::UpdateRoutingSettingsRequest| {
+        let (mut routing, mut notifier) = (stack.routing(), stack.notifier());
+        async move {
+            let mut settings = settings;
+            settings.expected_version = routing
+                .get_routing_settings(req(routing_pb::GetRoutingSettingsRequest {}, &max))
+                .await
+                .map(|s| s.into_inner().version)
+                .unwrap_or(0);
+            [
+                routing
+                    .update_routing_settings(req(settings, &max))
+                    .await
+                    .map(drop),
+                routing
+                    .list_routing_audit(req(routing_pb::ListRoutingAuditRequest::default(), &max))
+                    .await
+                    .map(drop),
+                routing
+                    .get_workload(req(routing_pb::GetWorkloadRequest {}, &max))
+                    .await
+                    .map(drop),
+                notifier
+                    .list_notifications(req(notifier_pb::ListNotificationsRequest::default(), &max))
+                    .await
+                    .map(drop),
+            ]
+        }
+    };
+    for result in calls(max.clone(), settings.clone()).await {
+        result.expect("an active manager is served");
+    }
+    stack
+        .team()
+        .upsert_member(req(member(false), &stack.owner()))
+        .await
+        .unwrap();
+    let deactivated = std::time::Instant::now();
+    eventually(
+        Duration::from_secs(10),
+        "every service refusing max",
+        || async {
+            calls(max.clone(), settings.clone())
+                .await
+                .iter()
+                .all(|r| {
+                    r.as_ref()
+                        .is_err_and(|s| s.code() == tonic::Code::PermissionDenied)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "refused everywhere {:?} after the deactivation",
+        deactivated.elapsed()
+    );
+    // ana, still active, is still served.
+    stack
+        .notifier()
+        .list_notifications(req(
+            notifier_pb::ListNotificationsRequest::default(),
+            &stack.token("ana", Role::Sales),
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_replay_returns_the_lead_as_created_not_as_it_is_now() {
+    let stack = Stack::up().await;
+    stack.team_of(&["ana", "ben"]).await;
+    let ana = stack.token("ana", Role::Sales);
+    let body = leads_pb::CreateLeadRequest {
+        idempotency_key: "form-42".into(),
+        name: "Jane".into(),
+        source: common::LeadSource::Team as i32,
+        owner_id: "ana".into(),
+        ..Default::default()
+    };
+    let created = stack
+        .leads()
+        .create_lead(req(body.clone(), &ana))
+        .await
+        .unwrap()
+        .into_inner();
+    stack
+        .leads()
+        .assign_leads(req(
+            leads_pb::AssignLeadsRequest {
+                lead_ids: vec![created.id.clone()],
+                assignee_id: "ben".into(),
+                allow_reassign: true,
+                ..Default::default()
+            },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap();
+    let replayed = stack
+        .leads()
+        .create_lead(req(body, &ana))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed, created, "the stored response, not ben's lead now");
+    assert_eq!(replayed.owner_id, "ana");
+}

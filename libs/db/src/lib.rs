@@ -7,6 +7,7 @@
 //! lock up front (`BEGIN IMMEDIATE`) so two writers queue instead of failing
 //! with SQLITE_BUSY halfway through.
 
+pub mod directory;
 pub mod queue;
 
 use std::path::Path;

@@ -88,6 +88,10 @@ impl Reconciler {
     /// pick for a lead that was never stored). Returns entries corrected.
     pub async fn reconcile(&self, org_id: &str) -> anyhow::Result<i64> {
         use crate::peers::ReconcileStep;
+        // The directory first: every service learns who is (still) active,
+        // members created before the feed existed included.
+        let directory = self.store.directory_facts(org_id).await?;
+        self.peers.apply_directory(org_id, &directory).await?;
         let (mut corrected, epoch) = self
             .peers
             .reconcile(
@@ -510,6 +514,11 @@ impl Dispatcher {
                     .await
                     .map_err(Failure::from_status)
             }
+            OutboxEvent::Directory { members } => self
+                .peers
+                .apply_directory(org, members)
+                .await
+                .map_err(Failure::from_status),
             OutboxEvent::Route { lead_id } => {
                 let lead = self
                     .store

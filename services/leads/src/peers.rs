@@ -273,6 +273,57 @@ impl Peers {
         Ok((answer.corrected, answer.epoch))
     }
 
+    /// Publishes directory facts to routing and the notifier (idempotent by
+    /// version; both must take them).
+    pub async fn apply_directory(
+        &self,
+        org_id: &str,
+        facts: &[crate::domain::events::DirectoryFact],
+    ) -> Result<(), tonic::Status> {
+        let token = self.tokens.for_org(org_id);
+        for chunk in facts.chunks(FACTS_PER_CALL) {
+            let message = common::ApplyDirectoryChangesRequest {
+                members: chunk
+                    .iter()
+                    .map(|f| common::DirectoryFact {
+                        user_id: f.user_id.clone(),
+                        role: f
+                            .role
+                            .parse::<Role>()
+                            .map_or(common::Role::Unspecified, role_to_pb)
+                            as i32,
+                        active: f.active,
+                        available: f.available,
+                        version: f.version,
+                    })
+                    .collect(),
+            };
+            if let Some(client) = &self.routing {
+                bounded(
+                    self.call_timeout,
+                    client.clone().apply_directory_changes(request(
+                        message.clone(),
+                        &token,
+                        self.call_timeout,
+                    )),
+                )
+                .await?;
+            }
+            if let Some(client) = &self.notifier {
+                bounded(
+                    self.call_timeout,
+                    client.clone().apply_directory_changes(request(
+                        message,
+                        &token,
+                        self.call_timeout,
+                    )),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Hands a notification to the notifier (idempotent on `key`).
     pub async fn notify(
         &self,

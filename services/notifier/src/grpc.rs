@@ -89,6 +89,8 @@ pub struct NotifierApi {
     pub push_policy: PushPolicy,
     /// Turns true at shutdown: open streams end so clients reconnect elsewhere.
     pub shutdown: watch::Receiver<bool>,
+    /// Who is still active, as the leads directory last said.
+    pub directory: Arc<leadflow_db::directory::Directory>,
 }
 
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
@@ -252,17 +254,6 @@ fn parse_notify(req: pb::NotifyRequest) -> Result<NewNotification, NotifierError
     })
 }
 
-/// A person reading their own inbox (machines have none).
-fn recipient<T>(request: &Request<T>) -> Result<Caller, Status> {
-    let caller = Caller::from_request(request)?;
-    if !caller.role.is_person() {
-        return Err(
-            NotifierError::PermissionDenied("only people have notifications".into()).into(),
-        );
-    }
-    Ok(caller)
-}
-
 fn parse_id(field: &str, id: &str) -> Result<i64, NotifierError> {
     id.parse::<i64>()
         .ok()
@@ -273,6 +264,35 @@ fn parse_id(field: &str, id: &str) -> Result<i64, NotifierError> {
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::NotificationEvent, Status>> + Send>>;
 
 impl NotifierApi {
+    /// A person reading their own inbox (machines have none), still active
+    /// as far as the directory knows.
+    async fn recipient<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let caller = Caller::from_request(request)?;
+        if !caller.role.is_person() {
+            return Err(
+                NotifierError::PermissionDenied("only people have notifications".into()).into(),
+            );
+        }
+        self.refuse_deactivated(&caller).await?;
+        Ok(caller)
+    }
+
+    /// PERMISSION_DENIED for a member the leads directory deactivated.
+    async fn refuse_deactivated(&self, caller: &Caller) -> Result<(), Status> {
+        if self
+            .directory
+            .is_deactivated(&caller.org_id, &caller.user_id)
+            .await
+            .map_err(NotifierError::from)?
+        {
+            return Err(NotifierError::PermissionDenied(
+                "your membership of this organisation was deactivated".into(),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     async fn count_event(
         &self,
         org: &str,
@@ -316,7 +336,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let req = request.into_inner();
         let limit = match req.page_size {
             0 => 20,
@@ -366,7 +386,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::GetUnreadCountRequest>,
     ) -> Result<Response<pb::UnreadCount>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let count = self
             .store
             .unread_count(&caller.org_id, &caller.user_id)
@@ -379,7 +399,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::MarkReadRequest>,
     ) -> Result<Response<pb::UnreadCount>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         if request.get_ref().ids.len() > MAX_MARK_READ_IDS {
             return Err(NotifierError::invalid(
                 "ids",
@@ -415,7 +435,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::MarkAllReadRequest>,
     ) -> Result<Response<pb::UnreadCount>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         if self
             .store
             .mark_read(&caller.org_id, &caller.user_id, None)
@@ -436,7 +456,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::WatchNotificationsRequest>,
     ) -> Result<Response<Self::WatchNotificationsStream>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let req = request.into_inner();
         let (org, user) = (caller.org_id, caller.user_id);
         // Subscribe before reading anything, so nothing falls in between.
@@ -541,7 +561,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::GetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let p = self
             .store
             .preferences(&caller.org_id, &caller.user_id)
@@ -557,7 +577,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::UpdatePreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let req = request.into_inner();
         let p = self
             .store
@@ -596,7 +616,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::AddPushSubscriptionRequest>,
     ) -> Result<Response<pb::PushSubscription>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let req = request.into_inner();
         let endpoint = self.push_policy.check_endpoint(&req.endpoint)?;
         let p256dh = check_p256dh(&req.p256dh)?;
@@ -616,7 +636,7 @@ impl NotifierService for NotifierApi {
         &self,
         request: Request<pb::RemovePushSubscriptionRequest>,
     ) -> Result<Response<pb::RemovePushSubscriptionResponse>, Status> {
-        let caller = recipient(&request)?;
+        let caller = self.recipient(&request).await?;
         let endpoint = request.into_inner().endpoint;
         if endpoint.is_empty()
             || endpoint.len() > MAX_ENDPOINT_BYTES
@@ -637,6 +657,54 @@ impl NotifierService for NotifierApi {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ApplyDirectoryChanges"))]
+    async fn apply_directory_changes(
+        &self,
+        request: Request<common::ApplyDirectoryChangesRequest>,
+    ) -> Result<Response<common::ApplyDirectoryChangesResponse>, Status> {
+        let caller = Caller::from_request(&request)?;
+        if caller.role != Role::Service {
+            return Err(NotifierError::PermissionDenied(
+                "only leadflow's own services may publish the directory".into(),
+            )
+            .into());
+        }
+        let members = request.into_inner().members;
+        if members.len() > leadflow_db::directory::MAX_FACTS {
+            return Err(NotifierError::invalid(
+                "members",
+                format!("at most {} per call", leadflow_db::directory::MAX_FACTS),
+            )
+            .into());
+        }
+        let facts = members
+            .into_iter()
+            .map(|f| {
+                check_id("members.user_id", &f.user_id)?;
+                if f.version < 0 {
+                    return Err(NotifierError::invalid(
+                        "members.version",
+                        "may not be negative",
+                    ));
+                }
+                Ok(leadflow_db::directory::DirectoryFact {
+                    role: common::Role::try_from(f.role)
+                        .map_or("ROLE_UNSPECIFIED", |r| r.as_str_name())
+                        .to_ascii_lowercase(),
+                    user_id: f.user_id,
+                    active: f.active,
+                    available: f.available,
+                    version: f.version,
+                })
+            })
+            .collect::<Result<Vec<_>, NotifierError>>()?;
+        self.directory
+            .apply(&caller.org_id, &facts)
+            .await
+            .map_err(NotifierError::from)?;
+        Ok(Response::new(common::ApplyDirectoryChangesResponse {}))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListDeliveries"))]
     async fn list_deliveries(
         &self,
@@ -649,6 +717,7 @@ impl NotifierService for NotifierApi {
             )
             .into());
         }
+        self.refuse_deactivated(&caller).await?;
         let id = parse_id("notification_id", &request.into_inner().notification_id)?;
         let deliveries = self
             .store

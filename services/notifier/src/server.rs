@@ -136,6 +136,9 @@ pub async fn serve(
         Duration::from_secs(5),
     ));
     let api = NotifierApi {
+        directory: Arc::new(leadflow_db::directory::Directory::new(
+            parts.store.connection().clone(),
+        )),
         intake: Intake::start(parts.store.clone(), parts.hub.clone(), wake),
         store: parts.store,
         hub: parts.hub,

@@ -31,6 +31,19 @@ impl OwnershipFact {
     }
 }
 
+/// One member as the other services keep the directory: enough to refuse a
+/// deactivated caller (and, later, to route without the whole team).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryFact {
+    pub user_id: String,
+    /// The stored role name ("sales").
+    pub role: String,
+    pub active: bool,
+    pub available: bool,
+    /// The member's own change counter (their audit rows).
+    pub version: i64,
+}
+
 /// A lead as a notification names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadMention {
@@ -87,6 +100,8 @@ pub enum OutboxEvent {
     /// Routing was unavailable when the lead was created: route it now, if it
     /// is still unassigned.
     Route { lead_id: String },
+    /// Directory facts for routing and the notifier.
+    Directory { members: Vec<DirectoryFact> },
 }
 
 impl OutboxEvent {
@@ -95,6 +110,7 @@ impl OutboxEvent {
             OutboxEvent::Ownership { .. } => "ownership",
             OutboxEvent::Notify { .. } => "notify",
             OutboxEvent::Route { .. } => "route",
+            OutboxEvent::Directory { .. } => "directory",
         }
     }
 }

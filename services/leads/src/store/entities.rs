@@ -55,7 +55,10 @@ pub mod member_change {
 pub mod lead {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    /// Serialisable: an idempotency key keeps the lead as it was created.
+    #[derive(
+        Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize,
+    )]
     #[sea_orm(table_name = "leads")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -154,6 +157,11 @@ pub mod idempotency_key {
         pub request_hash: String,
         pub lead_id: String,
         pub created_at: ChronoDateTimeUtc,
+        /// The lead as CreateLead answered it the first time (JSON): a replay
+        /// answers the same, never the lead's current state (a rep who lost
+        /// the lead since must not read its new owner). Absent for keys
+        /// stored before it was kept.
+        pub response: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

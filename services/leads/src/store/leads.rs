@@ -510,6 +510,7 @@ async fn create_in(
             request_hash: Set(fingerprint.clone()),
             lead_id: Set(id.clone()),
             created_at: Set(at),
+            response: Set(None),
         })
         .on_conflict_do_nothing()
         .exec_without_returning(txn)
@@ -535,16 +536,42 @@ async fn create_in(
             if let Some(release) = release_unused_pick(&id, routing) {
                 enqueue(txn, org_id, vec![release]).await?;
             }
-            let lead = lead::Entity::find_by_id(existing.lead_id)
-                .one(txn)
-                .await?
-                .ok_or_else(|| {
-                    LeadsError::Internal("idempotency key names a missing lead".into())
-                })?;
-            return Lead::try_from(lead);
+            return replayed_lead(txn, existing).await?.ok_or_else(|| {
+                LeadsError::Internal("idempotency key names a missing lead".into())
+            });
         }
+        let created = insert_lead(txn, org_id, actor_id, &id, new, routing, at).await?;
+        idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::Response,
+                Expr::value(serde_json::to_string(&created).expect("a lead serialises")),
+            )
+            .filter(idempotency_key::Column::OrgId.eq(org_id))
+            .filter(idempotency_key::Column::Key.eq(key))
+            .exec(txn)
+            .await?;
+        return Lead::try_from(created);
     }
     Lead::try_from(insert_lead(txn, org_id, actor_id, &id, new, routing, at).await?)
+}
+
+/// What a key answers again: the lead as it was created (or, for a key kept
+/// from before responses were stored, as it is now).
+async fn replayed_lead(
+    db: &impl ConnectionTrait,
+    key: idempotency_key::Model,
+) -> Result<Option<Lead>, LeadsError> {
+    if let Some(response) = &key.response {
+        let model: lead::Model = serde_json::from_str(response)
+            .map_err(|e| LeadsError::Internal(format!("stored idempotent response: {e}")))?;
+        return Lead::try_from(model).map(Some);
+    }
+    lead::Entity::find_by_id(key.lead_id)
+        .filter(lead::Column::OrgId.eq(key.org_id))
+        .one(db)
+        .await?
+        .map(Lead::try_from)
+        .transpose()
 }
 
 /// Gives an unassigned lead an owner in one conditional UPDATE (`owner_id IS
@@ -1177,7 +1204,7 @@ impl Store {
                 "idempotency_key was already used for a different lead".into(),
             ));
         }
-        self.lead(org_id, &existing.lead_id).await
+        replayed_lead(&self.db, existing).await
     }
 
     /// Gives a lead that was created while routing was away its routed owner,

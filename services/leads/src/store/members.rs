@@ -8,6 +8,7 @@ use sea_orm::{
 
 use super::entities::{member, member_change};
 use super::{Store, now};
+use crate::domain::events::{DirectoryFact, OutboxEvent};
 use crate::domain::member::{Member, MemberUpsert};
 use crate::error::LeadsError;
 
@@ -240,5 +241,56 @@ async fn record_change(
     }
     .insert(db)
     .await?;
+    // The change's fact for the other services' directories, in the same
+    // transaction; its version is the member's number of changes (the row
+    // is locked, so it only grows).
+    let version = member_change::Entity::find()
+        .filter(member_change::Column::OrgId.eq(org_id))
+        .filter(member_change::Column::UserId.eq(after.user_id.as_str()))
+        .count(db)
+        .await? as i64;
+    super::outbox::enqueue(
+        db,
+        org_id,
+        vec![OutboxEvent::Directory {
+            members: vec![DirectoryFact {
+                user_id: after.user_id.clone(),
+                role: after.role.as_str().to_owned(),
+                active: after.active,
+                available: after.available,
+                version,
+            }],
+        }],
+    )
+    .await?;
     Ok(())
+}
+
+impl Store {
+    /// Every member of the org as a directory fact, for a full sync.
+    pub async fn directory_facts(&self, org_id: &str) -> Result<Vec<DirectoryFact>, LeadsError> {
+        let versions: std::collections::HashMap<String, i64> = member_change::Entity::find()
+            .select_only()
+            .column(member_change::Column::UserId)
+            .column_as(member_change::Column::Id.count(), "n")
+            .filter(member_change::Column::OrgId.eq(org_id))
+            .group_by(member_change::Column::UserId)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(self
+            .list_members(org_id, false, true)
+            .await?
+            .into_iter()
+            .map(|m| DirectoryFact {
+                version: versions.get(&m.user_id).copied().unwrap_or(0),
+                role: m.role.as_str().to_owned(),
+                active: m.active,
+                available: m.available,
+                user_id: m.user_id,
+            })
+            .collect())
+    }
 }

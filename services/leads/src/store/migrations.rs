@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_outbox_trace::Migration),
             Box::new(m0004_instance::Migration),
             Box::new(m0005_outbox_lease_token::Migration),
+            Box::new(m0006_idempotency_response::Migration),
         ]
     }
 
@@ -399,6 +400,32 @@ mod m0005_outbox_lease_token {
                 Table::alter()
                     .table("outbox")
                     .add_column(ColumnDef::new("lease_token").big_integer().null())
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+/// The response an idempotency key replays.
+mod m0006_idempotency_response {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0006_idempotency_response"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("idempotency_keys")
+                    .add_column(ColumnDef::new("response").text().null())
                     .to_owned(),
             )
             .await

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_delivery_trace::Migration),
             Box::new(m0003_delivery_lease_token::Migration),
+            Box::new(m0004_directory::Migration),
         ]
     }
 
@@ -264,6 +265,26 @@ mod m0003_delivery_lease_token {
                     .to_owned(),
             )
             .await
+        }
+    }
+}
+
+/// The team directory the notifier keeps (see `leadflow_db::directory`).
+mod m0004_directory {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0004_directory"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(leadflow_db::directory::create_table()).await
         }
     }
 }

@@ -82,7 +82,7 @@ pub fn audit_to_pb(entry: AuditEntry) -> pb::RoutingAuditEntry {
     }
 }
 
-fn role_from_pb(raw: i32) -> Option<Role> {
+pub fn role_from_pb(raw: i32) -> Option<Role> {
     match common::Role::try_from(raw).ok()? {
         common::Role::Owner => Some(Role::Owner),
         common::Role::Admin => Some(Role::Admin),
@@ -93,7 +93,7 @@ fn role_from_pb(raw: i32) -> Option<Role> {
     }
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), RoutingError> {
+pub fn check_id(field: &str, id: &str) -> Result<(), RoutingError> {
     if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(RoutingError::invalid(
             field,

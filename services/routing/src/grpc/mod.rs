@@ -50,6 +50,8 @@ impl SettingsCache {
 #[derive(Clone)]
 pub struct RoutingApi {
     settings: SettingsStore,
+    /// Who is still active, as the leads directory last said.
+    directory: Arc<leadflow_db::directory::Directory>,
     state: Arc<dyn RoutingState>,
     cache: Arc<SettingsCache>,
 }
@@ -61,6 +63,9 @@ impl RoutingApi {
         settings_cache_ttl: Duration,
     ) -> Self {
         RoutingApi {
+            directory: Arc::new(leadflow_db::directory::Directory::new(
+                settings.connection().clone(),
+            )),
             settings,
             state,
             cache: Arc::new(SettingsCache {
@@ -68,6 +73,25 @@ impl RoutingApi {
                 entries: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The caller, refused if the directory says they were deactivated
+    /// (machine identities are not members).
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let caller = Caller::from_request(request)?;
+        if caller.role.is_person()
+            && self
+                .directory
+                .is_deactivated(&caller.org_id, &caller.user_id)
+                .await
+                .map_err(RoutingError::from)?
+        {
+            return Err(RoutingError::PermissionDenied(
+                "your membership of this organisation was deactivated".into(),
+            )
+            .into());
+        }
+        Ok(caller)
     }
 
     async fn current_settings(&self, org_id: &str) -> Result<VersionedSettings, RoutingError> {
@@ -115,8 +139,37 @@ fn skipped_to_pb(skipped: &[(String, decision::SkipReason)]) -> Vec<pb::SkippedC
         .collect()
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    Caller::from_request(request)
+/// Converts directory facts from the wire.
+fn directory_from_pb(
+    facts: Vec<leadflow_proto::common::v1::DirectoryFact>,
+) -> Result<Vec<leadflow_db::directory::DirectoryFact>, RoutingError> {
+    if facts.len() > leadflow_db::directory::MAX_FACTS {
+        return Err(RoutingError::invalid(
+            "members",
+            format!("at most {} per call", leadflow_db::directory::MAX_FACTS),
+        ));
+    }
+    facts
+        .into_iter()
+        .map(|f| {
+            check_id("members.user_id", &f.user_id)?;
+            if f.version < 0 {
+                return Err(RoutingError::invalid(
+                    "members.version",
+                    "may not be negative",
+                ));
+            }
+            Ok(leadflow_db::directory::DirectoryFact {
+                role: role_from_pb(f.role)
+                    .map_or("unknown", |r| r.as_str())
+                    .to_owned(),
+                user_id: f.user_id,
+                active: f.active,
+                available: f.available,
+                version: f.version,
+            })
+        })
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -126,7 +179,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::GetRoutingSettingsRequest>,
     ) -> Result<Response<pb::RoutingSettings>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_read_settings(&caller)?;
         let settings = self.settings.get(&caller.org_id).await?;
         Ok(Response::new(settings_to_pb(&settings)))
@@ -137,7 +190,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::UpdateRoutingSettingsRequest>,
     ) -> Result<Response<pb::RoutingSettings>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_manage_routing(&caller)?;
         let req = request.into_inner();
         let settings = settings_from_pb(
@@ -165,7 +218,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::ListRoutingAuditRequest>,
     ) -> Result<Response<pb::ListRoutingAuditResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_manage_routing(&caller)?;
         let req = request.into_inner();
         let limit = match req.page_size {
@@ -212,7 +265,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::RouteLeadRequest>,
     ) -> Result<Response<pb::RouteDecision>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_call_internal(&caller)?;
         let req = request.into_inner();
         lead_id(&req.lead_id)?;
@@ -272,7 +325,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::SimulateRoutingRequest>,
     ) -> Result<Response<pb::SimulateRoutingResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_manage_routing(&caller)?;
         let req = request.into_inner();
         let settings: Settings = match req.settings {
@@ -323,7 +376,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::ApplyOwnershipChangesRequest>,
     ) -> Result<Response<pb::ApplyOwnershipChangesResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_call_internal(&caller)?;
         let facts = facts_from_pb("changes", request.into_inner().changes)?;
         tracing::Span::current().record("changes", facts.len());
@@ -339,7 +392,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::GetWorkloadRequest>,
     ) -> Result<Response<pb::GetWorkloadResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_manage_routing(&caller)?;
         let load = self
             .state
@@ -363,7 +416,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::ReconcileWorkloadRequest>,
     ) -> Result<Response<pb::ReconcileWorkloadResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.caller(&request).await?;
         permissions::may_call_internal(&caller)?;
         let req = request.into_inner();
         let truth = facts_from_pb("leads", req.leads)?;
@@ -393,6 +446,23 @@ impl RoutingService for RoutingApi {
             corrected: corrected as i64,
             epoch,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ApplyDirectoryChanges"))]
+    async fn apply_directory_changes(
+        &self,
+        request: Request<leadflow_proto::common::v1::ApplyDirectoryChangesRequest>,
+    ) -> Result<Response<leadflow_proto::common::v1::ApplyDirectoryChangesResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        permissions::may_call_internal(&caller)?;
+        let facts = directory_from_pb(request.into_inner().members)?;
+        self.directory
+            .apply(&caller.org_id, &facts)
+            .await
+            .map_err(RoutingError::from)?;
+        Ok(Response::new(
+            leadflow_proto::common::v1::ApplyDirectoryChangesResponse {},
+        ))
     }
 }
 

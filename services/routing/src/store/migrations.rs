@@ -12,7 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_directory::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -85,6 +88,26 @@ mod m0001_initial {
                     .to_owned(),
             )
             .await
+        }
+    }
+}
+
+/// The team directory routing keeps (see `leadflow_db::directory`).
+mod m0002_directory {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0002_directory"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(leadflow_db::directory::create_table()).await
         }
     }
 }

@@ -35,6 +35,10 @@ impl SettingsStore {
         SettingsStore { db }
     }
 
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
         Ok(SettingsStore::new(
             leadflow_db::connect(url, max_connections).await?,

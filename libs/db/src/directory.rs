@@ -1,0 +1,154 @@
+//! The team directory as routing and the notifier keep it: facts the leads
+//! service publishes through its outbox (member, role, active, available,
+//! with the member's own change counter), applied by version, so neither
+//! service ever calls back into leads to learn whether a caller is still
+//! active.
+//!
+//! A deactivated member is refused by every service within the time the
+//! fact takes to arrive (the outbox delivers within a second; while a peer
+//! is down its retries are at most 5 s apart) plus [`CACHE_TTL`]: under
+//! 10 s.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sea_orm::sea_query::{
+    Alias, ColumnDef, Expr, ExprTrait, OnConflict, Query, Table, TableCreateStatement,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+
+/// How long a replica reuses what it read about a caller.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+/// Most facts in one ApplyDirectoryChanges call.
+pub const MAX_FACTS: usize = 10_000;
+
+/// One member as the leads directory has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryFact {
+    pub user_id: String,
+    /// The stored role name ("sales").
+    pub role: String,
+    pub active: bool,
+    pub available: bool,
+    pub version: i64,
+}
+
+/// The migration step that creates the table (each service's own migrations
+/// run it).
+pub fn create_table() -> TableCreateStatement {
+    Table::create()
+        .table(Alias::new("directory"))
+        .if_not_exists()
+        .col(ColumnDef::new(Alias::new("org_id")).text().not_null())
+        .col(ColumnDef::new(Alias::new("user_id")).text().not_null())
+        .col(ColumnDef::new(Alias::new("role")).text().not_null())
+        .col(ColumnDef::new(Alias::new("active")).boolean().not_null())
+        .col(ColumnDef::new(Alias::new("available")).boolean().not_null())
+        .col(
+            ColumnDef::new(Alias::new("version"))
+                .big_integer()
+                .not_null(),
+        )
+        .primary_key(
+            sea_orm::sea_query::Index::create()
+                .col(Alias::new("org_id"))
+                .col(Alias::new("user_id")),
+        )
+        .to_owned()
+}
+
+/// The directory of one service's database, with a short per-replica cache.
+#[derive(Debug)]
+pub struct Directory {
+    db: DatabaseConnection,
+    cache: Mutex<HashMap<(String, String), (bool, Instant)>>,
+}
+
+impl Directory {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Directory {
+            db,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Applies facts; one older than (or as old as) the stored one changes
+    /// nothing, so replays and reordering are harmless.
+    pub async fn apply(&self, org_id: &str, facts: &[DirectoryFact]) -> Result<(), DbErr> {
+        let backend = self.db.get_database_backend();
+        for chunk in facts.chunks(500) {
+            let mut insert = Query::insert();
+            insert.into_table(Alias::new("directory")).columns(
+                [
+                    "org_id",
+                    "user_id",
+                    "role",
+                    "active",
+                    "available",
+                    "version",
+                ]
+                .map(Alias::new),
+            );
+            for f in chunk {
+                insert.values_panic([
+                    org_id.into(),
+                    f.user_id.clone().into(),
+                    f.role.clone().into(),
+                    f.active.into(),
+                    f.available.into(),
+                    f.version.into(),
+                ]);
+            }
+            insert.on_conflict(
+                OnConflict::columns([Alias::new("org_id"), Alias::new("user_id")])
+                    .update_columns(["role", "active", "available", "version"].map(Alias::new))
+                    .action_and_where(
+                        Expr::col((Alias::new("directory"), Alias::new("version")))
+                            .lt(Expr::col((Alias::new("excluded"), Alias::new("version")))),
+                    )
+                    .to_owned(),
+            );
+            self.db.execute_raw(backend.build(&insert)).await?;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for f in facts {
+            cache.remove(&(org_id.to_owned(), f.user_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Whether the directory says `user_id` was deactivated. Someone it does
+    /// not know (an identity-provider user not synced yet) is not refused
+    /// here: the token already proved who they are.
+    pub async fn is_deactivated(&self, org_id: &str, user_id: &str) -> Result<bool, DbErr> {
+        let key = (org_id.to_owned(), user_id.to_owned());
+        if let Some((inactive, at)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied()
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(inactive);
+        }
+        let select = Query::select()
+            .column(Alias::new("active"))
+            .from(Alias::new("directory"))
+            .and_where(Expr::col(Alias::new("org_id")).eq(org_id))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        let inactive = match self.db.query_one_raw(backend.build(&select)).await? {
+            Some(row) => !row.try_get::<bool>("", "active")?,
+            None => false,
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(key, (inactive, Instant::now()));
+        Ok(inactive)
+    }
+}
