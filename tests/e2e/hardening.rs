@@ -279,7 +279,6 @@ async fn phantom_pick(stack: &Stack, reps: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_sigkill_mid_burst_reconcile_brings_routing_to_the_database_exactly() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     const REPS: [&str; 3] = ["ana", "ben", "cy"];
     let dir = tempdir();
     let mut stack = Stack::new().await;
@@ -292,32 +291,7 @@ async fn after_a_sigkill_mid_burst_reconcile_brings_routing_to_the_database_exac
         .routing_on(routing_pb::Strategy::BalancedWorkload, &REPS)
         .await;
     let stack = Arc::new(stack);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for w in 0..8 {
-        let (stack, stop) = (stack.clone(), stop.clone());
-        writers.push(tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let body = leads_pb::CreateLeadRequest {
-                    name: format!("Burst {w}-{i}"),
-                    source: common::LeadSource::Website as i32,
-                    ..Default::default()
-                };
-                let _ = stack
-                    .leads()
-                    .create_lead(req(body, &stack.token("website", Role::Integration)))
-                    .await;
-                i += 1;
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    leads.kill();
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.unwrap();
-    }
+    burst(&stack, Duration::from_millis(1200), || leads.kill()).await;
     // Whatever the kill left behind, make sure there are picks for leads
     // that were never stored (the race is narrow; this is its outcome).
     for _ in 0..3 {
@@ -632,7 +606,6 @@ async fn a_killed_notifiers_push_in_flight_is_taken_over_within_three_seconds() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_leads_is_killed_mid_burst_its_bells_arrive_within_three_seconds_of_the_restart() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     const REPS: [&str; 2] = ["ana", "ben"];
     let dir = tempdir();
     let mut stack = Stack::new().await;
@@ -645,38 +618,7 @@ async fn after_leads_is_killed_mid_burst_its_bells_arrive_within_three_seconds_o
         .routing_on(routing_pb::Strategy::RoundRobin, &REPS)
         .await;
     let stack = Arc::new(stack);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for w in 0..8 {
-        let (stack, stop) = (stack.clone(), stop.clone());
-        writers.push(tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let body = leads_pb::CreateLeadRequest {
-                    name: format!("Burst {w}-{i}"),
-                    source: common::LeadSource::Website as i32,
-                    ..Default::default()
-                };
-                if let Ok(lead) = stack
-                    .leads()
-                    .create_lead(req(body, &stack.token("website", Role::Integration)))
-                    .await
-                {
-                    acknowledged.push(lead.into_inner());
-                }
-                i += 1;
-            }
-            acknowledged
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    leads.kill();
-    stop.store(true, Ordering::Relaxed);
-    let mut acknowledged = Vec::new();
-    for w in writers {
-        acknowledged.extend(w.await.unwrap());
-    }
+    let acknowledged = burst(&stack, Duration::from_millis(1500), || leads.kill()).await;
     assert!(acknowledged.len() > 10, "the burst got going");
     let _leads = LeadsProcess::start(&stack, &dir);
     wait_serving(stack.leads_port).await;

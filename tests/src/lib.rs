@@ -345,6 +345,52 @@ impl Stack {
     }
 }
 
+/// Eight writers creating website leads as fast as they are answered, for
+/// `run`; then stops them and returns the leads that were acknowledged.
+/// `during` runs once `run` has passed (a SIGKILL, say), before the writers
+/// are told to stop.
+pub async fn burst(
+    stack: &Arc<Stack>,
+    run: Duration,
+    during: impl FnOnce(),
+) -> Vec<leads_pb::Lead> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (stack, stop) = (stack.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = leads_pb::CreateLeadRequest {
+                        name: format!("Burst {w}-{i}"),
+                        source: common::LeadSource::Website as i32,
+                        ..Default::default()
+                    };
+                    if let Ok(lead) = stack
+                        .leads()
+                        .create_lead(authed(body, &stack.token("website", Role::Integration)))
+                        .await
+                    {
+                        acknowledged.push(lead.into_inner());
+                    }
+                    i += 1;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(run).await;
+    during();
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.expect("writer"));
+    }
+    acknowledged
+}
+
 /// Polls `check` until it returns `Some`, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
