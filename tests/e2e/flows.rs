@@ -507,7 +507,6 @@ async fn after_redis_loses_its_state_leads_reconciles_and_balanced_routing_is_ri
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_lead_survives_a_sigkill_and_its_events_are_delivered() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     let dir =
         std::env::temp_dir().join(format!("leadflow-crash-{}", uuid::Uuid::new_v4().simple()));
@@ -523,38 +522,11 @@ async fn every_acknowledged_lead_survives_a_sigkill_and_its_events_are_delivered
         .await;
 
     let stack = Arc::new(stack);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for w in 0..8 {
-        let (stack, stop) = (stack.clone(), stop.clone());
-        writers.push(tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let body = leads_pb::CreateLeadRequest {
-                    name: format!("Burst {w}-{i}"),
-                    source: common::LeadSource::Website as i32,
-                    ..Default::default()
-                };
-                if let Ok(lead) = stack
-                    .leads()
-                    .create_lead(req(body, &stack.token("website", Role::Integration)))
-                    .await
-                {
-                    acknowledged.push(lead.into_inner().id);
-                }
-                i += 1;
-            }
-            acknowledged
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    leads.kill();
-    stop.store(true, Ordering::Relaxed);
-    let mut acknowledged = Vec::new();
-    for w in writers {
-        acknowledged.extend(w.await.unwrap());
-    }
+    let acknowledged: Vec<String> = burst(&stack, Duration::from_millis(1500), || leads.kill())
+        .await
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
     assert!(
         acknowledged.len() > 10,
         "the burst got going: {}",
@@ -590,33 +562,7 @@ async fn every_acknowledged_lead_survives_a_sigkill_and_its_events_are_delivered
                 Duration::from_secs(30),
                 "notifications after the crash",
                 || async {
-                    let mut ids = Vec::new();
-                    let mut page_token = String::new();
-                    loop {
-                        let page = stack
-                            .notifier()
-                            .list_notifications(req(
-                                notifier_pb::ListNotificationsRequest {
-                                    page_size: 100,
-                                    page_token,
-                                    unread_only: false,
-                                },
-                                &stack.token(rep, Role::Sales),
-                            ))
-                            .await
-                            .ok()?
-                            .into_inner();
-                        ids.extend(page.notifications.into_iter().filter_map(
-                            |n| match n.subject {
-                                Some(notifier_pb::notification::Subject::Lead(l)) => Some(l.id),
-                                _ => None,
-                            },
-                        ));
-                        if page.next_page_token.is_empty() {
-                            break;
-                        }
-                        page_token = page.next_page_token;
-                    }
+                    let ids = stack.bell_lead_ids(rep).await?;
                     want.iter()
                         .all(|id| ids.iter().any(|got| got == id))
                         .then_some(ids)

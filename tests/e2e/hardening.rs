@@ -630,35 +630,7 @@ async fn after_leads_is_killed_mid_burst_its_bells_arrive_within_three_seconds_o
             .map(|l| l.id.as_str())
             .collect();
         eventually(Duration::from_secs(20), "every bell", || async {
-            let mut seen = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = stack
-                    .notifier()
-                    .list_notifications(req(
-                        notifier_pb::ListNotificationsRequest {
-                            page_size: 100,
-                            page_token,
-                            unread_only: false,
-                        },
-                        &stack.token(rep, Role::Sales),
-                    ))
-                    .await
-                    .ok()?
-                    .into_inner();
-                seen.extend(
-                    page.notifications
-                        .into_iter()
-                        .filter_map(|n| match n.subject {
-                            Some(notifier_pb::notification::Subject::Lead(l)) => Some(l.id),
-                            _ => None,
-                        }),
-                );
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let seen = stack.bell_lead_ids(rep).await?;
             want.iter()
                 .all(|id| seen.iter().any(|s| s == id))
                 .then_some(())

@@ -318,6 +318,42 @@ impl Stack {
             .into_inner()
     }
 
+    /// The lead ids of every single-lead bell in `rep`'s inbox, newest first
+    /// (all pages). `None` if the notifier did not answer.
+    pub async fn bell_lead_ids(&self, rep: &str) -> Option<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .notifier()
+                .list_notifications(authed(
+                    leadflow_proto::notifier::v1::ListNotificationsRequest {
+                        page_size: 100,
+                        page_token,
+                        unread_only: false,
+                    },
+                    &self.token(rep, Role::Sales),
+                ))
+                .await
+                .ok()?
+                .into_inner();
+            ids.extend(
+                page.notifications
+                    .into_iter()
+                    .filter_map(|n| match n.subject {
+                        Some(leadflow_proto::notifier::v1::notification::Subject::Lead(l)) => {
+                            Some(l.id)
+                        }
+                        _ => None,
+                    }),
+            );
+            if page.next_page_token.is_empty() {
+                return Some(ids);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     /// Every lead of the org, as the owner sees them.
     pub async fn all_leads(&self) -> Vec<leads_pb::Lead> {
         let mut out = Vec::new();
