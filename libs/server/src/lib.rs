@@ -8,15 +8,21 @@
 //! accepting new work, in-flight calls finish, and the process exits within
 //! the grace period even if a call does not.
 
-use std::future::Future;
+pub mod cli;
+pub mod error;
+mod host;
+pub mod page;
+pub mod tasks;
+
+pub use cli::{NoExtraCommands, ServiceMain};
+pub use host::Host;
+pub use tasks::{Shutdown, Workers};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
 /// Server settings common to every service. Flatten into a service's config.
 #[derive(clap::Args, Debug, Clone)]
@@ -167,77 +173,3 @@ pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::
     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-/// Hand `stop.signal()` to tonic's `serve_with_incoming_shutdown`, then pass
-/// the resulting future to [`GracefulStop::run`] together with the outside
-/// shutdown trigger.
-#[derive(Debug)]
-pub struct GracefulStop {
-    /// Tells tonic to stop accepting and drain.
-    tx: watch::Sender<bool>,
-    health: HealthReporter,
-    /// Service names whose health flips to NOT_SERVING at shutdown.
-    services: Vec<String>,
-    grace: Duration,
-    drain_delay: Duration,
-}
-
-impl GracefulStop {
-    pub fn new(health: HealthReporter, services: &[&str], args: &ServerArgs) -> Self {
-        let (tx, _) = watch::channel(false);
-        GracefulStop {
-            tx,
-            health,
-            services: services.iter().map(|s| s.to_string()).collect(),
-            grace: args.shutdown_grace(),
-            drain_delay: Duration::from_millis(args.drain_delay_ms),
-        }
-    }
-
-    /// Marks every service (and the server as a whole) SERVING.
-    pub async fn serving(&self) {
-        self.set_all(ServingStatus::Serving).await;
-    }
-
-    /// The future tonic waits on before it drains.
-    pub fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.tx.subscribe();
-        async move {
-            let _ = rx.wait_for(|stopped| *stopped).await;
-        }
-    }
-
-    /// Serves until `shutdown` resolves (or the server fails), then drains
-    /// within the grace period.
-    pub async fn run<S, E>(self, server: S, shutdown: impl Future<Output = ()>) -> Result<(), E>
-    where
-        S: Future<Output = Result<(), E>>,
-    {
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => return result,
-            () = shutdown => {}
-        }
-        self.set_all(ServingStatus::NotServing).await;
-        if !self.drain_delay.is_zero() {
-            tokio::time::sleep(self.drain_delay).await;
-        }
-        let _ = self.tx.send(true);
-        match tokio::time::timeout(self.grace, &mut server).await {
-            Ok(result) => {
-                tracing::info!("drained, exiting");
-                result
-            }
-            Err(_) => {
-                tracing::warn!(grace = ?self.grace, "grace period over with calls in flight, exiting anyway");
-                Ok(())
-            }
-        }
-    }
-
-    async fn set_all(&self, status: ServingStatus) {
-        self.health.set_service_status("", status).await;
-        for service in &self.services {
-            self.health.set_service_status(service, status).await;
-        }
-    }
-}

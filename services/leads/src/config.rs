@@ -47,12 +47,12 @@ pub struct Config {
     /// The `iss` of leads' service tokens.
     #[arg(long, env = "LEADS_SERVICE_ISSUER", default_value = "leadflow-leads")]
     pub service_issuer: String,
-    /// How long CreateLead waits for routing before storing the lead
-    /// unassigned and routing it later.
     /// How often the addresses of routing and the notifier are resolved
     /// again (client-side balancing over a headless Service's pods).
     #[arg(long, env = "LEADS_DNS_REFRESH_SECS", default_value_t = 10)]
     pub dns_refresh_secs: u64,
+    /// How long CreateLead waits for routing before storing the lead
+    /// unassigned and routing it later.
     #[arg(long, env = "LEADS_ROUTE_DEADLINE_MS", default_value_t = 300)]
     pub route_deadline_ms: u64,
     /// How often every organisation's workload is reconciled with routing.

@@ -37,7 +37,7 @@ pub enum LeadsCommand {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
-    /// List leads, newest first, with the same filters as ListLeads.
+    /// List leads, oldest first (ListLeads' default order), with the same filters as ListLeads.
     List {
         #[command(flatten)]
         filter: FilterArgs,

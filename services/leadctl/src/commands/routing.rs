@@ -16,7 +16,7 @@ use crate::parse;
 pub enum RoutingCommand {
     /// The organisation's routing settings.
     Show,
-    /// Change the settings (owner, admin). Flags not given keep their value.
+    /// Change the settings (owner, admin, manager). Flags not given keep their value.
     Set {
         /// on or off.
         #[arg(long, value_parser = parse::on_off)]
