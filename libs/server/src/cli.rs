@@ -99,8 +99,8 @@ pub async fn main<S: ServiceMain>() -> anyhow::Result<()> {
         .about(S::ABOUT)
         .version(env!("CARGO_PKG_VERSION"))
         .get_matches();
-    let cli = Cli::<S::Config, S::Extra>::from_arg_matches(&matches)
-        .unwrap_or_else(|error| error.exit());
+    let cli =
+        Cli::<S::Config, S::Extra>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Extra(command) => S::extra(command, cli.config),
         Command::Serve => {

@@ -128,16 +128,16 @@ pub fn to_status(error: &impl ServiceError) -> Status {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InvalidField {
-    /// The request field, as the API names it (`page_size`, `lead.email`).
-    pub field: String,
+    /// The request field, as the API names it (`page_size`, `page_token`).
+    pub field: &'static str,
     /// What is wrong with it, for the caller to read.
     pub message: String,
 }
 
 impl InvalidField {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         InvalidField {
-            field: field.into(),
+            field,
             message: message.into(),
         }
     }

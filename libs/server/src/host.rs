@@ -49,11 +49,8 @@ impl Host {
     /// Serves `service` (a tonic-generated `…Server`).
     pub fn serving<S>(mut self, service: S) -> Host
     where
-        S: tower::Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = Infallible,
-            > + NamedService
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
             + Clone
             + Send
             + Sync

@@ -172,4 +172,3 @@ pub async fn bind(addr: SocketAddr, service: &str) -> std::io::Result<TcpListene
 pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
-

@@ -87,7 +87,9 @@ pub fn decode_token<C: DeserializeOwned>(
     if checksum(&payload, fingerprint) != sum {
         return Err(invalid());
     }
-    serde_json::from_slice(&payload).map(Some).map_err(|_| invalid())
+    serde_json::from_slice(&payload)
+        .map(Some)
+        .map_err(|_| invalid())
 }
 
 /// Cuts `rows`, fetched with `limit + 1`, to one page, and makes the token of

@@ -128,7 +128,10 @@ impl Workers {
             .copied()
             .filter(|name| !finished.contains(name))
             .collect();
-        tracing::warn!(?aborted, "grace period over with workers still running; aborted");
+        tracing::warn!(
+            ?aborted,
+            "grace period over with workers still running; aborted"
+        );
         aborted
     }
 
@@ -195,9 +198,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_worker_gets_the_signal() {
         let mut workers = Workers::new();
-        let flags: Vec<Arc<AtomicBool>> = (0..5).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        let flags: Vec<Arc<AtomicBool>> =
+            (0..5).map(|_| Arc::new(AtomicBool::new(false))).collect();
         for flag in &flags {
-            workers.spawn("worker", slow_worker(Duration::from_millis(10), flag.clone()));
+            workers.spawn(
+                "worker",
+                slow_worker(Duration::from_millis(10), flag.clone()),
+            );
         }
         assert!(workers.stop_within(Duration::from_secs(1)).await.is_empty());
         assert!(flags.iter().all(|f| f.load(Ordering::SeqCst)));

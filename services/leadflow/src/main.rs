@@ -28,6 +28,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use leadflow_auth::{AuthArgs, Mode, TokenMinter};
+use leadflow_leads::LeadsService;
+use leadflow_notifier::NotifierService;
+use leadflow_routing::RoutingService;
+use leadflow_server::ServiceMain;
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,24 +62,6 @@ struct Cli {
     demo: bool,
 }
 
-#[derive(Parser)]
-struct LeadsEnv {
-    #[command(flatten)]
-    config: leadflow_leads::Config,
-}
-
-#[derive(Parser)]
-struct RoutingEnv {
-    #[command(flatten)]
-    config: leadflow_routing::Config,
-}
-
-#[derive(Parser)]
-struct NotifierEnv {
-    #[command(flatten)]
-    config: leadflow_notifier::Config,
-}
-
 /// The three configurations, read from the environment.
 struct Configs {
     leads: leadflow_leads::Config,
@@ -96,9 +82,9 @@ async fn run() -> anyhow::Result<()> {
     let _telemetry = leadflow_telemetry::init("leadflow");
     let wants = |s: Service| cli.services.contains(&Service::All) || cli.services.contains(&s);
     let mut configs = Configs {
-        leads: LeadsEnv::parse_from(["leads"]).config,
-        routing: RoutingEnv::parse_from(["routing"]).config,
-        notifier: NotifierEnv::parse_from(["notifier"]).config,
+        leads: LeadsService::config_from_env(),
+        routing: RoutingService::config_from_env(),
+        notifier: NotifierService::config_from_env(),
     };
     let minter = match configs.leads.auth.mode {
         Mode::Production => {
@@ -140,37 +126,13 @@ async fn run() -> anyhow::Result<()> {
         notifier,
     } = configs;
     if wants(Service::Routing) {
-        let listener = leadflow_server::bind(routing.listen_addr, "routing").await?;
-        hosted.push(("routing", routing.listen_addr));
-        let shutdown = stopped();
-        tasks.spawn(async move {
-            (
-                "routing",
-                leadflow_routing::run(routing, listener, shutdown).await,
-            )
-        });
+        host::<RoutingService>(routing, stopped(), &mut hosted, &mut tasks).await?;
     }
     if wants(Service::Notifier) {
-        let listener = leadflow_server::bind(notifier.listen_addr, "notifier").await?;
-        hosted.push(("notifier", notifier.listen_addr));
-        let shutdown = stopped();
-        tasks.spawn(async move {
-            (
-                "notifier",
-                leadflow_notifier::run(notifier, listener, shutdown).await,
-            )
-        });
+        host::<NotifierService>(notifier, stopped(), &mut hosted, &mut tasks).await?;
     }
     if wants(Service::Leads) {
-        let listener = leadflow_server::bind(leads.listen_addr, "leads").await?;
-        hosted.push(("leads", leads.listen_addr));
-        let shutdown = stopped();
-        tasks.spawn(async move {
-            (
-                "leads",
-                leadflow_leads::run(leads, listener, shutdown).await,
-            )
-        });
+        host::<LeadsService>(leads, stopped(), &mut hosted, &mut tasks).await?;
     }
     let on_signal = stop_tx.clone();
     tokio::spawn(async move {
@@ -222,6 +184,21 @@ async fn run() -> anyhow::Result<()> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// Binds `S`'s listener and serves it as one task of this process, until
+/// `shutdown`; each service drains as it would alone.
+async fn host<S: ServiceMain>(
+    config: S::Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    hosted: &mut Vec<(&'static str, SocketAddr)>,
+    tasks: &mut tokio::task::JoinSet<(&'static str, anyhow::Result<()>)>,
+) -> anyhow::Result<()> {
+    let addr = S::listen_addr(&config);
+    let listener = leadflow_server::bind(addr, S::NAME).await?;
+    hosted.push((S::NAME, addr));
+    tasks.spawn(async move { (S::NAME, S::serve(config, listener, shutdown).await) });
+    Ok(())
 }
 
 /// Development defaults: SQLite and mail under the data directory (unless

@@ -15,16 +15,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use leadflow_proto::notifier::v1 as notifier_pb;
-use leadflow_proto::routing::v1 as routing_pb;
+use leadflow_server::Shutdown;
 use rand::Rng;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::domain::events::{NotifyKind, OutboxEvent, OwnershipFact, notification_text};
-use crate::domain::lead::LeadStatus;
-use crate::peers::{Peers, source_of};
+use crate::domain::events::{OutboxEvent, OwnershipFact};
+use crate::peers::{Notification, Peers, notify_request};
 use crate::store::{Delivery, OutboxRow, Store};
+use crate::usecase::{LateRouting, Leads};
 
 /// Events taken per round.
 const BATCH: u64 = 128;
@@ -42,8 +41,11 @@ const RECONCILE_CHUNK: u64 = 500;
 
 /// Sends routing the truth, one organisation at a time, never twice at once.
 pub struct Reconciler {
+    /// The truth.
     store: Store,
+    /// Routing (and the notifier, for the directory).
     peers: Arc<Peers>,
+    /// Organisations being reconciled now, so one never runs twice at once.
     running: Mutex<HashSet<String>>,
 }
 
@@ -162,15 +164,11 @@ impl Reconciler {
     }
 
     /// Reconciles every organisation every `every`.
-    pub async fn run_periodically(
-        self: Arc<Self>,
-        every: Duration,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    pub async fn run_periodically(self: Arc<Self>, every: Duration, mut shutdown: Shutdown) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = shutdown.wait_for(|s| *s) => return,
+                () = shutdown.wait() => return,
             }
             match self.store.organisations().await {
                 Ok(orgs) => orgs.iter().for_each(|org| self.trigger(org)),
@@ -183,6 +181,7 @@ impl Reconciler {
 /// Why an event was not delivered.
 #[derive(Debug, Clone)]
 struct Failure {
+    /// What went wrong, for the dead letter.
     error: String,
     /// Retrying cannot help (the receiver refused the event itself, or our
     /// credentials): it goes to the dead letters at once, for an operator.
@@ -191,18 +190,7 @@ struct Failure {
 
 impl Failure {
     fn from_status(status: tonic::Status) -> Self {
-        use tonic::Code::*;
-        let permanent = matches!(
-            status.code(),
-            InvalidArgument
-                | PermissionDenied
-                | Unauthenticated
-                | FailedPrecondition
-                | NotFound
-                | AlreadyExists
-                | OutOfRange
-                | Unimplemented
-        );
+        let permanent = !leadflow_server::error::ErrorCode::from_grpc(status.code()).is_retryable();
         Failure {
             error: format!("{:?}: {}", status.code(), status.message()),
             permanent,
@@ -222,10 +210,15 @@ type Recipients = std::collections::HashMap<(String, String), crate::domain::mem
 
 /// Delivers the outbox.
 pub struct Dispatcher {
+    /// Where the outbox is.
     pub store: Store,
+    /// Where its events go.
     pub peers: Arc<Peers>,
-    pub reconciler: Arc<Reconciler>,
+    /// The use cases late routing goes through.
+    pub leads: Leads,
+    /// Woken by every commit that wrote an event.
     pub wake: Arc<Notify>,
+    /// How often to look anyway, when nobody wakes it.
     pub poll: Duration,
     /// The database's identity, read once (see [`Store::instance_id`]).
     pub instance: tokio::sync::OnceCell<String>,
@@ -248,14 +241,14 @@ impl Dispatcher {
     }
 
     /// Delivers until `shutdown`, with [`ROUNDS_AT_ONCE`] rounds in flight.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: Shutdown) {
         futures::future::join_all((0..ROUNDS_AT_ONCE).map(|_| self.rounds(shutdown.clone()))).await;
     }
 
     /// One loop of rounds: claim a batch, deliver it, record the outcomes.
-    async fn rounds(&self, mut shutdown: watch::Receiver<bool>) {
+    async fn rounds(&self, mut shutdown: Shutdown) {
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_stopping() {
                 return;
             }
             let rows = match self.store.claim_outbox(BATCH).await {
@@ -282,7 +275,7 @@ impl Dispatcher {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.poll) => {}
-                _ = shutdown.changed() => {}
+                () = shutdown.wait() => {}
             }
         }
     }
@@ -464,50 +457,20 @@ impl Dispatcher {
                         .await
                         .map_err(Failure::local)?,
                 };
-                let (title, body) = notification_text(*kind, leads, batch.as_ref());
-                let lead_ref = |l: &crate::domain::events::LeadMention| notifier_pb::LeadRef {
-                    id: l.id.clone(),
-                    name: leadflow_text::fit(&l.name, leadflow_text::notify::MAX_NAME_CHARS)
-                        .into_owned(),
-                    source: source_of(&l.source) as i32,
-                };
-                let subject = match (batch, leads.first()) {
-                    (Some((batch_id, count)), _) => {
-                        notifier_pb::notify_request::Subject::Batch(notifier_pb::LeadBatch {
-                            batch_id: batch_id.clone(),
-                            count: *count,
-                            leads: leads.iter().map(lead_ref).collect(),
-                        })
-                    }
-                    (None, Some(lead)) => {
-                        notifier_pb::notify_request::Subject::Lead(lead_ref(lead))
-                    }
-                    (None, None) => return Ok(()),
-                };
                 let instance = self.instance().await.map_err(Failure::local)?;
-                let message = notifier_pb::NotifyRequest {
-                    // The event id, within this database: a redelivered event
-                    // is the same notification, and a re-created database
-                    // (ids from 1 again) never reuses an old key.
-                    idempotency_key: format!("leads-outbox:{instance}:{}", row.id),
-                    recipient: Some(notifier_pb::Recipient {
-                        user_id: recipient_id.clone(),
-                        email: member.as_ref().map(|m| m.email.clone()).unwrap_or_default(),
-                        display_name: member
-                            .as_ref()
-                            .map(|m| m.display_name.clone())
-                            .unwrap_or_default(),
-                    }),
-                    kind: (match kind {
-                        NotifyKind::Routed => notifier_pb::NotificationKind::LeadRouted,
-                        NotifyKind::Assigned => notifier_pb::NotificationKind::LeadAssigned,
-                        NotifyKind::Reassigned => notifier_pb::NotificationKind::LeadReassigned,
-                        NotifyKind::BulkAssigned => notifier_pb::NotificationKind::LeadsAssigned,
-                    }) as i32,
-                    title,
-                    body,
-                    subject: Some(subject),
-                    actor_id: actor_id.clone(),
+                let notification = Notification {
+                    recipient_id,
+                    kind: *kind,
+                    actor_id,
+                    leads,
+                    batch: batch.as_ref(),
+                };
+                // The event id, within this database: a redelivered event is
+                // the same notification, and a re-created database (ids from
+                // 1 again) never reuses an old key.
+                let key = format!("leads-outbox:{instance}:{}", row.id);
+                let Some(message) = notify_request(key, notification, member.as_ref()) else {
+                    return Ok(());
                 };
                 self.peers
                     .notify(org, message)
@@ -519,56 +482,11 @@ impl Dispatcher {
                 .apply_directory(org, members)
                 .await
                 .map_err(Failure::from_status),
-            OutboxEvent::Route { lead_id } => {
-                let lead = self
-                    .store
-                    .lead(org, lead_id)
-                    .await
-                    .map_err(Failure::local)?;
-                let Some(lead) =
-                    lead.filter(|l| l.owner_id.is_none() && l.status == LeadStatus::New)
-                else {
-                    return Ok(()); // Claimed or assigned in the meantime: that wins.
-                };
-                let team = self
-                    .store
-                    .list_members(org, false, true)
-                    .await
-                    .map_err(Failure::local)?;
-                let decision = self
-                    .peers
-                    .route(
-                        org,
-                        crate::peers::RouteQuestion {
-                            lead_id,
-                            source: lead.source,
-                            tags: &lead.tags,
-                            attempt: crate::peers::FIRST_ATTEMPT,
-                        },
-                        &team,
-                        Some(Duration::from_secs(5)),
-                    )
-                    .await
-                    .map_err(Failure::from_status)?;
-                if decision.state_reset {
-                    self.reconciler.trigger(org);
-                }
-                if decision.reason == routing_pb::DecisionReason::Routed as i32
-                    && !decision.assignee_id.is_empty()
-                {
-                    self.store
-                        .route_late(org, lead_id, &decision.assignee_id, &decision.explanation)
-                        .await
-                        .map_err(Failure::local)?;
-                    self.wake.notify_one();
-                } else {
-                    self.store
-                        .note_routing(org, lead_id, &decision.explanation)
-                        .await
-                        .map_err(Failure::local)?;
-                }
-                Ok(())
-            }
+            OutboxEvent::Route { lead_id } => match self.leads.route_late(org, lead_id).await {
+                Ok(()) => Ok(()),
+                Err(LateRouting::Peer(status)) => Err(Failure::from_status(status)),
+                Err(LateRouting::Local(error)) => Err(Failure::local(error)),
+            },
         }
     }
 }
@@ -588,7 +506,7 @@ fn drift_counter() -> &'static opentelemetry::metrics::Counter<u64> {
 
 /// Outbox gauges (backlog, oldest age, dead letters), refreshed every few
 /// seconds from the database; SREs alert on them and the HPA can scale on them.
-pub async fn publish_outbox_gauges(store: Store, every: Duration) {
+pub async fn publish_outbox_gauges(store: Store, every: Duration, mut shutdown: Shutdown) {
     use std::sync::atomic::{AtomicU64, Ordering};
     let backlog = Arc::new(AtomicU64::new(0));
     let oldest_ms = Arc::new(AtomicU64::new(0));
@@ -617,6 +535,9 @@ pub async fn publish_outbox_gauges(store: Store, every: Duration) {
             oldest_ms.store((oldest * 1000.0) as u64, Ordering::Relaxed);
             dead.store(dead_letters, Ordering::Relaxed);
         }
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.wait() => return,
+        }
     }
 }

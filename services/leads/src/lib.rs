@@ -19,6 +19,8 @@ pub mod grpc;
 pub mod peers;
 pub mod server;
 pub mod store;
+pub mod usecase;
+pub mod wire;
 
 pub use config::Config;
-pub use server::{Links, run, serve};
+pub use server::{LeadsService, Links, run, serve};

@@ -22,7 +22,9 @@ const CHANNEL: &str = "leadflow_notifier";
 /// What changed for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HubEvent {
+    /// The recipient's organisation (empty for `resync`).
     pub org: String,
+    /// The recipient whose watchers should re-read (empty for `resync`).
     pub user: String,
     /// `new` (a notification arrived) or `count` (the unread count changed);
     /// `resync` (org and user empty) asks every watcher to re-read.
@@ -62,6 +64,7 @@ impl HubEvent {
 /// The fan-out of one replica.
 #[derive(Debug, Clone)]
 pub struct Hub {
+    /// This replica's fan-out to its watchers; never waits for a slow one.
     tx: broadcast::Sender<HubEvent>,
     /// Set on Postgres: events go through NOTIFY.
     postgres: Option<DatabaseConnection>,

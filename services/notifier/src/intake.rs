@@ -37,6 +37,7 @@ type Reply = oneshot::Sender<Result<(Notification, bool), NotifierError>>;
 /// The front of the Notify write path (cheap to clone).
 #[derive(Clone)]
 pub struct Intake {
+    /// Calls waiting for a writer, each with where its answer goes.
     queue: mpsc::Sender<(PendingNotify, Reply)>,
 }
 

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod intake;
 pub mod server;
 pub mod store;
+pub mod watcher;
 
 pub use config::Config;
-pub use server::{Parts, run, serve};
+pub use server::{NotifierService, Parts, run, serve};

@@ -1,16 +1,16 @@
 //! Builds and runs the notifier: the gRPC server, the delivery worker and
-//! the live fan-out, with a shutdown that ends open streams first.
+//! the live fan-out, on the chassis' [`Host`], with a shutdown that ends
+//! open streams first.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadflow_auth::{AuthLayer, TokenVerifier};
+use leadflow_auth::TokenVerifier;
 use leadflow_proto::notifier::v1::notifier_service_server::NotifierServiceServer;
-use leadflow_server::{GracefulStop, ServerArgs};
+use leadflow_server::{Host, ServerArgs, ServiceMain};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
-use tonic::server::NamedService;
+use tokio::sync::Notify;
 
 use crate::channels::email::Email;
 use crate::channels::webpush::WebPush;
@@ -25,12 +25,19 @@ use crate::store::Store;
 
 /// Everything the notifier runs with, opened and ready.
 pub struct Parts {
+    /// The notifier database.
     pub store: Store,
+    /// The live fan-out to open streams (across replicas on Postgres).
     pub hub: Hub,
+    /// Web Push, when a VAPID key is configured.
     pub webpush: Option<Arc<WebPush>>,
+    /// Email over SMTP.
     pub email: Option<Arc<Email>>,
+    /// Which push endpoints subscriptions may name.
     pub push_policy: PushPolicy,
+    /// How failed deliveries back off, and when they end DEAD.
     pub retry: RetryPolicy,
+    /// How often the delivery worker looks when not woken.
     pub poll: Duration,
 }
 
@@ -92,6 +99,7 @@ impl Parts {
     }
 }
 
+/// Checks the configuration, opens everything and serves until `shutdown`.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -110,7 +118,9 @@ pub async fn run(
 }
 
 /// Serves until `shutdown`: streams end first, then calls drain, then the
-/// worker stops (a delivery it had taken is retried by whoever runs next).
+/// delivery worker finishes the sends it holds and stops, within the grace
+/// period (a lease it could not finish simply expires and another worker
+/// retries).
 pub async fn serve(
     parts: Parts,
     verifier: Arc<TokenVerifier>,
@@ -118,23 +128,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut host = Host::new();
     let wake = Arc::new(Notify::new());
-    let worker = tokio::spawn(
-        Worker {
-            store: parts.store.clone(),
-            webpush: parts.webpush.clone(),
-            email: parts.email.clone(),
-            policy: parts.retry,
-            wake: wake.clone(),
-            poll: parts.poll,
-        }
-        .run(stop_rx.clone()),
-    );
-    let gauges = tokio::spawn(crate::delivery::publish_delivery_gauges(
-        parts.store.clone(),
-        Duration::from_secs(5),
-    ));
+    let worker = Worker {
+        store: parts.store.clone(),
+        webpush: parts.webpush.clone(),
+        email: parts.email.clone(),
+        policy: parts.retry,
+        wake: wake.clone(),
+        poll: parts.poll,
+    };
+    host.spawn("delivery worker", |stop| worker.run(stop));
+    let gauges = parts.store.clone();
+    host.spawn("delivery gauges", |stop| {
+        crate::delivery::publish_delivery_gauges(gauges, Duration::from_secs(5), stop)
+    });
     let api = NotifierApi {
         directory: Arc::new(leadflow_db::directory::Directory::new(
             parts.store.connection().clone(),
@@ -144,36 +152,59 @@ pub async fn serve(
         hub: parts.hub,
         webpush: parts.webpush,
         push_policy: parts.push_policy,
-        shutdown: stop_rx,
+        // Open streams end as stopping begins, so their clients reconnect
+        // elsewhere and the drain can finish.
+        shutdown: host.draining(),
     };
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let services = [<NotifierServiceServer<NotifierApi> as NamedService>::NAME];
-    let stop = GracefulStop::new(health, &services, args);
-    stop.serving().await;
-    let router = args
-        .builder()
-        .layer(AuthLayer::new(verifier))
-        .add_service(health_service)
-        .add_service(leadflow_server::reflection_service(&services))
-        .add_service(NotifierServiceServer::new(api));
-    let server =
-        router.serve_with_incoming_shutdown(leadflow_server::incoming(listener), stop.signal());
-    let shutdown = async move {
-        shutdown.await;
-        // End open streams so clients reconnect elsewhere and the drain can finish.
-        let _ = stop_tx.send(true);
-    };
-    let result = stop.run(server, shutdown).await;
-    // A send in flight may finish; then the worker stops for good (an
-    // abandoned lease simply expires and another worker retries).
-    let worker_abort = worker.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(5), worker)
+    host.serving(NotifierServiceServer::new(api))
+        .serve(args, verifier, listener, shutdown)
         .await
-        .is_err()
-    {
-        worker_abort.abort();
+}
+
+/// The notifier, as the chassis starts it (`notifier`, `leadflow notifier`).
+pub struct NotifierService;
+
+/// The notifier's own subcommands.
+#[derive(clap::Subcommand, Debug, Clone, Copy)]
+pub enum NotifierCommands {
+    /// Print a new VAPID key pair as environment variables.
+    VapidKeys,
+}
+
+impl ServiceMain for NotifierService {
+    const NAME: &'static str = "notifier";
+    const ABOUT: &'static str = "leadflow notifier: the bell, Web Push and email";
+    type Config = Config;
+    type Extra = NotifierCommands;
+
+    fn listen_addr(config: &Config) -> std::net::SocketAddr {
+        config.listen_addr
     }
-    gauges.abort();
-    result?;
-    Ok(())
+
+    async fn serve(
+        config: Config,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        run(config, listener, shutdown).await
+    }
+
+    async fn migrate(config: Config) -> anyhow::Result<()> {
+        Store::connect(config.database_url.expose(), 1)
+            .await?
+            .migrate()
+            .await?;
+        Ok(())
+    }
+
+    fn extra(command: NotifierCommands, _: Config) -> anyhow::Result<()> {
+        match command {
+            NotifierCommands::VapidKeys => {
+                let (private, public) = crate::channels::webpush::generate_vapid_keys();
+                println!("NOTIFIER_VAPID_PRIVATE_KEY={private}");
+                println!("# public key (GetVapidPublicKey returns it): {public}");
+                Ok(())
+            }
+        }
+    }
 }

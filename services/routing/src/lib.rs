@@ -7,6 +7,7 @@
 //! plain functions of settings, team snapshot and lead (`domain::decision`),
 //! each carrying the explanation an operator needs.
 
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -15,4 +16,4 @@ pub mod server;
 pub mod store;
 
 pub use config::Config;
-pub use server::{run, serve};
+pub use server::{RoutingService, run, serve};

@@ -1,14 +1,13 @@
-//! Builds and runs the routing gRPC server.
+//! Builds and runs the routing gRPC server on the chassis' [`Host`].
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadflow_auth::{AuthLayer, TokenVerifier};
+use leadflow_auth::TokenVerifier;
 use leadflow_proto::routing::v1::routing_service_server::RoutingServiceServer;
-use leadflow_server::{GracefulStop, ServerArgs};
+use leadflow_server::{Host, NoExtraCommands, ServerArgs, ServiceMain};
 use tokio::net::TcpListener;
-use tonic::server::NamedService;
 
 use crate::config::{Config, StateUrl};
 use crate::grpc::RoutingApi;
@@ -73,18 +72,42 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let services = [<RoutingServiceServer<RoutingApi> as NamedService>::NAME];
-    let stop = GracefulStop::new(health, &services, args);
-    stop.serving().await;
-    let router = args
-        .builder()
-        .layer(AuthLayer::new(verifier))
-        .add_service(health_service)
-        .add_service(leadflow_server::reflection_service(&services))
-        .add_service(RoutingServiceServer::new(api));
-    let server =
-        router.serve_with_incoming_shutdown(leadflow_server::incoming(listener), stop.signal());
-    stop.run(server, shutdown).await?;
-    Ok(())
+    Host::new()
+        .serving(RoutingServiceServer::new(api))
+        .serve(args, verifier, listener, shutdown)
+        .await
+}
+
+/// Routing, as the chassis starts it (`routing`, `leadflow routing`).
+pub struct RoutingService;
+
+impl ServiceMain for RoutingService {
+    const NAME: &'static str = "routing";
+    const ABOUT: &'static str = "leadflow routing service: who gets a new lead";
+    type Config = Config;
+    type Extra = NoExtraCommands;
+
+    fn listen_addr(config: &Config) -> std::net::SocketAddr {
+        config.listen_addr
+    }
+
+    async fn serve(
+        config: Config,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        run(config, listener, shutdown).await
+    }
+
+    async fn migrate(config: Config) -> anyhow::Result<()> {
+        SettingsStore::connect(config.database_url.expose(), 1)
+            .await?
+            .migrate()
+            .await?;
+        Ok(())
+    }
+
+    fn extra(command: NoExtraCommands, _: Config) -> anyhow::Result<()> {
+        command.run()
+    }
 }

@@ -7,10 +7,7 @@
 //! it to the same filter and order; a token that was altered, or replayed with
 //! another filter, is INVALID_ARGUMENT.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::lead::{LeadSource, LeadStatus, parse_tags, parse_user_id};
 use crate::error::LeadsError;
@@ -162,17 +159,15 @@ impl SortOrder {
     }
 }
 
+/// ListLeads' page sizes.
+pub const PAGE_LIMITS: leadflow_server::page::PageLimits = leadflow_server::page::PageLimits {
+    default_size: DEFAULT_PAGE_SIZE,
+    max_size: MAX_PAGE_SIZE,
+};
+
 /// Clamps a requested page size: 0 means the default, above the maximum is an error.
 pub fn page_size(requested: i32) -> Result<u64, LeadsError> {
-    match requested {
-        0 => Ok(DEFAULT_PAGE_SIZE),
-        n if n < 0 => Err(LeadsError::invalid("page_size", "may not be negative")),
-        n if n as u64 > MAX_PAGE_SIZE => Err(LeadsError::invalid(
-            "page_size",
-            format!("must be at most {MAX_PAGE_SIZE}"),
-        )),
-        n => Ok(n as u64),
-    }
+    Ok(PAGE_LIMITS.size(requested)?)
 }
 
 /// The last lead of a page: where the next page starts.
@@ -181,6 +176,7 @@ pub struct PageCursor {
     /// `created_at` in microseconds since the epoch.
     #[serde(rename = "t")]
     pub created_at_us: i64,
+    /// The lead's id, which breaks ties between leads created together.
     #[serde(rename = "i")]
     pub id: String,
 }
@@ -191,47 +187,44 @@ pub fn query_fingerprint(
     query: &LeadQuery,
     order: SortOrder,
 ) -> [u8; 32] {
-    Sha256::digest(format!("{scope:?}|{query:?}|{order:?}").as_bytes()).into()
-}
-
-fn checksum(payload: &[u8], fingerprint: &[u8; 32]) -> String {
-    let digest = Sha256::new()
-        .chain_update(payload)
-        .chain_update(fingerprint)
-        .finalize();
-    URL_SAFE_NO_PAD.encode(&digest[..12])
+    leadflow_server::page::fingerprint("leads", &(scope, query, order))
 }
 
 impl PageCursor {
+    /// The cursor of `lead`, the last of a page.
+    pub fn of(lead: &super::lead::Lead) -> PageCursor {
+        PageCursor {
+            created_at_us: lead.created_at.timestamp_micros(),
+            id: lead.id.clone(),
+        }
+    }
+
     pub fn encode(&self, fingerprint: &[u8; 32]) -> String {
-        let payload = serde_json::to_vec(self).expect("a cursor serialises");
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            checksum(&payload, fingerprint)
-        )
+        leadflow_server::page::encode_token(self, fingerprint)
     }
 
     /// Reads a page token back; anything altered or foreign is INVALID_ARGUMENT.
     pub fn decode(token: &str, fingerprint: &[u8; 32]) -> Result<PageCursor, LeadsError> {
-        let invalid = || {
-            LeadsError::invalid(
-                "page_token",
-                "is not a page token of this query (it was altered, or the filter or order changed)",
-            )
-        };
-        let (payload, sum) = token.split_once('.').ok_or_else(invalid)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
-        if checksum(&payload, fingerprint) != sum {
-            return Err(invalid());
+        match leadflow_server::page::decode_token(token, fingerprint)? {
+            Some(cursor) => Ok(cursor),
+            None => Err(LeadsError::invalid("page_token", "is empty")),
         }
-        serde_json::from_slice(&payload).map_err(|_| invalid())
+    }
+
+    /// [`PageCursor::decode`], with `None` for the first page (no token).
+    pub fn decode_optional(
+        token: &str,
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<PageCursor>, LeadsError> {
+        Ok(leadflow_server::page::decode_token(token, fingerprint)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn a_page_token_round_trips_for_the_same_query_only() {

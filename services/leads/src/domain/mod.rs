@@ -1,7 +1,15 @@
 //! The leads service's rules in plain Rust: no tonic, no SQL.
+//!
+//! Validation (`lead`, `member`, `filter`), who may do what (`permissions`),
+//! and every change of a lead as a value the store applies (`change`,
+//! `assign`), with what routing said (`routing`) and what the other services
+//! are told (`events`).
 
+pub mod assign;
+pub mod change;
 pub mod events;
 pub mod filter;
 pub mod lead;
 pub mod member;
 pub mod permissions;
+pub mod routing;

@@ -1,15 +1,19 @@
 //! Conversions between the wire types (leadflow-proto) and domain types.
 
 use chrono::{DateTime, Utc};
-use leadflow_auth::Role;
-use leadflow_proto::common::v1 as common;
 use leadflow_proto::leads::v1 as pb;
 use prost_types::Timestamp;
 
-use crate::domain::filter::LeadQueryInput;
-use crate::domain::lead::{AssignmentMethod, EventKind, Lead, LeadEvent, LeadSource, LeadStatus};
+use crate::domain::assign::{AssignOutcome, AssignSelection, SkipReason};
+use crate::domain::filter::{LeadQuery, LeadQueryInput, PageCursor, SortOrder, page_size};
+use crate::domain::lead::{AssignmentMethod, EventKind, Lead, LeadEvent, LeadStatus};
+use crate::domain::lead::{
+    NewLead, NewLeadInput, parse_idempotency_key, parse_lead_id, parse_user_id,
+};
 use crate::domain::member::Member;
 use crate::error::LeadsError;
+use crate::usecase::{AssignInput, BatchInput, CreateInput};
+pub use crate::wire::{role_from_pb, role_to_pb, source_from_pb, source_to_pb};
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -21,54 +25,6 @@ pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
 pub fn from_timestamp(field: &'static str, t: &Timestamp) -> Result<DateTime<Utc>, LeadsError> {
     DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
         .ok_or_else(|| LeadsError::invalid(field, "is not a valid timestamp"))
-}
-
-pub fn role_to_pb(role: Role) -> common::Role {
-    match role {
-        Role::Owner => common::Role::Owner,
-        Role::Admin => common::Role::Admin,
-        Role::Manager => common::Role::Manager,
-        Role::Sales => common::Role::Sales,
-        Role::Accounting => common::Role::Accounting,
-        Role::Integration | Role::Service => common::Role::Unspecified,
-    }
-}
-
-/// `None` for an unspecified or unknown value.
-pub fn role_from_pb(raw: i32) -> Option<Role> {
-    match common::Role::try_from(raw).ok()? {
-        common::Role::Unspecified => None,
-        common::Role::Owner => Some(Role::Owner),
-        common::Role::Admin => Some(Role::Admin),
-        common::Role::Manager => Some(Role::Manager),
-        common::Role::Sales => Some(Role::Sales),
-        common::Role::Accounting => Some(Role::Accounting),
-    }
-}
-
-pub fn source_to_pb(source: LeadSource) -> common::LeadSource {
-    match source {
-        LeadSource::Team => common::LeadSource::Team,
-        LeadSource::AiAssistant => common::LeadSource::AiAssistant,
-        LeadSource::Website => common::LeadSource::Website,
-        LeadSource::Facebook => common::LeadSource::Facebook,
-        LeadSource::Google => common::LeadSource::Google,
-        LeadSource::CsvImport => common::LeadSource::CsvImport,
-        LeadSource::Other => common::LeadSource::Other,
-    }
-}
-
-pub fn source_from_pb(raw: i32) -> Option<LeadSource> {
-    Some(match common::LeadSource::try_from(raw).ok()? {
-        common::LeadSource::Unspecified => return None,
-        common::LeadSource::Team => LeadSource::Team,
-        common::LeadSource::AiAssistant => LeadSource::AiAssistant,
-        common::LeadSource::Website => LeadSource::Website,
-        common::LeadSource::Facebook => LeadSource::Facebook,
-        common::LeadSource::Google => LeadSource::Google,
-        common::LeadSource::CsvImport => LeadSource::CsvImport,
-        common::LeadSource::Other => LeadSource::Other,
-    })
 }
 
 pub fn status_to_pb(status: LeadStatus) -> pb::LeadStatus {
@@ -198,4 +154,191 @@ pub fn filter_input(filter: Option<pb::LeadFilter>) -> Result<LeadQueryInput, Le
             .transpose()?,
         query: f.query,
     })
+}
+
+/// Most rows in one BatchCreateLeads call.
+pub const MAX_BATCH_ROWS: usize = 1_000;
+/// Most ids in one AssignLeads call; beyond that, select with a filter.
+pub const MAX_ASSIGN_IDS: usize = 10_000;
+
+/// A CreateLead body, validated; each failure names its field.
+pub fn create_input(req: pb::CreateLeadRequest) -> Result<CreateInput, LeadsError> {
+    let key = parse_idempotency_key(&req.idempotency_key)?;
+    let new = NewLead::parse(NewLeadInput {
+        source: source_from_pb(req.source),
+        source_raw: req.source,
+        name: req.name,
+        email: req.email,
+        phone: req.phone,
+        company: req.company,
+        tags: req.tags,
+        owner_id: req.owner_id,
+    })?;
+    Ok(CreateInput { new, key })
+}
+
+/// A BatchCreateLeads call: the batch's size is checked; each row parses on its own.
+pub fn batch_input(req: pb::BatchCreateLeadsRequest) -> Result<BatchInput, LeadsError> {
+    if req.requests.is_empty() {
+        return Err(LeadsError::invalid(
+            "requests",
+            "must hold at least one lead",
+        ));
+    }
+    if req.requests.len() > MAX_BATCH_ROWS {
+        return Err(LeadsError::invalid(
+            "requests",
+            format!("at most {MAX_BATCH_ROWS} leads per batch"),
+        ));
+    }
+    Ok(BatchInput {
+        rows: req.requests.into_iter().map(create_input).collect(),
+        route: req.route,
+    })
+}
+
+/// Each row's lead, or its error in gRPC status terms.
+pub fn batch_response(results: Vec<Result<Lead, LeadsError>>) -> pb::BatchCreateLeadsResponse {
+    let results = results
+        .into_iter()
+        .map(|result| pb::BatchCreateLeadResult {
+            outcome: Some(match result {
+                Ok(lead) => pb::batch_create_lead_result::Outcome::Lead(lead_to_pb(lead)),
+                Err(error) => pb::batch_create_lead_result::Outcome::Error(row_error(error)),
+            }),
+        })
+        .collect();
+    pb::BatchCreateLeadsResponse { results }
+}
+
+/// One failed row of a batch, in gRPC status terms.
+fn row_error(error: LeadsError) -> pb::RowError {
+    let field = match &error {
+        LeadsError::InvalidArgument { field, .. } => (*field).to_owned(),
+        _ => String::new(),
+    };
+    let status = tonic::Status::from(error);
+    pb::RowError {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        field,
+    }
+}
+
+/// An UpdateLeadStatus call: the lead's id and the new status.
+pub fn status_input(req: &pb::UpdateLeadStatusRequest) -> Result<(String, LeadStatus), LeadsError> {
+    let id = parse_lead_id("id", &req.id)?;
+    let status = status_from_pb(req.status).ok_or_else(|| {
+        LeadsError::invalid(
+            "status",
+            if req.status == 0 {
+                "is required".to_owned()
+            } else {
+                format!("unknown value {}", req.status)
+            },
+        )
+    })?;
+    Ok((id, status))
+}
+
+/// An AssignLeads call: the assignee, and either ids or a filter.
+pub fn assign_input(req: pb::AssignLeadsRequest) -> Result<AssignInput, LeadsError> {
+    let assignee_id = req.assignee_id.trim().to_owned();
+    parse_user_id("assignee_id", &assignee_id)?;
+    let selection = match (req.lead_ids.is_empty(), req.filter) {
+        (false, None) => {
+            if req.lead_ids.len() > MAX_ASSIGN_IDS {
+                return Err(LeadsError::invalid(
+                    "lead_ids",
+                    format!("at most {MAX_ASSIGN_IDS} ids; use a filter for more"),
+                ));
+            }
+            let ids = req
+                .lead_ids
+                .iter()
+                .map(|id| parse_lead_id("lead_ids", id))
+                .collect::<Result<Vec<_>, _>>()?;
+            AssignSelection::Ids(ids)
+        }
+        (true, Some(filter)) => {
+            AssignSelection::Filter(LeadQuery::parse(filter_input(Some(filter))?)?)
+        }
+        (false, Some(_)) => {
+            return Err(LeadsError::invalid(
+                "lead_ids",
+                "give either lead_ids or filter, not both",
+            ));
+        }
+        (true, None) => return Err(LeadsError::invalid("lead_ids", "give lead_ids or a filter")),
+    };
+    Ok(AssignInput {
+        assignee_id,
+        selection,
+        allow_reassign: req.allow_reassign,
+    })
+}
+
+/// What the caller of AssignLeads is told.
+pub fn assign_response(outcome: AssignOutcome) -> pb::AssignLeadsResponse {
+    pb::AssignLeadsResponse {
+        assigned: outcome.assigned.len() as i32,
+        skipped: outcome
+            .skipped
+            .into_iter()
+            .map(|s| pb::AssignSkip {
+                lead_id: s.lead_id,
+                reason: match s.reason {
+                    SkipReason::AlreadyAssigned => pb::AssignSkipReason::AlreadyAssigned,
+                    SkipReason::AlreadyOwnedByAssignee => {
+                        pb::AssignSkipReason::AlreadyOwnedByAssignee
+                    }
+                    SkipReason::NotFound => pb::AssignSkipReason::LeadNotFound,
+                } as i32,
+                owner_id: s.owner_id.unwrap_or_default(),
+            })
+            .collect(),
+        batch_id: outcome.batch_id,
+        assigned_lead_ids: outcome.assigned,
+    }
+}
+
+/// A parsed ListLeads call.
+#[derive(Debug)]
+pub struct ListQuery {
+    /// The filter.
+    pub query: LeadQuery,
+    /// The order.
+    pub order: SortOrder,
+    /// The page size.
+    pub limit: u64,
+    /// Where the page starts (empty: the first page).
+    pub page_token: String,
+}
+
+/// A ListLeads call, validated.
+pub fn list_query(req: pb::ListLeadsRequest) -> Result<ListQuery, LeadsError> {
+    Ok(ListQuery {
+        query: LeadQuery::parse(filter_input(req.filter)?)?,
+        order: SortOrder::parse(&req.order_by)?,
+        limit: page_size(req.page_size)?,
+        page_token: req.page_token,
+    })
+}
+
+impl ListQuery {
+    /// One page of `leads` (fetched with `limit + 1`), its next token and the total.
+    pub fn response(
+        &self,
+        leads: Vec<Lead>,
+        total: u64,
+        fingerprint: &[u8; 32],
+    ) -> pb::ListLeadsResponse {
+        let (page, next_page_token) =
+            leadflow_server::page::cut(leads, self.limit, fingerprint, PageCursor::of);
+        pb::ListLeadsResponse {
+            leads: page.into_iter().map(lead_to_pb).collect(),
+            next_page_token,
+            total_size: total.min(i32::MAX as u64) as i32,
+        }
+    }
 }

@@ -1,6 +1,7 @@
-//! The gRPC face of the leads service. Each handler authorises the caller,
-//! parses the request into domain types, calls the store, and converts the
-//! result; the rules live in `domain/`.
+//! The gRPC face of the leads service. Each handler authenticates the
+//! caller, parses the request into domain types (`convert`), calls a use
+//! case (`crate::usecase`) or a store read, and converts the result; the
+//! rules live in `domain/`.
 
 /// Wire ↔ domain conversions (also used by `leadflow`'s demo seeding).
 pub mod convert;
@@ -11,7 +12,8 @@ mod team;
 use leadflow_auth::Caller;
 use tonic::Request;
 
-pub use lead::{LeadApi, Wiring};
+pub use crate::usecase::Wiring;
+pub use lead::LeadApi;
 pub use operations::OperationsApi;
 pub use team::TeamApi;
 
@@ -28,7 +30,7 @@ async fn active_caller<T>(store: &Store, request: &Request<T>) -> Result<Caller,
 }
 
 /// Refuses `caller` if they are a deactivated team member (one directory read).
-async fn ensure_active(store: &Store, caller: &Caller) -> Result<(), LeadsError> {
+pub(crate) async fn ensure_active(store: &Store, caller: &Caller) -> Result<(), LeadsError> {
     if caller.role.is_person() {
         let member = store.member(&caller.org_id, &caller.user_id).await?;
         refuse_deactivated(caller, member.as_ref())?;
@@ -38,7 +40,7 @@ async fn ensure_active(store: &Store, caller: &Caller) -> Result<(), LeadsError>
 
 /// Refuses a person whose directory entry (if any) is deactivated; `team`
 /// may be the whole team or just the caller's entry.
-fn refuse_deactivated<'a>(
+pub(crate) fn refuse_deactivated<'a>(
     caller: &Caller,
     team: impl IntoIterator<Item = &'a Member>,
 ) -> Result<(), LeadsError> {

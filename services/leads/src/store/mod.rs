@@ -1,5 +1,10 @@
 //! Everything that talks SQL. The rest of the service sees domain types.
 //!
+//! - `queries`: reading leads, pages and history;
+//! - `ownership`: applying a decided change of owner or status;
+//! - `idempotency`: creating a lead once per key;
+//! - `members`: the team directory; `outbox`: events for the other services.
+//!
 //! Each multi-row change (a lead with its tags and history, a bulk assignment
 //! with one history row per lead) is one transaction: it lands whole or not
 //! at all. Races are settled by the database: ClaimLead is a conditional
@@ -7,23 +12,24 @@
 //! and SQLite write transactions are serialised by `BEGIN IMMEDIATE`.
 
 pub mod entities;
-mod leads;
+mod idempotency;
 mod members;
 pub mod migrations;
 pub mod outbox;
+mod ownership;
+mod queries;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseConnection;
 
-pub use leads::{
-    AssignOutcome, AssignSelection, AssignSkip, BatchRow, ClaimOutcome, CreateRouting,
-    ROUTING_ACTOR, SkipReason, new_lead_id,
-};
+pub use idempotency::{Creation, new_lead_id};
 pub use outbox::{DeadLetter, Delivery, OutboxRow};
+pub use ownership::Applied;
 
 /// The leads database.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// The pool every query and transaction of the service runs on.
     db: DatabaseConnection,
 }
 

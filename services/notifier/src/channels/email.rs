@@ -29,7 +29,9 @@ enum Transport {
 
 /// Sends notification emails.
 pub struct Email {
+    /// How mail leaves: SMTP in production, .eml files for `make run`.
     transport: Transport,
+    /// The sender every notification email shows.
     from: Mailbox,
     /// Where the CRM web app lives, for links.
     app_url: String,

@@ -26,7 +26,9 @@ pub enum PushResult {
     Gone,
     /// 429, 5xx or a network error: try again (after `retry_after` if given).
     Retry {
+        /// What went wrong, for the attempt log.
         error: String,
+        /// The push service's Retry-After, which wins over our backoff.
         retry_after: Option<Duration>,
     },
     /// Any other refusal.
@@ -58,12 +60,17 @@ fn origin(url: &str) -> Option<String> {
 
 /// Sends Web Push messages signed with the deployment's VAPID key.
 pub struct WebPush {
+    /// Our own pooled HTTPS client, with timeouts the crate's clients lack.
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Signs each request with the deployment's VAPID key.
     vapid: PartialVapidSignatureBuilder,
     /// The VAPID `sub` claim: how push services reach the operator.
     contact: String,
+    /// The VAPID public key browsers subscribe with (GetVapidPublicKey).
     public_key: String,
+    /// Bounds one send, so a stuck push service cannot hold a worker.
     timeout: Duration,
+    /// How long a push service keeps a message for an offline browser, in seconds.
     ttl: u32,
 }
 

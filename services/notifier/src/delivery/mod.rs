@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use leadflow_server::Shutdown;
 use rand::Rng;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::channels::email::{Email, EmailResult};
@@ -36,20 +37,26 @@ pub fn queue(policy: &RetryPolicy) -> leadflow_db::queue::LeasedQueue {
 
 /// Sends queued deliveries.
 pub struct Worker {
+    /// The durable queue the deliveries are claimed from and recorded in.
     pub store: Store,
+    /// Sends push deliveries; `None` when Web Push is off (they fail).
     pub webpush: Option<Arc<WebPush>>,
+    /// Sends email deliveries; `None` when email is off (they fail).
     pub email: Option<Arc<Email>>,
+    /// When a failed delivery is tried again, and when it is DEAD.
     pub policy: RetryPolicy,
+    /// Rung by the intake after a commit that queued deliveries, so they go at once.
     pub wake: Arc<Notify>,
+    /// The backstop: how often to look for due deliveries unprompted.
     pub poll: Duration,
 }
 
 impl Worker {
     /// Runs until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, mut shutdown: Shutdown) {
         let queue = queue(&self.policy);
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_stopping() {
                 return;
             }
             let due = match self.store.claim_due(&queue, BATCH).await {
@@ -73,7 +80,7 @@ impl Worker {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.poll) => {}
-                _ = shutdown.changed() => {}
+                () = shutdown.wait() => {}
             }
         }
     }
@@ -171,7 +178,7 @@ impl Worker {
 }
 
 /// Delivery gauges (backlog, DEAD count), refreshed from the database.
-pub async fn publish_delivery_gauges(store: Store, every: Duration) {
+pub async fn publish_delivery_gauges(store: Store, every: Duration, mut shutdown: Shutdown) {
     use std::sync::atomic::{AtomicU64, Ordering};
     let backlog = Arc::new(AtomicU64::new(0));
     let dead = Arc::new(AtomicU64::new(0));
@@ -195,6 +202,9 @@ pub async fn publish_delivery_gauges(store: Store, every: Duration) {
             backlog.store(pending, Ordering::Relaxed);
             dead.store(dead_count, Ordering::Relaxed);
         }
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.wait() => return,
+        }
     }
 }

@@ -49,7 +49,9 @@ impl Kind {
 /// A lead as a notification names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadRef {
+    /// The lead's id in the leads service, for the link.
     pub id: String,
+    /// The lead's name, as the rep reads it.
     pub name: String,
     /// The proto name, e.g. "WEBSITE".
     pub source: String,
@@ -81,8 +83,11 @@ pub fn source_label(source: &str) -> &'static str {
 pub enum Subject {
     Lead(LeadRef),
     Batch {
+        /// The assignment batch, for the link to its leads.
         batch_id: String,
+        /// How many leads the batch holds (more than `leads` may name).
         count: i32,
+        /// The first few leads, at most MAX_BATCH_LEADS.
         leads: Vec<LeadRef>,
     },
 }
@@ -90,21 +95,30 @@ pub enum Subject {
 /// Who is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
+    /// Whose inbox it lands in.
     pub user_id: String,
     /// Empty: no email can be sent.
     pub email: String,
+    /// How an email greets the recipient.
     pub display_name: String,
 }
 
 /// A validated Notify request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
+    /// One key, one notification: a retried Notify finds the first.
     pub idempotency_key: String,
+    /// Who is told, and where email can reach them.
     pub recipient: Recipient,
+    /// Why the rep is told.
     pub kind: Kind,
+    /// The one line the bell, the push and the email subject show.
     pub title: String,
+    /// The text below the title.
     pub body: String,
+    /// The lead or batch it is about, for the link.
     pub subject: Subject,
+    /// Who caused it (a user or `routing`); empty when nobody did.
     pub actor_id: String,
 }
 
@@ -113,13 +127,21 @@ pub struct NewNotification {
 pub struct Notification {
     /// Increasing: the order of the inbox and of the live stream.
     pub id: i64,
+    /// Whose inbox it is in.
     pub recipient_id: String,
+    /// Why the rep is told.
     pub kind: Kind,
+    /// The one line the bell, the push and the email subject show.
     pub title: String,
+    /// The text below the title.
     pub body: String,
+    /// The lead or batch it is about, for the link.
     pub subject: Subject,
+    /// Who caused it; empty when nobody did.
     pub actor_id: String,
+    /// When the recipient read it; `None` while it counts as unread.
     pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was stored.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 

@@ -28,6 +28,7 @@ pub const MAX_PLAINTEXT_BYTES: usize = 3_052;
 /// What may be subscribed to.
 #[derive(Debug, Clone)]
 pub struct PushPolicy {
+    /// Push-service hosts an endpoint may point at (each also matches its subdomains).
     pub allowlist: Vec<String>,
     /// Tests only: accept `http://127.0.0.1:<port>/…` and `http://localhost:…`.
     pub allow_loopback_http: bool,
@@ -129,6 +130,31 @@ impl PushPolicy {
         }
         Ok(endpoint.to_owned())
     }
+
+    /// Checks a whole subscription, the endpoint first, then the keys.
+    pub fn check_subscription(
+        &self,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<NewSubscription, NotifierError> {
+        Ok(NewSubscription {
+            endpoint: self.check_endpoint(endpoint)?,
+            p256dh: check_p256dh(p256dh)?,
+            auth: check_auth(auth)?,
+        })
+    }
+}
+
+/// A validated push subscription, normalised, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    /// The push service URL, on the allowlist.
+    pub endpoint: String,
+    /// The browser's public key, base64url without padding.
+    pub p256dh: String,
+    /// The browser's auth secret, base64url without padding.
+    pub auth: String,
 }
 
 /// A browser's P-256 public key: 65 bytes, uncompressed (0x04 …), base64.

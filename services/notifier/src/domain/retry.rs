@@ -7,7 +7,9 @@ use std::time::Duration;
 /// The retry policy of the delivery queue.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// The first wait; each retry doubles it (with full jitter).
     pub base: Duration,
+    /// The longest wait, for the backoff and for a Retry-After alike.
     pub cap: Duration,
     /// Attempts in all; after the last failed one the delivery is DEAD.
     pub max_attempts: u32,

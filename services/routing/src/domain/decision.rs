@@ -1,10 +1,19 @@
-//! Who may get this lead, and who gets it: routing decisions as plain functions.
+//! Who may get this lead, and who gets it: the one routing decision, as
+//! plain functions of settings, team snapshot, lead and routing state.
 //!
-//! [`plan`] turns settings, the team snapshot and the lead into the eligible
-//! pool in rotation order (ascending user id) plus who was skipped and why.
-//! The state store then picks from that pool atomically ([`next_round_robin`]
-//! and [`pick_balanced`] are the rules; the Redis Lua scripts implement the
-//! same rules, and a conformance suite checks that both agree).
+//! A decision has two halves, each written once here:
+//! - [`plan`] turns settings, the team snapshot and the lead into the eligible
+//!   pool in rotation order (ascending user id) plus who was skipped and why
+//!   (rule matching, eligibility, fallback);
+//! - [`choose`] picks the rep of that pool from the pool's cursor and the
+//!   open-lead counts (round robin or balanced by workload).
+//!
+//! [`decide`] is both halves over a [`Snapshot`] of the state: SimulateRouting
+//! calls it (through [`dry_run`]) and the memory state store calls
+//! [`choose`]. Live RouteLead calls [`plan`] and hands the pool to the state
+//! store, which must choose atomically with moving the cursor: the memory
+//! store with [`choose`], Redis in `scripts/pick.lua` (the same rule in Lua;
+//! a conformance suite checks that both agree).
 //!
 //! The order of precedence, from the guides:
 //! 1. routing off → nobody (ROUTING_OFF);
@@ -27,10 +36,13 @@ use super::settings::{Settings, Strategy};
 /// One team member as the leads service saw them when it asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// Who this is: what a decision assigns and a rule or rotation lists.
     pub user_id: String,
     /// `None`: a role routing does not know (treated as not sales-capable).
     pub role: Option<Role>,
+    /// Deactivated members (`false`) are never routed a lead.
     pub active: bool,
+    /// Members marked away (`false`) are skipped until they are back.
     pub available: bool,
 }
 
@@ -56,8 +68,11 @@ impl Candidate {
 /// Why someone in a pool was passed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SkipReason {
+    /// Deactivated.
     Inactive,
+    /// Marked away.
     Unavailable,
+    /// Accounting, or a role routing does not know.
     NotSalesCapable,
     /// Picked in the settings but not in the team snapshot.
     NotAMember,
@@ -77,6 +92,7 @@ impl SkipReason {
 /// The pool a pick comes from. Each pool keeps its own round-robin cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Pool {
+    /// The people of the named rule.
     Rule(String),
     /// The saved rotation.
     Rotation,
@@ -106,23 +122,41 @@ impl Pool {
 /// What routing will do with a lead, before the state store picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
+    /// Routing is off: the lead stays unassigned.
     Off,
+    /// Nobody can take the lead now.
     NoCandidates {
+        /// Everyone passed over, and why, for the explanation.
         skipped: Vec<(String, SkipReason)>,
+        /// How routing got here, for the explanation.
         notes: Vec<String>,
     },
+    /// Someone of this pool gets the lead.
     Pick(PoolPlan),
+}
+
+impl Plan {
+    /// The pool to pick from, if anyone can take the lead.
+    pub fn pool(&self) -> Option<&PoolPlan> {
+        match self {
+            Plan::Pick(pool) => Some(pool),
+            Plan::Off | Plan::NoCandidates { .. } => None,
+        }
+    }
 }
 
 /// A non-empty pool to pick from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolPlan {
+    /// Which pool, and so which round-robin cursor.
     pub pool: Pool,
+    /// How the pool's rep is chosen (the rule's, or the settings' strategy).
     pub strategy: Strategy,
     /// Eligible user ids, ascending (the rotation order).
     pub eligible: Vec<String>,
     /// People of the pools considered who were passed over.
     pub skipped: Vec<(String, SkipReason)>,
+    /// The rotation had nobody eligible, so the whole team was used.
     pub fallback_used: bool,
     /// How the pool was reached, for the explanation.
     pub notes: Vec<String>,
@@ -260,6 +294,121 @@ pub fn pick_balanced<'a>(
         .expect("a non-empty pool has a least-loaded rep")
 }
 
+/// The one choice of a rep: `strategy` over `eligible` (ascending,
+/// non-empty) from the pool's `cursor` and the open-lead counts `load`.
+/// `scripts/pick.lua` is the same rule, run atomically inside Redis.
+pub fn choose<'a>(
+    strategy: Strategy,
+    eligible: &'a [String],
+    cursor: Option<&str>,
+    load: &HashMap<String, i64>,
+) -> &'a str {
+    match strategy {
+        Strategy::RoundRobin => next_round_robin(eligible, cursor),
+        Strategy::BalancedWorkload => pick_balanced(eligible, load, cursor),
+    }
+}
+
+/// The part of the routing state a decision reads: every pool's cursor and
+/// every rep's open-lead count (a copy for a dry run, the memory store's own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Pool key ([`Pool::key`]) -> the last user id assigned from it.
+    pub cursors: HashMap<String, String>,
+    /// User id -> open leads; reps with none are absent.
+    pub load: HashMap<String, i64>,
+}
+
+impl Snapshot {
+    /// The cursor of the pool `key`, if it assigned anyone yet.
+    pub fn cursor(&self, key: &str) -> Option<&str> {
+        self.cursors.get(key).map(String::as_str)
+    }
+
+    /// Moves the pool's cursor to the rep just assigned.
+    pub fn advance(&mut self, key: &str, assignee: &str) {
+        self.cursors.insert(key.to_owned(), assignee.to_owned());
+    }
+
+    /// Changes a rep's open-lead count; one at zero is forgotten.
+    pub fn count(&mut self, user_id: &str, delta: i64) {
+        let count = self.load.entry(user_id.to_owned()).or_default();
+        *count += delta;
+        if *count <= 0 {
+            self.load.remove(user_id);
+        }
+    }
+}
+
+/// The lead a decision is about: what rules match on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lead {
+    /// Where the lead came from (rules match on it).
+    pub source: LeadSource,
+    /// The lead's tags, trimmed (rules match on any of them).
+    pub tags: Vec<String>,
+}
+
+/// A whole routing decision: the plan and, when it has a pool, its rep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Which pool, who was skipped and why; what the explanation tells.
+    pub plan: Plan,
+    /// Who gets the lead: `Some` exactly when the plan is [`Plan::Pick`].
+    pub assignee: Option<String>,
+}
+
+impl Decision {
+    /// A decision whose rep (if any) was chosen elsewhere: by the state store,
+    /// atomically with moving its cursor.
+    pub fn new(plan: Plan, assignee: Option<String>) -> Self {
+        Decision { plan, assignee }
+    }
+}
+
+/// The routing decision for `lead`, given the routing state `state`:
+/// [`plan`], then [`choose`] from the pool's cursor and the counts.
+pub fn decide(
+    settings: &Settings,
+    candidates: &[Candidate],
+    lead: &Lead,
+    state: &Snapshot,
+) -> Decision {
+    let plan = plan(settings, candidates, lead.source, &lead.tags);
+    let assignee = plan.pool().map(|p| {
+        choose(
+            p.strategy,
+            &p.eligible,
+            state.cursor(&p.pool.key()),
+            &state.load,
+        )
+        .to_owned()
+    });
+    Decision { plan, assignee }
+}
+
+/// Decides `leads` one after the other over the scratch state `state`, each
+/// pick moving its pool's cursor and counting one open lead, as the live
+/// state would: what SimulateRouting shows.
+pub fn dry_run(
+    settings: &Settings,
+    candidates: &[Candidate],
+    leads: &[Lead],
+    state: &mut Snapshot,
+) -> Vec<Decision> {
+    leads
+        .iter()
+        .map(|lead| {
+            let decision = decide(settings, candidates, lead, state);
+            if let (Some(pool), Some(assignee)) = (decision.plan.pool(), &decision.assignee) {
+                state.advance(&pool.pool.key(), assignee);
+                state.count(assignee, 1);
+            }
+            decision
+        })
+        .collect()
+}
+
 /// A sentence an operator can read: why this lead went (or did not go) to whom.
 pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
     match plan {
@@ -321,240 +470,4 @@ fn append_skipped(text: &mut String, skipped: &[(String, SkipReason)]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::settings::Rule;
-
-    #[test]
-    fn an_explanation_names_twenty_people_and_counts_the_rest() {
-        let many = (0..1_000).map(|i| format!("u{i:04}"));
-        let text = some_of(many, 1_000);
-        assert!(text.starts_with("u0000, u0001,"));
-        assert!(text.ends_with("u0019 and 980 more"), "{text}");
-        assert_eq!(some_of(["a".to_owned()].into_iter(), 1), "a");
-    }
-
-    fn rep(id: &str) -> Candidate {
-        Candidate {
-            user_id: id.into(),
-            role: Some(Role::Sales),
-            active: true,
-            available: true,
-        }
-    }
-
-    fn team() -> Vec<Candidate> {
-        vec![
-            rep("ana"),
-            rep("ben"),
-            Candidate {
-                active: false,
-                ..rep("carl")
-            },
-            Candidate {
-                available: false,
-                ..rep("dora")
-            },
-            Candidate {
-                role: Some(Role::Accounting),
-                ..rep("eve")
-            },
-            Candidate {
-                role: Some(Role::Manager),
-                ..rep("mia")
-            },
-        ]
-    }
-
-    fn on(strategy: Strategy) -> Settings {
-        Settings {
-            enabled: true,
-            strategy: Some(strategy),
-            ..Settings::default()
-        }
-    }
-
-    fn pool(plan: &Plan) -> &PoolPlan {
-        match plan {
-            Plan::Pick(p) => p,
-            other => panic!("expected a pool, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn routing_off_routes_nothing() {
-        assert_eq!(
-            plan(&Settings::default(), &team(), LeadSource::Website, &[]),
-            Plan::Off
-        );
-    }
-
-    #[test]
-    fn an_empty_rotation_is_the_whole_active_sales_capable_team_without_accounting() {
-        let p = plan(&on(Strategy::RoundRobin), &team(), LeadSource::Website, &[]);
-        let p = pool(&p);
-        assert_eq!(p.pool, Pool::Team);
-        assert_eq!(p.eligible, ["ana", "ben", "mia"]);
-        assert!(!p.fallback_used);
-        assert!(
-            p.skipped.iter().all(|(id, _)| id != "eve"),
-            "accounting never appears"
-        );
-        assert!(p.skipped.contains(&("carl".into(), SkipReason::Inactive)));
-        assert!(
-            p.skipped
-                .contains(&("dora".into(), SkipReason::Unavailable))
-        );
-    }
-
-    #[test]
-    fn inactive_and_away_picks_are_skipped() {
-        let settings = Settings {
-            rotation_user_ids: vec!["carl".into(), "ben".into(), "dora".into()],
-            ..on(Strategy::RoundRobin)
-        };
-        let p = plan(&settings, &team(), LeadSource::Website, &[]);
-        let p = pool(&p);
-        assert_eq!(
-            (p.pool.clone(), p.eligible.clone()),
-            (Pool::Rotation, vec!["ben".to_owned()])
-        );
-        assert_eq!(
-            p.skipped,
-            [
-                ("carl".into(), SkipReason::Inactive),
-                ("dora".into(), SkipReason::Unavailable)
-            ]
-        );
-    }
-
-    #[test]
-    fn when_every_pick_is_inactive_routing_falls_back_to_the_whole_team() {
-        let settings = Settings {
-            rotation_user_ids: vec!["carl".into(), "gone".into()],
-            ..on(Strategy::RoundRobin)
-        };
-        let p = plan(&settings, &team(), LeadSource::Website, &[]);
-        let p = pool(&p);
-        assert_eq!(p.pool, Pool::Team);
-        assert!(p.fallback_used);
-        assert_eq!(p.eligible, ["ana", "ben", "mia"]);
-        assert!(p.skipped.contains(&("gone".into(), SkipReason::NotAMember)));
-    }
-
-    #[test]
-    fn source_rules_send_facebook_to_a_and_google_to_b() {
-        let rule = |name: &str, source, who: &str| Rule {
-            name: name.into(),
-            sources: vec![source],
-            tags: vec![],
-            user_ids: vec![who.into()],
-            strategy: None,
-        };
-        let settings = Settings {
-            rules: vec![
-                rule("facebook", LeadSource::Facebook, "ana"),
-                rule("google", LeadSource::Google, "ben"),
-            ],
-            ..on(Strategy::RoundRobin)
-        };
-        let fb = plan(&settings, &team(), LeadSource::Facebook, &[]);
-        assert_eq!(
-            (pool(&fb).pool.rule_name(), pool(&fb).eligible.clone()),
-            ("facebook", vec!["ana".to_owned()])
-        );
-        let g = plan(&settings, &team(), LeadSource::Google, &[]);
-        assert_eq!(pool(&g).eligible, ["ben"]);
-        let web = plan(&settings, &team(), LeadSource::Website, &[]);
-        assert_eq!(pool(&web).pool.rule_name(), "default");
-    }
-
-    #[test]
-    fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default() {
-        let settings = Settings {
-            rules: vec![
-                Rule {
-                    name: "vip".into(),
-                    sources: vec![],
-                    tags: vec!["vip".into()],
-                    user_ids: vec!["carl".into()],
-                    strategy: None,
-                },
-                Rule {
-                    name: "all".into(),
-                    sources: vec![],
-                    tags: vec![],
-                    user_ids: vec!["ana".into()],
-                    strategy: None,
-                },
-            ],
-            rotation_user_ids: vec!["ben".into()],
-            ..on(Strategy::RoundRobin)
-        };
-        // vip matches first, but carl is inactive: the default rotation, not rule "all".
-        let p = plan(&settings, &team(), LeadSource::Website, &["vip".into()]);
-        assert_eq!(
-            (pool(&p).pool.clone(), pool(&p).eligible.clone()),
-            (Pool::Rotation, vec!["ben".to_owned()])
-        );
-        assert!(explain(&p, Some("ben")).contains("rule \"vip\" matched but nobody"));
-    }
-
-    #[test]
-    fn nobody_eligible_is_no_candidates() {
-        let team = vec![
-            Candidate {
-                active: false,
-                ..rep("carl")
-            },
-            Candidate {
-                role: Some(Role::Accounting),
-                ..rep("eve")
-            },
-        ];
-        assert!(matches!(
-            plan(&on(Strategy::RoundRobin), &team, LeadSource::Website, &[]),
-            Plan::NoCandidates { .. }
-        ));
-        assert!(matches!(
-            plan(&on(Strategy::RoundRobin), &[], LeadSource::Website, &[]),
-            Plan::NoCandidates { .. }
-        ));
-    }
-
-    #[test]
-    fn round_robin_follows_the_cursor_and_survives_people_joining_and_leaving() {
-        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let pool = ids(&["ana", "ben", "dora"]);
-        assert_eq!(next_round_robin(&pool, None), "ana");
-        assert_eq!(next_round_robin(&pool, Some("ana")), "ben");
-        assert_eq!(next_round_robin(&pool, Some("dora")), "ana", "wraps around");
-        // ben (the cursor) left: the next after him is still dora, nobody repeats.
-        assert_eq!(
-            next_round_robin(&ids(&["ana", "dora"]), Some("ben")),
-            "dora"
-        );
-        // carl joined after ben: he is next, nobody is skipped.
-        assert_eq!(
-            next_round_robin(&ids(&["ana", "ben", "carl", "dora"]), Some("ben")),
-            "carl"
-        );
-    }
-
-    #[test]
-    fn balanced_picks_the_least_loaded_and_breaks_ties_after_the_cursor() {
-        let pool: Vec<String> = ["ana", "ben", "carl"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let load: HashMap<String, i64> =
-            [("ana".into(), 2), ("ben".into(), 1), ("carl".into(), 1)].into();
-        assert_eq!(pick_balanced(&pool, &load, None), "ben");
-        assert_eq!(
-            pick_balanced(&pool, &load, Some("ben")),
-            "carl",
-            "tie broken after the cursor"
-        );
-        assert_eq!(pick_balanced(&pool, &HashMap::new(), Some("carl")), "ana");
-    }
-}
+mod tests;

@@ -8,6 +8,9 @@ use leadflow_auth::{Caller, Role};
 
 use crate::error::RoutingError;
 
+/// One of the checks below: what a handler names to authorise its caller.
+pub type Permission = fn(&Caller) -> Result<(), RoutingError>;
+
 /// GetRoutingSettings: anyone in the organisation.
 pub fn may_read_settings(_caller: &Caller) -> Result<(), RoutingError> {
     Ok(())
@@ -37,6 +40,8 @@ pub fn may_call_internal(caller: &Caller) -> Result<(), RoutingError> {
 
 #[cfg(test)]
 mod tests {
+    //! Every role against every check.
+
     use super::*;
 
     #[test]

@@ -39,12 +39,14 @@ impl Strategy {
 /// Leads matching a rule go to its people before the default rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
+    /// Unique within the settings; decisions report it (never `default`).
     pub name: String,
     /// Empty: any source. Stored by their proto names (e.g. "FACEBOOK").
     #[serde(with = "source_names")]
     pub sources: Vec<LeadSource>,
     /// Empty: no tag condition; otherwise the lead must carry one of them.
     pub tags: Vec<String>,
+    /// Who gets the matching leads (the eligible ones among them).
     pub user_ids: Vec<String>,
     /// `None`: the settings' strategy.
     pub strategy: Option<Strategy>,
@@ -61,6 +63,7 @@ impl Rule {
 /// An organisation's routing settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
+    /// Off: every lead stays unassigned (a new organisation's default).
     pub enabled: bool,
     /// Required when enabled.
     pub strategy: Option<Strategy>,
@@ -85,29 +88,41 @@ impl Default for Settings {
 /// Settings as stored, with their version and who changed them last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionedSettings {
+    /// The settings themselves.
     pub settings: Settings,
     /// 0 for an organisation that never saved settings.
     pub version: i64,
+    /// Who saved this version ("" before the first save).
     pub updated_by: String,
+    /// When this version was saved (`None` before the first save).
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A rule as it arrived on the wire, enums still raw.
 #[derive(Debug, Clone, Default)]
 pub struct RuleInput {
+    /// The rule's name, untrimmed.
     pub name: String,
+    /// Raw `LeadSource` values.
     pub sources: Vec<i32>,
+    /// Tags, untrimmed.
     pub tags: Vec<String>,
+    /// User ids, unchecked and possibly repeated.
     pub user_ids: Vec<String>,
+    /// A raw `Strategy` value (0: the settings' strategy).
     pub strategy: i32,
 }
 
 /// Settings as they arrived on the wire.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsInput {
+    /// Routing on or off.
     pub enabled: bool,
+    /// A raw `Strategy` value (0: not given).
     pub strategy: i32,
+    /// User ids, unchecked and possibly repeated.
     pub rotation_user_ids: Vec<String>,
+    /// The rules, in order.
     pub rules: Vec<RuleInput>,
 }
 
@@ -243,8 +258,9 @@ impl Settings {
     }
 }
 
-/// Lead sources in JSON by their proto names, so the stored form reads well.
 mod source_names {
+    //! `#[serde(with)]` helpers: sources as their proto names.
+
     use leadflow_proto::common::v1::LeadSource;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
@@ -265,6 +281,8 @@ mod source_names {
 
 #[cfg(test)]
 mod tests {
+    //! Validation names its field; settings survive their stored form.
+
     use super::*;
 
     fn field(result: Result<Settings, RoutingError>) -> String {

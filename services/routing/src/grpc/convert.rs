@@ -1,19 +1,13 @@
-//! Conversions between routing wire types and domain types.
+//! Answers from the use cases onto the wire: settings, audit entries,
+//! decisions and workload as the RoutingService API shapes them.
 
-use leadflow_auth::Role;
-use leadflow_proto::common::v1 as common;
 use leadflow_proto::routing::v1 as pb;
 use prost_types::Timestamp;
 
-use crate::domain::decision::{Candidate, SkipReason};
-use crate::domain::settings::{RuleInput, Settings, SettingsInput, Strategy, VersionedSettings};
-use crate::error::RoutingError;
-use crate::store::{AuditEntry, Ownership};
-
-/// Most candidates in one RouteLead / SimulateRouting call.
-pub const MAX_CANDIDATES: usize = 50_000;
-/// Most facts in one ApplyOwnershipChanges / ReconcileWorkload call.
-pub const MAX_FACTS: usize = 10_000;
+use crate::app::Routed;
+use crate::domain::decision::{Decision, Plan, SkipReason, explain};
+use crate::domain::settings::{Strategy, VersionedSettings};
+use crate::store::AuditEntry;
 
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
     Timestamp {
@@ -53,25 +47,6 @@ pub fn settings_to_pb(v: &VersionedSettings) -> pb::RoutingSettings {
     }
 }
 
-pub fn settings_from_pb(s: pb::RoutingSettings) -> Result<Settings, RoutingError> {
-    Settings::parse(SettingsInput {
-        enabled: s.enabled,
-        strategy: s.strategy,
-        rotation_user_ids: s.rotation_user_ids,
-        rules: s
-            .rules
-            .into_iter()
-            .map(|r| RuleInput {
-                name: r.name,
-                sources: r.sources,
-                tags: r.tags,
-                user_ids: r.user_ids,
-                strategy: r.strategy,
-            })
-            .collect(),
-    })
-}
-
 pub fn audit_to_pb(entry: AuditEntry) -> pb::RoutingAuditEntry {
     pb::RoutingAuditEntry {
         id: entry.id.to_string(),
@@ -82,113 +57,84 @@ pub fn audit_to_pb(entry: AuditEntry) -> pb::RoutingAuditEntry {
     }
 }
 
-pub fn role_from_pb(raw: i32) -> Option<Role> {
-    match common::Role::try_from(raw).ok()? {
-        common::Role::Owner => Some(Role::Owner),
-        common::Role::Admin => Some(Role::Admin),
-        common::Role::Manager => Some(Role::Manager),
-        common::Role::Sales => Some(Role::Sales),
-        common::Role::Accounting => Some(Role::Accounting),
-        common::Role::Unspecified => None,
+/// One ListRoutingAudit page and its next token.
+pub fn audit_page_to_pb(
+    (entries, next_page_token): (Vec<AuditEntry>, String),
+) -> pb::ListRoutingAuditResponse {
+    pb::ListRoutingAuditResponse {
+        entries: entries.into_iter().map(audit_to_pb).collect(),
+        next_page_token,
     }
 }
 
-pub fn check_id(field: &str, id: &str) -> Result<(), RoutingError> {
-    if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RoutingError::invalid(
-            field,
-            "must be 1 to 128 printable characters without spaces",
-        ));
+/// The wire decision for a lead.
+pub fn decision_to_pb(decision: &Decision, lead_id: &str) -> pb::RouteDecision {
+    let (plan, assignee) = (&decision.plan, decision.assignee.as_deref());
+    let mut out = pb::RouteDecision {
+        lead_id: lead_id.to_owned(),
+        explanation: explain(plan, assignee),
+        ..Default::default()
+    };
+    match plan {
+        Plan::Off => out.reason = pb::DecisionReason::RoutingOff as i32,
+        Plan::NoCandidates { skipped, .. } => {
+            out.reason = pb::DecisionReason::NoCandidates as i32;
+            out.skipped = skipped_to_pb(skipped);
+        }
+        Plan::Pick(p) => {
+            out.reason = pb::DecisionReason::Routed as i32;
+            out.assignee_id = assignee.unwrap_or_default().to_owned();
+            out.strategy = strategy_to_pb(Some(p.strategy));
+            out.rule = p.pool.rule_name().to_owned();
+            out.fallback_used = p.fallback_used;
+            out.skipped = skipped_to_pb(&p.skipped);
+        }
     }
-    Ok(())
+    out
 }
 
-pub fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, RoutingError> {
-    if candidates.len() > MAX_CANDIDATES {
-        return Err(RoutingError::invalid(
-            "candidates",
-            format!("at most {MAX_CANDIDATES}"),
-        ));
+/// RouteLead's answer: the decision, whether it was replayed, and the
+/// state's generation.
+pub fn routed_to_pb(routed: Routed, lead_id: String) -> pb::RouteDecision {
+    let mut out = decision_to_pb(&routed.decision, "");
+    if routed.replayed {
+        out.explanation
+            .push_str(" (a retry: the decision made earlier for this lead)");
     }
-    candidates
-        .into_iter()
-        .map(|c| {
-            check_id("candidates.user_id", &c.user_id)?;
-            Ok(Candidate {
-                role: role_from_pb(c.role),
-                user_id: c.user_id,
-                active: c.active,
-                available: c.available,
+    if let Some(generation) = routed.generation {
+        out.state_generation = generation.id;
+        out.state_reset = generation.reset;
+    }
+    out.lead_id = lead_id;
+    out
+}
+
+/// SimulateRouting's answer (simulated leads have no id).
+pub fn simulated_to_pb(decisions: Vec<Decision>) -> pb::SimulateRoutingResponse {
+    pb::SimulateRoutingResponse {
+        decisions: decisions.iter().map(|d| decision_to_pb(d, "")).collect(),
+    }
+}
+
+/// GetWorkload's answer.
+pub fn workload_to_pb(members: Vec<(String, i64)>) -> pb::GetWorkloadResponse {
+    pb::GetWorkloadResponse {
+        members: members
+            .into_iter()
+            .map(|(user_id, open_leads)| pb::MemberWorkload {
+                user_id,
+                open_leads,
             })
-        })
-        .collect()
-}
-
-pub fn source_from_pb(field: &str, raw: i32) -> Result<common::LeadSource, RoutingError> {
-    match common::LeadSource::try_from(raw) {
-        Ok(common::LeadSource::Unspecified) => Err(RoutingError::invalid(field, "is required")),
-        Ok(source) => Ok(source),
-        Err(_) => Err(RoutingError::invalid(field, format!("unknown value {raw}"))),
+            .collect(),
     }
 }
 
-pub fn tags_from_pb(field: &str, tags: Vec<String>) -> Result<Vec<String>, RoutingError> {
-    if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 50) {
-        return Err(RoutingError::invalid(
-            field,
-            "at most 20 tags of at most 50 characters",
-        ));
-    }
-    Ok(tags.into_iter().map(|t| t.trim().to_owned()).collect())
-}
-
-/// The most attempts at routing one lead (creation, then SLA re-routes).
-pub const MAX_ATTEMPT: i32 = 1_000;
-
-/// Which question about a lead a RouteLead is: 0 and 1 are both the first.
-pub fn attempt_from_pb(attempt: i32) -> Result<u32, RoutingError> {
-    if !(0..=MAX_ATTEMPT).contains(&attempt) {
-        return Err(RoutingError::invalid(
-            "attempt",
-            format!("must be between 0 and {MAX_ATTEMPT}"),
-        ));
-    }
-    Ok(attempt.max(1) as u32)
-}
-
-pub fn lead_id(id: &str) -> Result<(), RoutingError> {
-    check_id("lead_id", id)
-}
-
-pub fn facts_from_pb(
-    field: &str,
-    changes: Vec<pb::OwnershipChange>,
-) -> Result<Vec<Ownership>, RoutingError> {
-    if changes.len() > MAX_FACTS {
-        return Err(RoutingError::invalid(
-            field,
-            format!("at most {MAX_FACTS} per call; send chunks"),
-        ));
-    }
-    changes
-        .into_iter()
-        .map(|c| {
-            check_id(&format!("{field}.lead_id"), &c.lead_id)?;
-            if !c.owner_id.is_empty() {
-                check_id(&format!("{field}.owner_id"), &c.owner_id)?;
-            }
-            if c.version < 1 {
-                return Err(RoutingError::invalid(
-                    &format!("{field}.version"),
-                    "must be at least 1",
-                ));
-            }
-            Ok(Ownership {
-                lead_id: c.lead_id,
-                owner_id: (!c.owner_id.is_empty()).then_some(c.owner_id),
-                open: c.open,
-                version: c.version,
-            })
+fn skipped_to_pb(skipped: &[(String, SkipReason)]) -> Vec<pb::SkippedCandidate> {
+    skipped
+        .iter()
+        .map(|(id, reason)| pb::SkippedCandidate {
+            user_id: id.clone(),
+            reason: skip_reason_to_pb(*reason),
         })
         .collect()
 }

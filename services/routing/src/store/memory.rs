@@ -1,27 +1,31 @@
 //! The in-memory routing state for `make run` without Redis. One process
-//! only: a second replica would keep its own cursors.
+//! only: a second replica would keep its own cursors. It follows the same
+//! rules as the Lua scripts (the conformance suite runs against both), and
+//! picks with the one domain choice, [`crate::domain::decision::choose`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::state::{
-    Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation,
+    Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError, new_generation,
 };
-use crate::domain::decision::{next_round_robin, pick_balanced};
-use crate::domain::settings::Strategy;
+use crate::domain::decision::choose;
 
+/// One organisation's routing state: what Redis keeps under its hash tag.
 #[derive(Debug, Default)]
 struct OrgState {
-    cursors: HashMap<String, String>,
+    /// Every pool's cursor and every rep's open-lead count.
+    view: Snapshot,
     /// (lead id, attempt) -> (assignee, expiry).
     decisions: HashMap<(String, u32), (String, Instant)>,
     /// lead id -> (version, counted owner or "").
     owners: HashMap<String, (i64, String)>,
     /// lead id -> the reconcile epoch it was last written or confirmed in.
     touched: HashMap<String, i64>,
+    /// The current reconcile epoch (0 before the first).
     epoch: i64,
-    load: HashMap<String, i64>,
+    /// The generation marker; `None` until the state is first used.
     generation: Option<String>,
 }
 
@@ -40,20 +44,12 @@ impl OrgState {
         }
     }
 
-    fn add_load(&mut self, user: &str, delta: i64) {
-        let count = self.load.entry(user.to_owned()).or_default();
-        *count += delta;
-        if *count <= 0 {
-            self.load.remove(user);
-        }
-    }
-
     /// Removes an entry and its count.
     fn drop_entry(&mut self, lead_id: &str) -> Option<String> {
         let (_, owner) = self.owners.remove(lead_id)?;
         self.touched.remove(lead_id);
         if !owner.is_empty() {
-            self.add_load(&owner, -1);
+            self.view.count(&owner, -1);
         }
         Some(owner)
     }
@@ -80,10 +76,10 @@ impl OrgState {
         let changed = cur_owner != new_owner;
         if changed {
             if !cur_owner.is_empty() {
-                self.add_load(&cur_owner, -1);
+                self.view.count(&cur_owner, -1);
             }
             if !new_owner.is_empty() {
-                self.add_load(&new_owner, 1);
+                self.view.count(&new_owner, 1);
             }
         }
         self.owners
@@ -91,12 +87,48 @@ impl OrgState {
         self.touched.insert(fact.lead_id.clone(), self.epoch);
         changed
     }
+
+    /// The decision remembered for `pick`, while its assignee is still
+    /// eligible. One who is not any more has the provisional count released.
+    fn replay(&mut self, pick: &Pick<'_>, now: Instant) -> Option<String> {
+        self.decisions.retain(|_, (_, expires)| *expires > now);
+        let key = (pick.lead_id.to_owned(), pick.attempt);
+        let (assignee, _) = self.decisions.get(&key).cloned()?;
+        if pick.eligible().contains(&assignee) {
+            return Some(assignee);
+        }
+        if self.owners.get(pick.lead_id) == Some(&(0, assignee)) {
+            self.drop_entry(pick.lead_id);
+        }
+        None
+    }
+
+    /// Chooses afresh, moves the cursor, counts the lead provisionally
+    /// (version 0) unless an entry exists, and remembers the decision.
+    fn decide(&mut self, pick: &Pick<'_>, expires: Instant) -> String {
+        let cursor = self.view.cursor(pick.pool);
+        let assignee = choose(pick.strategy, pick.eligible(), cursor, &self.view.load).to_owned();
+        self.view.advance(pick.pool, &assignee);
+        if !self.owners.contains_key(pick.lead_id) {
+            self.owners
+                .insert(pick.lead_id.to_owned(), (0, assignee.clone()));
+            self.touched.insert(pick.lead_id.to_owned(), self.epoch);
+            self.view.count(&assignee, 1);
+        }
+        self.decisions.insert(
+            (pick.lead_id.to_owned(), pick.attempt),
+            (assignee.clone(), expires),
+        );
+        assignee
+    }
 }
 
 /// Routing state in this process's memory.
 #[derive(Debug)]
 pub struct MemoryState {
+    /// Every organisation's state, behind one lock (each change is atomic).
     orgs: Mutex<HashMap<String, OrgState>>,
+    /// How long a lead's decision is remembered for a retry.
     decision_ttl: Duration,
 }
 
@@ -119,53 +151,18 @@ impl MemoryState {
 
 #[tonic::async_trait]
 impl RoutingState for MemoryState {
-    async fn pick(
-        &self,
-        org_id: &str,
-        lead_id: &str,
-        attempt: u32,
-        pool: &str,
-        strategy: Strategy,
-        eligible: &[String],
-    ) -> Result<Picked, StateError> {
-        if eligible.is_empty() {
-            return Err(StateError("empty pool".into()));
-        }
+    async fn pick_with(&self, org_id: &str, pick: &Pick<'_>) -> Result<Picked, StateError> {
         let ttl = self.decision_ttl;
         Ok(self.with_org(org_id, |org| {
             let generation = org.generation();
             let now = Instant::now();
-            org.decisions.retain(|_, (_, expires)| *expires > now);
-            let key = (lead_id.to_owned(), attempt);
-            if let Some((assignee, _)) = org.decisions.get(&key).cloned() {
-                if eligible.contains(&assignee) {
-                    return Picked {
-                        assignee,
-                        replayed: true,
-                        generation,
-                    };
-                }
-                // No longer eligible: release its provisional count.
-                if org.owners.get(lead_id) == Some(&(0, assignee.clone())) {
-                    org.drop_entry(lead_id);
-                }
-            }
-            let cursor = org.cursors.get(pool).map(String::as_str);
-            let assignee = match strategy {
-                Strategy::RoundRobin => next_round_robin(eligible, cursor),
-                Strategy::BalancedWorkload => pick_balanced(eligible, &org.load, cursor),
-            }
-            .to_owned();
-            org.cursors.insert(pool.to_owned(), assignee.clone());
-            if !org.owners.contains_key(lead_id) {
-                org.owners.insert(lead_id.to_owned(), (0, assignee.clone()));
-                org.touched.insert(lead_id.to_owned(), org.epoch);
-                org.add_load(&assignee, 1);
-            }
-            org.decisions.insert(key, (assignee.clone(), now + ttl));
+            let (assignee, replayed) = match org.replay(pick, now) {
+                Some(assignee) => (assignee, true),
+                None => (org.decide(pick, now + ttl), false),
+            };
             Picked {
                 assignee,
-                replayed: false,
+                replayed,
                 generation,
             }
         }))
@@ -233,13 +230,10 @@ impl RoutingState for MemoryState {
     }
 
     async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError> {
-        Ok(self.with_org(org_id, |org| org.load.clone()))
+        Ok(self.with_org(org_id, |org| org.view.load.clone()))
     }
 
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError> {
-        Ok(self.with_org(org_id, |org| Snapshot {
-            cursors: org.cursors.clone(),
-            load: org.load.clone(),
-        }))
+        Ok(self.with_org(org_id, |org| org.view.clone()))
     }
 }

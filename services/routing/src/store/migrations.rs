@@ -29,6 +29,8 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 mod m0001_initial {
+    //! The settings table and the audit log.
+
     use sea_orm_migration::prelude::*;
 
     pub struct Migration;
@@ -92,8 +94,9 @@ mod m0001_initial {
     }
 }
 
-/// The team directory routing keeps (see `leadflow_db::directory`).
 mod m0002_directory {
+    //! The team directory routing keeps (see `leadflow_db::directory`).
+
     use sea_orm_migration::prelude::*;
 
     pub struct Migration;

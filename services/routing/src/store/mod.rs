@@ -12,4 +12,4 @@ pub mod state;
 pub use memory::MemoryState;
 pub use redis::{RedisState, RedisTarget};
 pub use settings::{AuditEntry, SettingsStore};
-pub use state::{Generation, Ownership, Picked, RoutingState, Snapshot, StateError};
+pub use state::{Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError};

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
 use tokio::sync::Mutex;
 
 use super::state::{
-    Generation, Ownership, Picked, RoutingState, Snapshot, StateError, new_generation,
+    Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError, new_generation,
 };
 use crate::domain::settings::Strategy;
 
@@ -49,7 +49,9 @@ impl std::fmt::Debug for RedisTarget {
 /// A connection to either kind of deployment.
 #[derive(Clone)]
 enum Conn {
+    /// One server, reconnecting by itself.
     Single(ConnectionManager),
+    /// Redis Cluster, routing each command to its slot's master.
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
@@ -83,16 +85,20 @@ impl ConnectionLike for Conn {
 
 /// Routing state in Redis or Redis Cluster.
 pub struct RedisState {
+    /// The deployment to connect to.
     target: RedisTarget,
     /// Connected lazily and kept: routing starts (and stays up) while Redis
     /// is down, and answers UNAVAILABLE until it is back.
     conn: Mutex<Option<Conn>>,
     /// Namespaces the keys (tests give each run its own).
     prefix: String,
+    /// How long a lead's decision is remembered for a retry.
     decision_ttl: Duration,
     /// The most one state operation may take, connecting included.
     timeout: Duration,
+    /// scripts/pick.lua: the atomic pick.
     pick_script: Script,
+    /// scripts/ownership.lua: ownership facts and the reconcile steps.
     ownership_script: Script,
 }
 
@@ -184,6 +190,24 @@ impl RedisState {
             })?
     }
 
+    /// Runs a prepared script within the timeout.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        what: &str,
+        call: ScriptInvocation<'_>,
+    ) -> Result<T, StateError> {
+        self.run(what, async move |mut conn| {
+            call.invoke_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs one command within the timeout.
+    async fn query<T: FromRedisValue>(&self, what: &str, cmd: Cmd) -> Result<T, StateError> {
+        self.run(what, async move |mut conn| cmd.query_async(&mut conn).await)
+            .await
+    }
+
     /// Runs ownership.lua in `mode` over `facts`, [`FACTS_PER_SCRIPT`] at a
     /// time (at least once, so an empty call still reads the generation).
     /// Returns (entries changed, generation, epoch).
@@ -212,11 +236,8 @@ impl RedisState {
                     .arg(if fact.open { "1" } else { "0" })
                     .arg(fact.version);
             }
-            let (n, id, reset, at): (u64, String, i64, i64) = self
-                .run("ownership script", async move |mut conn| {
-                    call.invoke_async(&mut conn).await
-                })
-                .await?;
+            let (n, id, reset, at): (u64, String, i64, i64) =
+                self.invoke("ownership script", call).await?;
             changed += n;
             generation.reset |= reset == 1;
             generation.id = id;
@@ -250,42 +271,28 @@ impl RedisState {
 #[tonic::async_trait]
 impl RoutingState for RedisState {
     #[tracing::instrument(name = "redis EVALSHA pick.lua", skip_all, fields(db.system = "redis", db.operation = "EVALSHA"))]
-    async fn pick(
-        &self,
-        org_id: &str,
-        lead_id: &str,
-        attempt: u32,
-        pool: &str,
-        strategy: Strategy,
-        eligible: &[String],
-    ) -> Result<Picked, StateError> {
-        if eligible.is_empty() {
-            return Err(StateError("empty pool".into()));
-        }
+    async fn pick_with(&self, org_id: &str, pick: &Pick<'_>) -> Result<Picked, StateError> {
         let mut call = self.pick_script.prepare_invoke();
         call.key(self.key(org_id, "cursors"))
-            .key(self.decision_key(org_id, lead_id, attempt))
+            .key(self.decision_key(org_id, pick.lead_id, pick.attempt))
             .key(self.key(org_id, "gen"))
             .key(self.key(org_id, "owners"))
             .key(self.key(org_id, "load"))
             .key(self.key(org_id, "touched"))
             .key(self.key(org_id, "epoch"))
-            .arg(pool)
-            .arg(match strategy {
+            .arg(pick.pool)
+            .arg(match pick.strategy {
                 Strategy::RoundRobin => "rr",
                 Strategy::BalancedWorkload => "balanced",
             })
-            .arg(lead_id)
+            .arg(pick.lead_id)
             .arg(self.decision_ttl.as_secs().max(1))
             .arg(new_generation());
-        for id in eligible {
+        for id in pick.eligible() {
             call.arg(id);
         }
-        let (assignee, replayed, generation, reset): (String, i64, String, i64) = self
-            .run("pick script", async move |mut conn| {
-                call.invoke_async(&mut conn).await
-            })
-            .await?;
+        let (assignee, replayed, generation, reset): (String, i64, String, i64) =
+            self.invoke("pick script", call).await?;
         Ok(Picked {
             assignee,
             replayed: replayed == 1,
@@ -323,18 +330,12 @@ impl RoutingState for RedisState {
         let mut cursor = 0u64;
         let mut removed = 0;
         loop {
-            let key = owners.clone();
-            let (next, flat): (u64, Vec<String>) = self
-                .run("scanning owners", async move |mut conn| {
-                    redis::cmd("HSCAN")
-                        .arg(key)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(FACTS_PER_SCRIPT)
-                        .query_async(&mut conn)
-                        .await
-                })
-                .await?;
+            let mut scan = redis::cmd("HSCAN");
+            scan.arg(&owners)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(FACTS_PER_SCRIPT);
+            let (next, flat): (u64, Vec<String>) = self.query("scanning owners", scan).await?;
             let leads: Vec<&String> = flat.iter().step_by(2).collect();
             if !leads.is_empty() {
                 let mut call = self.ownership_call(org_id, "sweep");
@@ -342,11 +343,8 @@ impl RoutingState for RedisState {
                 for lead in leads {
                     call.arg(lead);
                 }
-                let (n, _, _, _): (u64, String, i64, i64) = self
-                    .run("sweep script", async move |mut conn| {
-                        call.invoke_async(&mut conn).await
-                    })
-                    .await?;
+                let (n, _, _, _): (u64, String, i64, i64) =
+                    self.invoke("sweep script", call).await?;
                 removed += n;
             }
             if next == 0 {
@@ -357,37 +355,33 @@ impl RoutingState for RedisState {
     }
 
     async fn entries(&self, org_id: &str) -> Result<u64, StateError> {
-        let owners = self.key(org_id, "owners");
-        self.run("counting entries", async move |mut conn| {
-            redis::cmd("HLEN").arg(owners).query_async(&mut conn).await
-        })
-        .await
+        let mut hlen = redis::cmd("HLEN");
+        hlen.arg(self.key(org_id, "owners"));
+        self.query("counting entries", hlen).await
     }
 
     async fn workload(&self, org_id: &str) -> Result<HashMap<String, i64>, StateError> {
-        self.workload_at(self.key(org_id, "load")).await
+        self.hgetall("reading workload", org_id, "load").await
     }
 
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError> {
-        let (cursors, load) = (self.key(org_id, "cursors"), self.key(org_id, "load"));
-        let cursors: HashMap<String, String> = self
-            .run("reading cursors", async move |mut conn| {
-                redis::cmd("HGETALL")
-                    .arg(cursors)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        let load = self.workload_at(load).await?;
-        Ok(Snapshot { cursors, load })
+        Ok(Snapshot {
+            cursors: self.hgetall("reading cursors", org_id, "cursors").await?,
+            load: self.workload(org_id).await?,
+        })
     }
 }
 
 impl RedisState {
-    async fn workload_at(&self, key: String) -> Result<HashMap<String, i64>, StateError> {
-        self.run("reading workload", async move |mut conn| {
-            redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
-        })
-        .await
+    /// A whole hash of the organisation (HGETALL).
+    async fn hgetall<T: FromRedisValue>(
+        &self,
+        what: &str,
+        org_id: &str,
+        name: &str,
+    ) -> Result<T, StateError> {
+        let mut hgetall = redis::cmd("HGETALL");
+        hgetall.arg(self.key(org_id, name));
+        self.query(what, hgetall).await
     }
 }

@@ -13,10 +13,15 @@ use crate::error::RoutingError;
 /// One entry of the settings audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
+    /// The row id: the audit's order and its page cursor.
     pub id: i64,
+    /// Who changed the settings.
     pub actor_id: String,
+    /// When.
     pub at: chrono::DateTime<Utc>,
+    /// The settings replaced; `None` for the first save.
     pub before: Option<VersionedSettings>,
+    /// The settings saved.
     pub after: VersionedSettings,
 }
 
@@ -27,6 +32,7 @@ fn parse(json: &str) -> Result<Settings, RoutingError> {
 /// The routing database.
 #[derive(Debug, Clone)]
 pub struct SettingsStore {
+    /// The routing database (the directory table lives there too).
     db: DatabaseConnection,
 }
 

@@ -4,21 +4,27 @@
 //! and memory (`make run` without Redis, one replica only).
 //!
 //! Every change is atomic: a Lua script in Redis, a mutex in memory. Both
-//! follow the rules of [`crate::domain::decision`], and one conformance suite
-//! runs against both.
+//! pick by the rules of [`crate::domain::decision`] (memory by calling
+//! [`crate::domain::decision::choose`], Redis in `scripts/pick.lua`), and one
+//! conformance suite runs against both.
 
 use std::collections::HashMap;
 
+use crate::domain::decision::PoolPlan;
+pub use crate::domain::decision::Snapshot;
 use crate::domain::settings::Strategy;
 
 /// A fact from the leads database: who owns a lead, whether it is open, and
 /// the lead's own change counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ownership {
+    /// The lead the fact is about.
     pub lead_id: String,
     /// `None`: unassigned.
     pub owner_id: Option<String>,
+    /// Only open leads count towards their owner's workload.
     pub open: bool,
+    /// The lead's change counter: an older fact never overwrites a newer one.
     pub version: i64,
 }
 
@@ -26,6 +32,7 @@ pub struct Ownership {
 /// Redis restarted without persistence), so callers know to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {
+    /// The generation marker, new whenever the state was found empty.
     pub id: String,
     /// The state was found empty and a new generation started just now.
     pub reset: bool,
@@ -34,23 +41,73 @@ pub struct Generation {
 /// The result of a pick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picked {
+    /// Who gets the lead.
     pub assignee: String,
     /// A retry: the decision made earlier for this lead, nothing moved.
     pub replayed: bool,
+    /// The state's generation, so the caller knows when to reconcile.
     pub generation: Generation,
 }
 
-/// What a scratch copy needs: the cursors and counts as they are now.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    pub cursors: HashMap<String, String>,
-    pub load: HashMap<String, i64>,
+/// One pick to make: a lead's question to a non-empty pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick<'a> {
+    /// The lead the decision is remembered for.
+    pub lead_id: &'a str,
+    /// Which question about the lead this is (1 and up); each is remembered apart.
+    pub attempt: u32,
+    /// The pool's cursor key ([`crate::domain::decision::Pool::key`]).
+    pub pool: &'a str,
+    /// How the pool's rep is chosen.
+    pub strategy: Strategy,
+    /// The pool's eligible user ids, ascending and never empty.
+    eligible: &'a [String],
+}
+
+impl<'a> Pick<'a> {
+    /// A pick from `eligible`; an empty pool is refused (a caller's bug).
+    pub fn new(
+        lead_id: &'a str,
+        attempt: u32,
+        pool: &'a str,
+        strategy: Strategy,
+        eligible: &'a [String],
+    ) -> Result<Self, StateError> {
+        if eligible.is_empty() {
+            return Err(StateError("empty pool".into()));
+        }
+        Ok(Pick {
+            lead_id,
+            attempt,
+            pool,
+            strategy,
+            eligible,
+        })
+    }
+
+    /// The pick a plan's pool asks for; `pool_key` is `plan.pool.key()`.
+    pub fn of(
+        lead_id: &'a str,
+        attempt: u32,
+        pool_key: &'a str,
+        plan: &'a PoolPlan,
+    ) -> Result<Self, StateError> {
+        Pick::new(lead_id, attempt, pool_key, plan.strategy, &plan.eligible)
+    }
+
+    /// The eligible user ids, ascending and non-empty.
+    pub fn eligible(&self) -> &'a [String] {
+        self.eligible
+    }
 }
 
 /// The state store was unreachable or failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct StateError(pub String);
+pub struct StateError(
+    /// What failed, for the log (the caller sees UNAVAILABLE only).
+    pub String,
+);
 
 impl From<StateError> for crate::error::RoutingError {
     fn from(e: StateError) -> Self {
@@ -76,7 +133,13 @@ pub trait RoutingState: Send + Sync + 'static {
         pool: &str,
         strategy: Strategy,
         eligible: &[String],
-    ) -> Result<Picked, StateError>;
+    ) -> Result<Picked, StateError> {
+        let pick = Pick::new(lead_id, attempt, pool, strategy, eligible)?;
+        self.pick_with(org_id, &pick).await
+    }
+
+    /// [`RoutingState::pick`], with its question in one value.
+    async fn pick_with(&self, org_id: &str, pick: &Pick<'_>) -> Result<Picked, StateError>;
 
     /// Applies ownership facts; a fact older than the one applied is ignored.
     async fn apply(&self, org_id: &str, changes: &[Ownership]) -> Result<Generation, StateError>;

@@ -2,14 +2,14 @@
 //!
 //! Calls carry a `service` token minted for the organisation concerned and
 //! signed with the leads service's own key, so routing and the notifier know
-//! both who calls (leadflow itself) and for which organisation.
+//! both who calls (leadflow itself) and for which organisation. Messages are
+//! built and answers read in [`wire`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use leadflow_auth::{Caller, Role, TokenMinter};
-use leadflow_proto::common::v1 as common;
 use leadflow_proto::notifier::v1 as notifier_pb;
 use leadflow_proto::notifier::v1::notifier_service_client::NotifierServiceClient;
 use leadflow_proto::routing::v1 as routing_pb;
@@ -18,10 +18,13 @@ use tonic::transport::Channel;
 
 use crate::balance::{balanced_channel, system_resolver};
 
-use crate::domain::events::OwnershipFact;
+use crate::domain::events::{DirectoryFact, OwnershipFact};
 use crate::domain::lead::LeadSource;
 use crate::domain::member::Member;
-use crate::grpc::convert::{role_to_pb, source_to_pb};
+
+pub mod wire;
+
+pub use wire::{Notification, RouteAnswer, notify_request, source_of};
 
 /// The identity leads calls the other services with.
 const SERVICE_USER: &str = "leadflow-leads";
@@ -169,58 +172,19 @@ impl Peers {
         question: RouteQuestion<'_>,
         team: &[Member],
         deadline: Option<Duration>,
-    ) -> Result<routing_pb::RouteDecision, tonic::Status> {
-        let RouteQuestion {
-            lead_id,
-            source,
-            tags,
-            attempt,
-        } = question;
+    ) -> Result<RouteAnswer, tonic::Status> {
         let Some(client) = &self.routing else {
             return Err(tonic::Status::failed_precondition(
                 "routing is not configured",
             ));
         };
-        let everyone = team.len() <= MAX_CANDIDATES;
-        let message = routing_pb::RouteLeadRequest {
-            lead_id: lead_id.to_owned(),
-            source: source_to_pb(source) as i32,
-            tags: tags.to_vec(),
-            attempt,
-            candidates: team
-                .iter()
-                .filter(|m| everyone || m.can_take_routed_leads())
-                .take(MAX_CANDIDATES)
-                .map(|m| routing_pb::Candidate {
-                    user_id: m.user_id.clone(),
-                    role: role_to_pb(m.role) as i32,
-                    active: m.active,
-                    available: m.available,
-                })
-                .collect(),
-        };
+        let message = wire::route_request(question, team);
         let token = self.tokens.for_org(org_id);
         let timeout = deadline.unwrap_or(self.route_deadline);
         let mut client = client.clone();
         let call = client.route_lead(request(message, &token, timeout));
-        match tokio::time::timeout(timeout, call).await {
-            Ok(result) => result.map(tonic::Response::into_inner),
-            Err(_) => Err(tonic::Status::deadline_exceeded(
-                "routing did not answer in time",
-            )),
-        }
-    }
-
-    fn facts(facts: &[OwnershipFact]) -> Vec<routing_pb::OwnershipChange> {
-        facts
-            .iter()
-            .map(|f| routing_pb::OwnershipChange {
-                lead_id: f.lead_id.clone(),
-                owner_id: f.owner_id.clone().unwrap_or_default(),
-                open: f.open,
-                version: f.version,
-            })
-            .collect()
+        let decision = bounded(timeout, call).await?.into_inner();
+        Ok(wire::route_answer(decision))
     }
 
     /// Reports ownership changes to routing (idempotent by version).
@@ -231,7 +195,7 @@ impl Peers {
         let token = self.tokens.for_org(org_id);
         for chunk in facts.chunks(FACTS_PER_CALL) {
             let message = routing_pb::ApplyOwnershipChangesRequest {
-                changes: Self::facts(chunk),
+                changes: wire::ownership_changes(chunk),
             };
             bounded(
                 self.call_timeout,
@@ -256,8 +220,8 @@ impl Peers {
         };
         let token = self.tokens.for_org(org_id);
         let message = routing_pb::ReconcileWorkloadRequest {
-            leads: Self::facts(step.truth),
-            forget: Self::facts(step.forget),
+            leads: wire::ownership_changes(step.truth),
+            forget: wire::ownership_changes(step.forget),
             begin: step.begin,
             finish: step.finish,
             epoch: step.epoch,
@@ -278,26 +242,11 @@ impl Peers {
     pub async fn apply_directory(
         &self,
         org_id: &str,
-        facts: &[crate::domain::events::DirectoryFact],
+        facts: &[DirectoryFact],
     ) -> Result<(), tonic::Status> {
         let token = self.tokens.for_org(org_id);
         for chunk in facts.chunks(FACTS_PER_CALL) {
-            let message = common::ApplyDirectoryChangesRequest {
-                members: chunk
-                    .iter()
-                    .map(|f| common::DirectoryFact {
-                        user_id: f.user_id.clone(),
-                        role: f
-                            .role
-                            .parse::<Role>()
-                            .map_or(common::Role::Unspecified, role_to_pb)
-                            as i32,
-                        active: f.active,
-                        available: f.available,
-                        version: f.version,
-                    })
-                    .collect(),
-            };
+            let message = wire::directory_changes(chunk);
             if let Some(client) = &self.routing {
                 bounded(
                     self.call_timeout,
@@ -358,9 +307,4 @@ async fn bounded<T>(
                 "the peer did not answer in time",
             ))
         })
-}
-
-/// A stored source name as the wire enum.
-pub fn source_of(stored: &str) -> common::LeadSource {
-    LeadSource::parse_stored(stored).map_or(common::LeadSource::Other, source_to_pb)
 }

@@ -1,0 +1,99 @@
+//! What routing said about a lead, as the leads service acts on it.
+//!
+//! One type for the two places that ask: CreateLead (with a short deadline,
+//! while the caller waits) and the dispatcher's late routing of a lead
+//! created while routing was away. Both read routing's answer through
+//! [`crate::peers`] into this type, and both turn it into a change with the
+//! rules in [`super::change`].
+
+/// The outcome of asking routing about a new lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutingOutcome {
+    /// Routing was not asked (an explicit owner, or no routing configured).
+    NotAsked,
+    /// Routing chose `assignee`.
+    Routed {
+        /// Who gets the lead.
+        assignee: String,
+        /// Why, for the lead's history.
+        explanation: String,
+    },
+    /// Routing is off or nobody can take it: the lead stays unassigned.
+    NotRouted {
+        /// Why, for the lead's history.
+        explanation: String,
+    },
+    /// Routing could not be reached: the lead is routed later by the outbox.
+    Pending {
+        /// What happened, for the lead's history.
+        explanation: String,
+    },
+}
+
+impl RoutingOutcome {
+    /// Routing's answer: `Routed` only when it named someone.
+    pub fn answered(routed: bool, assignee: String, explanation: String) -> RoutingOutcome {
+        if routed && !assignee.is_empty() {
+            RoutingOutcome::Routed {
+                assignee,
+                explanation,
+            }
+        } else {
+            RoutingOutcome::NotRouted { explanation }
+        }
+    }
+
+    /// Routing did not answer (`code` says how it failed).
+    pub fn unreachable(code: impl std::fmt::Debug) -> RoutingOutcome {
+        RoutingOutcome::Pending {
+            explanation: format!(
+                "routing was unavailable ({code:?}); the lead is routed as soon as it is back"
+            ),
+        }
+    }
+
+    /// Whether routing may have counted a pick for the lead (it was asked
+    /// and did not refuse), so an id never stored must be released.
+    pub fn may_have_picked(&self) -> bool {
+        matches!(
+            self,
+            RoutingOutcome::Routed { .. } | RoutingOutcome::Pending { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_named_assignee_is_routed() {
+        assert_eq!(
+            RoutingOutcome::answered(true, "ana".into(), "round robin".into()),
+            RoutingOutcome::Routed {
+                assignee: "ana".into(),
+                explanation: "round robin".into()
+            }
+        );
+        assert!(matches!(
+            RoutingOutcome::answered(true, String::new(), "nobody".into()),
+            RoutingOutcome::NotRouted { .. }
+        ));
+        assert!(matches!(
+            RoutingOutcome::answered(false, "ana".into(), "off".into()),
+            RoutingOutcome::NotRouted { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unanswered_question_may_still_have_picked() {
+        assert!(RoutingOutcome::unreachable("DeadlineExceeded").may_have_picked());
+        assert!(!RoutingOutcome::NotAsked.may_have_picked());
+        assert!(
+            !RoutingOutcome::NotRouted {
+                explanation: String::new()
+            }
+            .may_have_picked()
+        );
+    }
+}

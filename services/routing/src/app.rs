@@ -1,0 +1,321 @@
+//! The routing service's use cases, one method per RPC, free of the wire:
+//! the gRPC handlers parse a request into the inputs below, call one method
+//! and convert its answer. Decisions themselves come from
+//! [`crate::domain::decision`]; this layer reads settings and state, hands
+//! the pool to the state store and writes what changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use leadflow_auth::Caller;
+use leadflow_db::directory::{Directory, DirectoryFact};
+use leadflow_server::page::{PageLimits, cut, fingerprint};
+
+use crate::domain::decision::{self, Candidate, Decision, Lead};
+use crate::domain::permissions::Permission;
+use crate::domain::settings::{Settings, VersionedSettings};
+use crate::error::RoutingError;
+use crate::store::{AuditEntry, Generation, Ownership, Pick, RoutingState, SettingsStore};
+
+/// ListRoutingAudit's page sizes.
+pub const AUDIT_PAGES: PageLimits = PageLimits {
+    default_size: 50,
+    max_size: 200,
+};
+
+/// What an audit page token is bound to: the audit list of one organisation.
+pub fn audit_fingerprint(org_id: &str) -> [u8; 32] {
+    fingerprint("routing-audit", &org_id)
+}
+
+/// Settings read per RouteLead are cached this briefly per replica: an update
+/// on this replica is seen at once, one on another replica within the TTL.
+#[derive(Debug)]
+struct SettingsCache {
+    /// How long an entry is reused.
+    ttl: Duration,
+    /// org id -> (settings, when they were read).
+    entries: Mutex<HashMap<String, (VersionedSettings, Instant)>>,
+}
+
+impl SettingsCache {
+    fn get(&self, org_id: &str) -> Option<VersionedSettings> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(org_id)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(s, _)| s.clone())
+    }
+
+    fn put(&self, org_id: &str, settings: VersionedSettings) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.insert(org_id.to_owned(), (settings, Instant::now()));
+    }
+}
+
+/// UpdateRoutingSettings: new settings on top of the version the caller read.
+#[derive(Debug, Clone)]
+pub struct SettingsUpdate {
+    /// The validated new settings.
+    pub settings: Settings,
+    /// The version they replace (compare-and-set; 0 for the first save).
+    pub expected_version: i64,
+}
+
+/// ListRoutingAudit: one page, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// How many entries at most.
+    pub size: u64,
+    /// Only entries older than this id (the previous page's last); `None`: the newest.
+    pub before_id: Option<i64>,
+    /// What the next page token is sealed with ([`audit_fingerprint`]).
+    pub fingerprint: [u8; 32],
+}
+
+/// RouteLead: one question about one lead.
+#[derive(Debug, Clone)]
+pub struct RouteLead {
+    /// The lead the decision is remembered for.
+    pub lead_id: String,
+    /// What the rules match on.
+    pub lead: Lead,
+    /// The team as the leads service saw it when it asked.
+    pub candidates: Vec<Candidate>,
+    /// Which question about the lead (1 and up); a retry repeats it.
+    pub attempt: u32,
+}
+
+/// What RouteLead decided, and what the state store said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// The decision itself.
+    pub decision: Decision,
+    /// The state store returned the decision made earlier for this question.
+    pub replayed: bool,
+    /// The state's generation, when the state store was asked (a pick).
+    pub generation: Option<Generation>,
+}
+
+/// SimulateRouting: leads decided over a scratch copy of the state.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// Draft settings to try; `None`: the saved ones.
+    pub draft: Option<Settings>,
+    /// The leads, in the order they would arrive.
+    pub leads: Vec<Lead>,
+    /// The team to route among.
+    pub candidates: Vec<Candidate>,
+}
+
+/// ReconcileWorkload: one step of an authoritative reconcile.
+#[derive(Debug, Clone)]
+pub struct Reconcile {
+    /// The leads database's facts to merge in (same version corrects).
+    pub truth: Vec<Ownership>,
+    /// Closed leads routing may forget.
+    pub forget: Vec<Ownership>,
+    /// Start a reconcile: a new epoch.
+    pub begin: bool,
+    /// End the reconcile `epoch`: sweep what it did not confirm.
+    pub finish: bool,
+    /// The epoch `begin` returned (when not beginning now).
+    pub epoch: i64,
+}
+
+/// What a reconcile step changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Entries corrected, forgotten or swept.
+    pub corrected: u64,
+    /// The reconcile's epoch (new when it began now).
+    pub epoch: i64,
+}
+
+/// The routing service's use cases, shared by every handler.
+#[derive(Clone)]
+pub struct Routing {
+    /// Settings and their audit log.
+    settings: SettingsStore,
+    /// Who is still active, as the leads directory last said.
+    directory: Arc<Directory>,
+    /// Cursors, decisions and workload (Redis or memory).
+    state: Arc<dyn RoutingState>,
+    /// Settings RouteLead read lately, per organisation.
+    cache: Arc<SettingsCache>,
+}
+
+impl Routing {
+    pub fn new(
+        settings: SettingsStore,
+        state: Arc<dyn RoutingState>,
+        settings_cache_ttl: Duration,
+    ) -> Self {
+        Routing {
+            directory: Arc::new(Directory::new(settings.connection().clone())),
+            settings,
+            state,
+            cache: Arc::new(SettingsCache {
+                ttl: settings_cache_ttl,
+                entries: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The caller, if the directory does not say they were deactivated
+    /// (machine identities are not members) and `may` lets them.
+    pub async fn admit(&self, caller: Caller, may: Permission) -> Result<Caller, RoutingError> {
+        if caller.role.is_person()
+            && self
+                .directory
+                .is_deactivated(&caller.org_id, &caller.user_id)
+                .await?
+        {
+            return Err(RoutingError::PermissionDenied(
+                "your membership of this organisation was deactivated".into(),
+            ));
+        }
+        may(&caller)?;
+        Ok(caller)
+    }
+
+    /// GetRoutingSettings: the saved settings (never the cache).
+    pub async fn settings(&self, org_id: &str) -> Result<VersionedSettings, RoutingError> {
+        self.settings.get(org_id).await
+    }
+
+    /// UpdateRoutingSettings: saves and audits; this replica sees it at once.
+    pub async fn update_settings(
+        &self,
+        caller: &Caller,
+        update: SettingsUpdate,
+    ) -> Result<VersionedSettings, RoutingError> {
+        let (org, actor) = (&caller.org_id, &caller.user_id);
+        let saved = self
+            .settings
+            .update(org, actor, &update.settings, update.expected_version)
+            .await?;
+        self.cache.put(org, saved.clone());
+        Ok(saved)
+    }
+
+    /// ListRoutingAudit: one page and the next page's token.
+    pub async fn audit(
+        &self,
+        org_id: &str,
+        page: AuditPage,
+    ) -> Result<(Vec<AuditEntry>, String), RoutingError> {
+        let rows = self
+            .settings
+            .audit(org_id, page.before_id, page.size + 1)
+            .await?;
+        Ok(cut(rows, page.size, &page.fingerprint, |entry| entry.id))
+    }
+
+    /// RouteLead: the pool comes from [`decision::plan`]; the state store
+    /// chooses from it atomically with moving its cursor.
+    pub async fn route_lead(&self, org_id: &str, ask: RouteLead) -> Result<Routed, RoutingError> {
+        let settings = self.current_settings(org_id).await?;
+        let lead = &ask.lead;
+        let plan = decision::plan(&settings.settings, &ask.candidates, lead.source, &lead.tags);
+        let Some(pool) = plan.pool() else {
+            let decision = Decision::new(plan, None);
+            return Ok(Routed {
+                decision,
+                replayed: false,
+                generation: None,
+            });
+        };
+        let key = pool.pool.key();
+        let pick = Pick::of(&ask.lead_id, ask.attempt, &key, pool)?;
+        let picked = self.state.pick_with(org_id, &pick).await?;
+        if picked.generation.reset {
+            tracing::warn!(org = %org_id, "routing state was empty: a new generation started; workload needs a reconcile");
+        }
+        Ok(Routed {
+            decision: Decision::new(plan, Some(picked.assignee)),
+            replayed: picked.replayed,
+            generation: Some(picked.generation),
+        })
+    }
+
+    /// SimulateRouting: [`decision::dry_run`] over a scratch copy of the live
+    /// state, so the dry run moves nothing real.
+    pub async fn simulate(
+        &self,
+        org_id: &str,
+        simulation: Simulation,
+    ) -> Result<Vec<Decision>, RoutingError> {
+        let settings = match simulation.draft {
+            Some(draft) => draft,
+            None => self.settings.get(org_id).await?.settings,
+        };
+        let mut scratch = self.state.snapshot(org_id).await?;
+        let (candidates, leads) = (&simulation.candidates, &simulation.leads);
+        Ok(decision::dry_run(
+            &settings,
+            candidates,
+            leads,
+            &mut scratch,
+        ))
+    }
+
+    /// ApplyOwnershipChanges.
+    pub async fn apply_ownership(
+        &self,
+        org_id: &str,
+        facts: &[Ownership],
+    ) -> Result<(), RoutingError> {
+        self.state.apply(org_id, facts).await?;
+        Ok(())
+    }
+
+    /// GetWorkload: reps with open leads, by user id.
+    pub async fn workload(&self, org_id: &str) -> Result<Vec<(String, i64)>, RoutingError> {
+        let mut members: Vec<(String, i64)> = self
+            .state
+            .workload(org_id)
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(members)
+    }
+
+    /// ReconcileWorkload: begin (optionally), merge and forget, finish
+    /// (optionally).
+    pub async fn reconcile(&self, org: &str, step: Reconcile) -> Result<Reconciled, RoutingError> {
+        let epoch = if step.begin {
+            self.state.begin_reconcile(org).await?
+        } else {
+            step.epoch
+        };
+        let mut corrected = self.state.reconcile(org, &step.truth).await?;
+        corrected += self.state.forget(org, &step.forget).await?;
+        if step.finish {
+            corrected += self.state.sweep(org, epoch).await?;
+        }
+        Ok(Reconciled { corrected, epoch })
+    }
+
+    /// ApplyDirectoryChanges.
+    pub async fn apply_directory(
+        &self,
+        org_id: &str,
+        facts: &[DirectoryFact],
+    ) -> Result<(), RoutingError> {
+        Ok(self.directory.apply(org_id, facts).await?)
+    }
+
+    /// The settings RouteLead uses: cached briefly per replica.
+    async fn current_settings(&self, org_id: &str) -> Result<VersionedSettings, RoutingError> {
+        if let Some(settings) = self.cache.get(org_id) {
+            return Ok(settings);
+        }
+        let settings = self.settings.get(org_id).await?;
+        self.cache.put(org_id, settings.clone());
+        Ok(settings)
+    }
+}

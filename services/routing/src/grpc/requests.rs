@@ -1,0 +1,301 @@
+//! Requests from the wire into the use cases' inputs: every bound and every
+//! field check of the RoutingService API, each error naming its field, in
+//! the order the API has always checked them.
+
+use leadflow_auth::Role;
+use leadflow_db::directory::{self, DirectoryFact};
+use leadflow_proto::common::v1 as common;
+use leadflow_proto::routing::v1 as pb;
+use leadflow_server::page::decode_token;
+
+use crate::app::{
+    AUDIT_PAGES, AuditPage, Reconcile, RouteLead, SettingsUpdate, Simulation, audit_fingerprint,
+};
+use crate::domain::decision::{Candidate, Lead};
+use crate::domain::settings::{RuleInput, Settings, SettingsInput};
+use crate::error::RoutingError;
+use crate::store::Ownership;
+
+/// Most candidates in one RouteLead / SimulateRouting call.
+pub const MAX_CANDIDATES: usize = 50_000;
+/// Most facts in one ApplyOwnershipChanges / ReconcileWorkload call.
+pub const MAX_FACTS: usize = 10_000;
+/// Most leads in one SimulateRouting call.
+pub const MAX_SIMULATED_LEADS: usize = 1_000;
+/// The most attempts at routing one lead (creation, then SLA re-routes).
+pub const MAX_ATTEMPT: i32 = 1_000;
+
+impl TryFrom<pb::UpdateRoutingSettingsRequest> for SettingsUpdate {
+    type Error = RoutingError;
+
+    fn try_from(req: pb::UpdateRoutingSettingsRequest) -> Result<Self, RoutingError> {
+        let settings = req
+            .settings
+            .ok_or_else(|| RoutingError::invalid("settings", "is required"))?;
+        let settings = settings_from_pb(settings)?;
+        if req.expected_version < 0 {
+            return Err(RoutingError::invalid(
+                "expected_version",
+                "may not be negative",
+            ));
+        }
+        Ok(SettingsUpdate {
+            settings,
+            expected_version: req.expected_version,
+        })
+    }
+}
+
+/// A ListRoutingAudit page of `org_id`'s audit (tokens are bound to it).
+pub fn audit_page(
+    req: pb::ListRoutingAuditRequest,
+    org_id: &str,
+) -> Result<AuditPage, RoutingError> {
+    let size = AUDIT_PAGES.size(req.page_size)?;
+    let fingerprint = audit_fingerprint(org_id);
+    let before_id = decode_token::<i64>(&req.page_token, &fingerprint)?;
+    Ok(AuditPage {
+        size,
+        before_id,
+        fingerprint,
+    })
+}
+
+impl TryFrom<pb::RouteLeadRequest> for RouteLead {
+    type Error = RoutingError;
+
+    fn try_from(req: pb::RouteLeadRequest) -> Result<Self, RoutingError> {
+        check_id("lead_id", &req.lead_id)?;
+        // Recorded as soon as it is known to be an id, so the trace of a
+        // request refused for a later field still names its lead.
+        tracing::Span::current().record("lead.id", req.lead_id.as_str());
+        let source = source_from_pb("source", req.source)?;
+        let tags = tags_from_pb("tags", req.tags)?;
+        let candidates = candidates_from_pb(req.candidates)?;
+        Ok(RouteLead {
+            attempt: attempt_from_pb(req.attempt)?,
+            lead_id: req.lead_id,
+            lead: Lead { source, tags },
+            candidates,
+        })
+    }
+}
+
+impl TryFrom<pb::SimulateRoutingRequest> for Simulation {
+    type Error = RoutingError;
+
+    fn try_from(req: pb::SimulateRoutingRequest) -> Result<Self, RoutingError> {
+        let draft = req.settings.map(settings_from_pb).transpose()?;
+        if req.leads.len() > MAX_SIMULATED_LEADS {
+            return Err(RoutingError::invalid(
+                "leads",
+                format!("at most {MAX_SIMULATED_LEADS}"),
+            ));
+        }
+        let candidates = candidates_from_pb(req.candidates)?;
+        let leads = req
+            .leads
+            .into_iter()
+            .map(|lead| {
+                Ok(Lead {
+                    source: source_from_pb("leads.source", lead.source)?,
+                    tags: tags_from_pb("leads.tags", lead.tags)?,
+                })
+            })
+            .collect::<Result<_, RoutingError>>()?;
+        Ok(Simulation {
+            draft,
+            leads,
+            candidates,
+        })
+    }
+}
+
+impl TryFrom<pb::ReconcileWorkloadRequest> for Reconcile {
+    type Error = RoutingError;
+
+    fn try_from(req: pb::ReconcileWorkloadRequest) -> Result<Self, RoutingError> {
+        let truth = facts_from_pb("leads", req.leads)?;
+        let forget = facts_from_pb("forget", req.forget)?;
+        if req.finish && req.epoch < 1 {
+            return Err(RoutingError::invalid(
+                "epoch",
+                "finish needs the epoch begin returned",
+            ));
+        }
+        Ok(Reconcile {
+            truth,
+            forget,
+            begin: req.begin,
+            finish: req.finish,
+            epoch: req.epoch,
+        })
+    }
+}
+
+/// ApplyOwnershipChanges' facts.
+pub fn ownership_changes(
+    req: pb::ApplyOwnershipChangesRequest,
+) -> Result<Vec<Ownership>, RoutingError> {
+    facts_from_pb("changes", req.changes)
+}
+
+/// ApplyDirectoryChanges' facts. (The notifier has its own copy; see
+/// `leadflow_db::directory`.)
+pub fn directory_from_pb(
+    req: common::ApplyDirectoryChangesRequest,
+) -> Result<Vec<DirectoryFact>, RoutingError> {
+    if req.members.len() > directory::MAX_FACTS {
+        return Err(RoutingError::invalid(
+            "members",
+            format!("at most {} per call", directory::MAX_FACTS),
+        ));
+    }
+    req.members
+        .into_iter()
+        .map(|f| {
+            check_id("members.user_id", &f.user_id)?;
+            if f.version < 0 {
+                return Err(RoutingError::invalid(
+                    "members.version",
+                    "may not be negative",
+                ));
+            }
+            Ok(DirectoryFact {
+                role: role_from_pb(f.role)
+                    .map_or("unknown", |r| r.as_str())
+                    .to_owned(),
+                user_id: f.user_id,
+                active: f.active,
+                available: f.available,
+                version: f.version,
+            })
+        })
+        .collect()
+}
+
+/// Settings from the wire, validated by [`Settings::parse`].
+pub fn settings_from_pb(s: pb::RoutingSettings) -> Result<Settings, RoutingError> {
+    Settings::parse(SettingsInput {
+        enabled: s.enabled,
+        strategy: s.strategy,
+        rotation_user_ids: s.rotation_user_ids,
+        rules: s
+            .rules
+            .into_iter()
+            .map(|r| RuleInput {
+                name: r.name,
+                sources: r.sources,
+                tags: r.tags,
+                user_ids: r.user_ids,
+                strategy: r.strategy,
+            })
+            .collect(),
+    })
+}
+
+/// A wire role; `None` for one routing does not know.
+pub fn role_from_pb(raw: i32) -> Option<Role> {
+    match common::Role::try_from(raw).ok()? {
+        common::Role::Owner => Some(Role::Owner),
+        common::Role::Admin => Some(Role::Admin),
+        common::Role::Manager => Some(Role::Manager),
+        common::Role::Sales => Some(Role::Sales),
+        common::Role::Accounting => Some(Role::Accounting),
+        common::Role::Unspecified => None,
+    }
+}
+
+/// A user or lead id: 1 to 128 printable characters without spaces.
+pub fn check_id(field: &str, id: &str) -> Result<(), RoutingError> {
+    if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RoutingError::invalid(
+            field,
+            "must be 1 to 128 printable characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, RoutingError> {
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(RoutingError::invalid(
+            "candidates",
+            format!("at most {MAX_CANDIDATES}"),
+        ));
+    }
+    candidates
+        .into_iter()
+        .map(|c| {
+            check_id("candidates.user_id", &c.user_id)?;
+            Ok(Candidate {
+                role: role_from_pb(c.role),
+                user_id: c.user_id,
+                active: c.active,
+                available: c.available,
+            })
+        })
+        .collect()
+}
+
+fn source_from_pb(field: &str, raw: i32) -> Result<common::LeadSource, RoutingError> {
+    match common::LeadSource::try_from(raw) {
+        Ok(common::LeadSource::Unspecified) => Err(RoutingError::invalid(field, "is required")),
+        Ok(source) => Ok(source),
+        Err(_) => Err(RoutingError::invalid(field, format!("unknown value {raw}"))),
+    }
+}
+
+fn tags_from_pb(field: &str, tags: Vec<String>) -> Result<Vec<String>, RoutingError> {
+    if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 50) {
+        return Err(RoutingError::invalid(
+            field,
+            "at most 20 tags of at most 50 characters",
+        ));
+    }
+    Ok(tags.into_iter().map(|t| t.trim().to_owned()).collect())
+}
+
+/// Which question about a lead a RouteLead is: 0 and 1 are both the first.
+fn attempt_from_pb(attempt: i32) -> Result<u32, RoutingError> {
+    if !(0..=MAX_ATTEMPT).contains(&attempt) {
+        return Err(RoutingError::invalid(
+            "attempt",
+            format!("must be between 0 and {MAX_ATTEMPT}"),
+        ));
+    }
+    Ok(attempt.max(1) as u32)
+}
+
+fn facts_from_pb(
+    field: &str,
+    changes: Vec<pb::OwnershipChange>,
+) -> Result<Vec<Ownership>, RoutingError> {
+    if changes.len() > MAX_FACTS {
+        return Err(RoutingError::invalid(
+            field,
+            format!("at most {MAX_FACTS} per call; send chunks"),
+        ));
+    }
+    changes
+        .into_iter()
+        .map(|c| {
+            check_id(&format!("{field}.lead_id"), &c.lead_id)?;
+            if !c.owner_id.is_empty() {
+                check_id(&format!("{field}.owner_id"), &c.owner_id)?;
+            }
+            if c.version < 1 {
+                return Err(RoutingError::invalid(
+                    &format!("{field}.version"),
+                    "must be at least 1",
+                ));
+            }
+            Ok(Ownership {
+                lead_id: c.lead_id,
+                owner_id: (!c.owner_id.is_empty()).then_some(c.owner_id),
+                open: c.open,
+                version: c.version,
+            })
+        })
+        .collect()
+}
