@@ -52,23 +52,12 @@ impl OperationsService for OperationsApi {
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
         let caller = self.operator(&request).await?;
-        let limit = match request.get_ref().page_size {
-            0 => 100,
-            n if (1..=1000).contains(&n) => n as u64,
-            _ => return Err(LeadsError::invalid("page_size", "must be between 1 and 1000").into()),
-        };
+        let limit = DEAD_LETTER_PAGE
+            .size(request.get_ref().page_size)
+            .map_err(LeadsError::from)?;
         let letters = self.store.dead_letters(&caller.org_id, limit).await?;
         Ok(Response::new(pb::ListDeadLettersResponse {
-            dead_letters: letters
-                .into_iter()
-                .map(|d| pb::DeadLetter {
-                    id: d.id.to_string(),
-                    kind: d.kind,
-                    attempts: d.attempts,
-                    last_error: d.last_error.unwrap_or_default(),
-                    created_at: Some(timestamp(d.created_at)),
-                })
-                .collect(),
+            dead_letters: letters.into_iter().map(dead_letter_to_pb).collect(),
         }))
     }
 
@@ -77,22 +66,7 @@ impl OperationsService for OperationsApi {
         request: Request<pb::RetryDeadLettersRequest>,
     ) -> Result<Response<pb::RetryDeadLettersResponse>, Status> {
         let caller = self.operator(&request).await?;
-        if request.get_ref().ids.len() > MAX_RETRY_IDS {
-            return Err(LeadsError::invalid(
-                "ids",
-                format!("at most {MAX_RETRY_IDS} per call (none: every dead letter)"),
-            )
-            .into());
-        }
-        let ids = request
-            .get_ref()
-            .ids
-            .iter()
-            .map(|id| {
-                id.parse::<i64>()
-                    .map_err(|_| LeadsError::invalid("ids", "are dead-letter ids"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = dead_letter_ids(&request.get_ref().ids)?;
         let retried = self.store.retry_dead_letters(&caller.org_id, &ids).await?;
         self.wake.notify_one();
         Ok(Response::new(pb::RetryDeadLettersResponse {
@@ -112,4 +86,36 @@ impl OperationsService for OperationsApi {
             .map_err(|e| Status::unavailable(format!("reconcile failed: {e}")))?;
         Ok(Response::new(pb::ReconcileNowResponse { corrected }))
     }
+}
+
+/// ListDeadLetters' page sizes.
+const DEAD_LETTER_PAGE: leadflow_server::page::PageLimits = leadflow_server::page::PageLimits {
+    default_size: 100,
+    max_size: 1000,
+};
+
+fn dead_letter_to_pb(d: crate::store::DeadLetter) -> pb::DeadLetter {
+    pb::DeadLetter {
+        id: d.id.to_string(),
+        kind: d.kind,
+        attempts: d.attempts,
+        last_error: d.last_error.unwrap_or_default(),
+        created_at: Some(timestamp(d.created_at)),
+    }
+}
+
+/// RetryDeadLetters' ids, at most [`MAX_RETRY_IDS`].
+fn dead_letter_ids(ids: &[String]) -> Result<Vec<i64>, LeadsError> {
+    if ids.len() > MAX_RETRY_IDS {
+        return Err(LeadsError::invalid(
+            "ids",
+            format!("at most {MAX_RETRY_IDS} per call (none: every dead letter)"),
+        ));
+    }
+    ids.iter()
+        .map(|id| {
+            id.parse::<i64>()
+                .map_err(|_| LeadsError::invalid("ids", "are dead-letter ids"))
+        })
+        .collect()
 }

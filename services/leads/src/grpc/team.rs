@@ -21,6 +21,39 @@ impl TeamApi {
     pub fn new(store: Store) -> Self {
         TeamApi { store }
     }
+
+    /// UpsertMember: the role rules and the last-owner rule are checked on
+    /// the member as locked inside the store's transaction.
+    async fn upsert(
+        &self,
+        caller: &leadflow_auth::Caller,
+        upsert: &MemberUpsert,
+    ) -> Result<crate::domain::member::Member, LeadsError> {
+        self.store
+            .upsert_member(
+                &caller.org_id,
+                &caller.user_id,
+                upsert,
+                |existing, other_owners| {
+                    let new_active = upsert.active.unwrap_or(existing.is_none_or(|m| m.active));
+                    let changes_role_or_active =
+                        existing.is_none_or(|m| m.role != upsert.role || m.active != new_active);
+                    permissions::may_upsert_member(
+                        caller,
+                        existing.map(|m| m.role),
+                        upsert.role,
+                        changes_role_or_active,
+                    )?;
+                    match existing {
+                        Some(existing) => {
+                            check_last_owner(existing, upsert.role, new_active, other_owners)
+                        }
+                        None => Ok(()),
+                    }
+                },
+            )
+            .await
+    }
 }
 
 #[tonic::async_trait]
@@ -40,31 +73,7 @@ impl TeamService for TeamApi {
             req.role,
             req.active,
         )?;
-        let member = self
-            .store
-            .upsert_member(
-                &caller.org_id,
-                &caller.user_id,
-                &upsert,
-                |existing, other_owners| {
-                    let new_active = upsert.active.unwrap_or(existing.is_none_or(|m| m.active));
-                    let changes_role_or_active =
-                        existing.is_none_or(|m| m.role != upsert.role || m.active != new_active);
-                    permissions::may_upsert_member(
-                        &caller,
-                        existing.map(|m| m.role),
-                        upsert.role,
-                        changes_role_or_active,
-                    )?;
-                    match existing {
-                        Some(existing) => {
-                            check_last_owner(existing, upsert.role, new_active, other_owners)
-                        }
-                        None => Ok(()),
-                    }
-                },
-            )
-            .await?;
+        let member = self.upsert(&caller, &upsert).await?;
         Ok(Response::new(member_to_pb(member)))
     }
 
@@ -95,9 +104,10 @@ impl TeamService for TeamApi {
         let user_id = req.user_id.trim();
         parse_user_id("user_id", user_id)?;
         permissions::may_set_availability(&caller, user_id)?;
-        let member = self
-            .store
-            .set_availability(&caller.org_id, &caller.user_id, user_id, req.available)
+        let member =
+            self.store
+                .set_availability(&caller.org_id, &caller.user_id, user_id, req.available);
+        let member = member
             .await?
             .ok_or_else(|| LeadsError::NotFound("no such team member".into()))?;
         Ok(Response::new(member_to_pb(member)))
