@@ -12,7 +12,7 @@ include k8s/k8s.mk
 help:
 	@echo "make run    start leadflow on SQLite under ./$(DATA) (needs only the Rust toolchain)"
 	@echo "make test   run every test (needs PostgreSQL on 127.0.0.1:5432)"
-	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make lint   cargo fmt --check, clippy -D warnings, every struct field documented"
 	@echo "make bench  benchmarks beside their limits (release build; Postgres and Redis)"
 	@echo "make image  container images (Dockerfile; needs a Docker engine)"
 	@echo "make k8s-check  render and validate the Kubernetes manifests (part of make test)"
@@ -47,6 +47,7 @@ bench:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 .ci/undocumented-fields
 
 fmt:
 	$(CARGO) fmt --all

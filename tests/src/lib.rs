@@ -4,6 +4,7 @@
 //! Each service can be stopped and started again on the same port, as a
 //! restart or an outage would.
 
+use leadflow_db::OwnDatabase;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,7 +106,8 @@ impl Stack {
         let verifier = self.auth.verifier.clone();
         self.routing = Some(
             TestServer::spawn_on(self.routing_port, move |listener, shutdown| async move {
-                leadflow_routing::serve(api, verifier, &ServerArgs::default(), listener, shutdown)
+                leadflow_routing::host(api)
+                    .serve(&ServerArgs::default(), verifier, listener, shutdown)
                     .await
             })
             .await,
@@ -145,14 +147,9 @@ impl Stack {
         };
         self.notifier = Some(
             TestServer::spawn_on(self.notifier_port, move |listener, shutdown| async move {
-                leadflow_notifier::serve(
-                    parts,
-                    verifier,
-                    &ServerArgs::default(),
-                    listener,
-                    shutdown,
-                )
-                .await
+                leadflow_notifier::host(parts)
+                    .serve(&ServerArgs::default(), verifier, listener, shutdown)
+                    .await
             })
             .await,
         );
@@ -180,15 +177,9 @@ impl Stack {
         let verifier = self.auth.verifier.clone();
         self.leads = Some(
             TestServer::spawn_on(self.leads_port, move |listener, shutdown| async move {
-                leadflow_leads::serve(
-                    store,
-                    verifier,
-                    &ServerArgs::default(),
-                    links,
-                    listener,
-                    shutdown,
-                )
-                .await
+                leadflow_leads::host(store, links)
+                    .serve(&ServerArgs::default(), verifier, listener, shutdown)
+                    .await
             })
             .await,
         );

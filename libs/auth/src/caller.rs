@@ -90,8 +90,11 @@ impl FromStr for Role {
 /// from here, never from a request field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// Who acts: handlers record it as the actor and match it against owners and members.
     pub user_id: String,
+    /// The tenant every store query is scoped to, so one organisation never sees another's data.
     pub org_id: String,
+    /// What the caller may do: the permission checks of every service decide on it.
     pub role: Role,
 }
 

@@ -18,6 +18,7 @@ pub const PUBLIC_PATH_PREFIXES: &[&str] = &["/grpc.health.v1.", "/grpc.reflectio
 /// UNAUTHENTICATED.
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
+    /// Shared with every [`AuthService`] this layer builds, so its verified-token cache is too.
     verifier: Arc<TokenVerifier>,
 }
 
@@ -41,7 +42,9 @@ impl<S> Layer<S> for AuthLayer {
 /// The service [`AuthLayer`] wraps around a gRPC router.
 #[derive(Clone, Debug)]
 pub struct AuthService<S> {
+    /// The gRPC router that requests with a valid token (or a public path) are passed on to.
     inner: S,
+    /// Turns the `authorization` header into the [`crate::Caller`] handlers read.
     verifier: Arc<TokenVerifier>,
 }
 

@@ -63,9 +63,13 @@ impl Ed25519KeyPair {
 /// Signs tokens with one key, for one issuer.
 #[derive(Clone)]
 pub struct TokenMinter {
+    /// The header's `alg`, matching `key`; verifiers pick the kind of key they try by it.
     algorithm: Algorithm,
+    /// The private key (or development secret) every token is signed with.
     key: EncodingKey,
+    /// Put in the header as `kid` so a verifier with a JWKS tries only the matching key.
     kid: Option<String>,
+    /// Every token's `iss`, which verifiers with `LEADFLOW_AUTH_ISSUERS` check.
     issuer: String,
 }
 

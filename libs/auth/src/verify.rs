@@ -20,12 +20,13 @@ pub enum Mode {
 /// The claims every leadflow token carries. All are required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    /// The user id (or the integration's / service's name).
+    /// Becomes [`Caller::user_id`]: the user (or integration / service name) who acts.
     pub sub: String,
-    /// The organisation id.
+    /// Becomes [`Caller::org_id`]: the organisation the request is scoped to.
     pub org: String,
-    /// One of the [`Role`] claim spellings.
+    /// Becomes [`Caller::role`] (one of the [`Role`] claim spellings); unknown ones are refused.
     pub role: String,
+    /// Who issued the token; checked against `LEADFLOW_AUTH_ISSUERS` when that is set.
     pub iss: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
@@ -55,6 +56,14 @@ pub struct AuthArgs {
     /// Accepted `iss` values, comma-separated. Empty: any issuer.
     #[arg(long, env = "LEADFLOW_AUTH_ISSUERS", value_delimiter = ',')]
     pub auth_issuers: Vec<String>,
+}
+
+impl AuthArgs {
+    /// Whether this deployment runs with `LEADFLOW_ENV=production`, where
+    /// development shortcuts (SQLite, HS256, development keys) are refused.
+    pub fn is_production(&self) -> bool {
+        self.mode == Mode::Production
+    }
 }
 
 impl fmt::Debug for AuthArgs {
@@ -104,8 +113,11 @@ impl From<AuthError> for tonic::Status {
 
 /// One trusted public key.
 struct PublicKey {
+    /// From the JWKS: a token naming another `kid` is not tried against this key.
     kid: Option<String>,
+    /// EdDSA or ES256: only tokens whose header names it are tried against this key.
     algorithm: Algorithm,
+    /// Checks the signatures of tokens that pass the two filters above.
     key: DecodingKey,
 }
 
@@ -114,10 +126,13 @@ const VERIFIED_CACHE_SIZE: usize = 10_000;
 
 /// Verifies bearer tokens against the configured keys.
 pub struct TokenVerifier {
+    /// Production refuses HS256 tokens even when a secret is somehow configured.
     mode: Mode,
+    /// Every trusted key (PEM files and JWKS); EdDSA and ES256 tokens must verify against one.
     public_keys: Vec<PublicKey>,
     /// Only ever set in development mode.
     hs256: Option<DecodingKey>,
+    /// Accepted `iss` values (empty: any); other issuers are refused even with a trusted key.
     issuers: Vec<String>,
     /// Tokens already verified, with their expiry: a caller reusing its token
     /// (leads calling routing thousands of times a second) pays for the

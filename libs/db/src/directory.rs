@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use leadflow_server::error::InvalidField;
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, OnConflict, Query, Table, TableCreateStatement,
 };
@@ -23,15 +24,59 @@ pub const CACHE_TTL: Duration = Duration::from_secs(2);
 /// Most facts in one ApplyDirectoryChanges call.
 pub const MAX_FACTS: usize = 10_000;
 
-/// One member as the leads directory has them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One member as the leads directory has them: what leads publishes (in its
+/// outbox, as JSON) and what routing and the notifier keep.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DirectoryFact {
+    /// The member.
     pub user_id: String,
-    /// The stored role name ("sales").
+    /// The stored role name ("sales"; "unknown" when the wire left it unset).
     pub role: String,
+    /// A deactivated member is refused by every service.
     pub active: bool,
+    /// Whether routing may give them leads now.
     pub available: bool,
+    /// The member's own change counter (their audit rows): facts apply in
+    /// its order, so a late, older fact never undoes a newer one.
     pub version: i64,
+}
+
+/// ApplyDirectoryChanges' members as facts: at most [`MAX_FACTS`], each with
+/// an id and a version that is not negative. Routing and the notifier both
+/// take them this way, so they keep the same directory.
+pub fn facts_from_wire(
+    members: Vec<leadflow_proto::common::v1::DirectoryFact>,
+) -> Result<Vec<DirectoryFact>, InvalidField> {
+    if members.len() > MAX_FACTS {
+        return Err(InvalidField::new(
+            "members",
+            format!("at most {MAX_FACTS} per call"),
+        ));
+    }
+    members.into_iter().map(fact_from_wire).collect()
+}
+
+fn fact_from_wire(
+    fact: leadflow_proto::common::v1::DirectoryFact,
+) -> Result<DirectoryFact, InvalidField> {
+    use leadflow_proto::common::v1::Role;
+    if !leadflow_text::is_id(&fact.user_id) {
+        return Err(InvalidField::new("members.user_id", leadflow_text::ID_RULE));
+    }
+    if fact.version < 0 {
+        return Err(InvalidField::new("members.version", "may not be negative"));
+    }
+    let role = match Role::try_from(fact.role) {
+        Ok(Role::Unspecified) | Err(_) => "unknown",
+        Ok(role) => role.as_str_name(),
+    };
+    Ok(DirectoryFact {
+        role: role.to_ascii_lowercase(),
+        user_id: fact.user_id,
+        active: fact.active,
+        available: fact.available,
+        version: fact.version,
+    })
 }
 
 /// The migration step that creates the table (each service's own migrations
@@ -61,7 +106,9 @@ pub fn create_table() -> TableCreateStatement {
 /// The directory of one service's database, with a short per-replica cache.
 #[derive(Debug)]
 pub struct Directory {
+    /// The service's own database, whose `directory` table facts are applied to.
     db: DatabaseConnection,
+    /// Recent `is_deactivated` answers by (org, user) with when read, kept for [`CACHE_TTL`].
     cache: Mutex<HashMap<(String, String), (bool, Instant)>>,
 }
 

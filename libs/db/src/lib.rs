@@ -9,6 +9,9 @@
 
 pub mod directory;
 pub mod queue;
+mod service;
+
+pub use service::{DatabaseSettings, OpenError, OwnDatabase, open};
 
 use std::path::Path;
 use std::time::Duration;

@@ -26,6 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 /// How a queue table is read.
 #[derive(Debug, Clone)]
 pub struct LeasedQueue {
+    /// The table claims, heartbeats and [`LeasedQueue::held`] conditions name.
     pub table: &'static str,
     /// Statuses of rows still to do.
     pub due: &'static [&'static str],
@@ -45,6 +46,7 @@ pub struct LeasedQueue {
 /// One row a claim took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leased {
+    /// The row's key: the worker loads the work by it and records its outcome against it.
     pub id: i64,
     /// Attempts before this one (this one is already counted in the row).
     pub attempts: i32,
@@ -55,6 +57,7 @@ pub struct Leased {
 pub struct Claim {
     /// The fencing token every outcome of this claim must present.
     pub token: i64,
+    /// The rows leased to this worker, now its to process and record outcomes for.
     pub rows: Vec<Leased>,
     /// Rows found out of attempts and made dead instead of taken.
     pub exhausted: Vec<i64>,

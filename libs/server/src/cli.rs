@@ -8,9 +8,19 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use clap::{CommandFactory, FromArgMatches};
 use tokio::net::TcpListener;
+
+/// What the chassis reads from every service's settings.
+pub trait ServiceConfig: clap::Args + Send + 'static {
+    /// Where the gRPC server listens.
+    fn listen_addr(&self) -> SocketAddr;
+}
+
+/// The signal that starts a service's drain (SIGTERM, or `leadflow`'s own).
+pub type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What the chassis needs to know to start one service.
 pub trait ServiceMain {
@@ -19,25 +29,17 @@ pub trait ServiceMain {
     /// One line for `--help`.
     const ABOUT: &'static str;
     /// Every setting, from flags or the environment.
-    type Config: clap::Args + Send + 'static;
-    /// Subcommands beyond `serve` and `migrate` ([`NoExtraCommands`] for none).
-    type Extra: clap::Subcommand + Send;
-
-    /// Where the gRPC server listens.
-    fn listen_addr(config: &Self::Config) -> SocketAddr;
+    type Config: ServiceConfig;
 
     /// Serves on `listener` until `shutdown` resolves, then drains.
     fn serve(
         config: Self::Config,
         listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: Signal,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Applies pending database migrations (for init containers).
     fn migrate(config: Self::Config) -> impl Future<Output = anyhow::Result<()>> + Send;
-
-    /// Runs one of the [`ServiceMain::Extra`] subcommands (no telemetry).
-    fn extra(command: Self::Extra, config: Self::Config) -> anyhow::Result<()>;
 
     /// The configuration from the environment alone, as `leadflow` reads it
     /// for each service it hosts.
@@ -46,13 +48,19 @@ pub trait ServiceMain {
     }
 }
 
+/// A service's own subcommands beyond `serve` and `migrate` (the notifier's
+/// `vapid-keys`); they run without telemetry and without serving.
+pub trait ExtraCommands<S: ServiceMain>: clap::Subcommand + Send {
+    /// Runs the command.
+    fn run(self, config: S::Config) -> anyhow::Result<()>;
+}
+
 /// For services with only `serve` and `migrate`.
 #[derive(clap::Subcommand, Debug, Clone, Copy)]
-pub enum NoExtraCommands {}
+enum NoExtraCommands {}
 
-impl NoExtraCommands {
-    /// There is no such command; this is never called.
-    pub fn run(self) -> anyhow::Result<()> {
+impl<S: ServiceMain> ExtraCommands<S> for NoExtraCommands {
+    fn run(self, _: S::Config) -> anyhow::Result<()> {
         match self {}
     }
 }
@@ -94,19 +102,23 @@ impl<C: clap::Args> ConfigOnly<C> {
 
 /// Parses the command line and runs what it asks for.
 pub async fn main<S: ServiceMain>() -> anyhow::Result<()> {
-    let matches = Cli::<S::Config, S::Extra>::command()
+    main_with::<S, NoExtraCommands>().await
+}
+
+/// [`main`] for a service with its own subcommands `E`.
+pub async fn main_with<S: ServiceMain, E: ExtraCommands<S>>() -> anyhow::Result<()> {
+    let matches = Cli::<S::Config, E>::command()
         .name(S::NAME)
         .about(S::ABOUT)
         .version(env!("CARGO_PKG_VERSION"))
         .get_matches();
-    let cli =
-        Cli::<S::Config, S::Extra>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let cli = Cli::<S::Config, E>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Extra(command) => S::extra(command, cli.config),
+        Command::Extra(command) => command.run(cli.config),
         Command::Serve => {
             let _telemetry = leadflow_telemetry::init(S::NAME);
-            let listener = crate::bind(S::listen_addr(&cli.config), S::NAME).await?;
-            S::serve(cli.config, listener, crate::shutdown_signal()).await
+            let listener = crate::bind(cli.config.listen_addr(), S::NAME).await?;
+            S::serve(cli.config, listener, Box::pin(crate::shutdown_signal())).await
         }
         Command::Migrate => {
             let _telemetry = leadflow_telemetry::init(S::NAME);

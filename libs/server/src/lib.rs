@@ -14,7 +14,7 @@ mod host;
 pub mod page;
 pub mod tasks;
 
-pub use cli::{NoExtraCommands, ServiceMain};
+pub use cli::{ExtraCommands, ServiceConfig, ServiceMain, Signal};
 pub use host::Host;
 pub use tasks::{Shutdown, Workers};
 

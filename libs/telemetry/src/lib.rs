@@ -46,7 +46,9 @@ impl LogFormat {
 pub struct TelemetryGuard {
     /// The service name every span is attributed to.
     pub service_name: String,
+    /// The OTLP trace pipeline (`None` without an endpoint); shut down on drop to flush spans.
     provider: Option<SdkTracerProvider>,
+    /// The OTLP metrics pipeline, only with traces; shut down on drop to flush the last readings.
     meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
 }
 
@@ -192,4 +194,16 @@ fn otlp_metrics(service_name: &str) -> Option<opentelemetry_sdk::metrics::SdkMet
 /// telemetry is configured, and cost next to nothing otherwise.
 pub fn meter() -> opentelemetry::metrics::Meter {
     opentelemetry::global::meter("leadflow")
+}
+
+/// A counter of the leadflow meter. Keep it in a `LazyLock` static, so it is
+/// made on first use, after [`init`] has installed the provider.
+pub fn counter(
+    name: &'static str,
+    description: &'static str,
+) -> opentelemetry::metrics::Counter<u64> {
+    meter()
+        .u64_counter(name)
+        .with_description(description)
+        .build()
 }

@@ -78,6 +78,7 @@ impl<S> Layer<S> for GrpcTraceLayer {
 /// The service [`GrpcTraceLayer`] wraps.
 #[derive(Debug, Clone)]
 pub struct GrpcTrace<S> {
+    /// The service each call is forwarded to, inside its server span.
     inner: S,
 }
 
@@ -138,7 +139,7 @@ where
                     .unwrap_or(0),
                 Err(_) => 14,
             };
-            rpc_duration().record(
+            RPC_DURATION.record(
                 started.elapsed().as_secs_f64() * 1000.0,
                 &[
                     opentelemetry::KeyValue::new("rpc.system", "grpc"),
@@ -152,14 +153,13 @@ where
     }
 }
 
-fn rpc_duration() -> &'static opentelemetry::metrics::Histogram<f64> {
-    static HISTOGRAM: std::sync::OnceLock<opentelemetry::metrics::Histogram<f64>> =
-        std::sync::OnceLock::new();
-    HISTOGRAM.get_or_init(|| {
+/// gRPC server latency per service, method and status (made on first use,
+/// after [`crate::init`] has installed the provider).
+static RPC_DURATION: std::sync::LazyLock<opentelemetry::metrics::Histogram<f64>> =
+    std::sync::LazyLock::new(|| {
         crate::meter()
             .f64_histogram("rpc.server.duration")
             .with_unit("ms")
             .with_description("gRPC server call latency; its count is the call rate")
             .build()
-    })
-}
+    });

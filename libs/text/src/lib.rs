@@ -90,9 +90,29 @@ pub fn fit_into(template: &str, part: &str, max_chars: usize) -> String {
     fit(&whole, max_chars).into_owned()
 }
 
+/// What every service accepts as a user or lead id, in its error messages.
+pub const ID_RULE: &str = "must be 1 to 128 printable characters without spaces";
+
+/// Whether `id` is a user or lead id as routing and the notifier accept them
+/// ([`ID_RULE`]): ids travel in URLs, logs and Redis keys, so no spaces or
+/// control characters, and a bounded length.
+pub fn is_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_short_and_printable() {
+        assert!(is_id("u-1@example.com"));
+        assert!(!is_id(""));
+        assert!(!is_id("a b"));
+        assert!(!is_id("a\u{7}"));
+        assert!(is_id(&"x".repeat(128)));
+        assert!(!is_id(&"x".repeat(129)));
+    }
 
     fn chars(s: &str) -> usize {
         s.chars().count()

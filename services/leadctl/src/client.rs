@@ -10,7 +10,10 @@ use crate::profile::Target;
 
 /// A failed command: the sentence printed after `leadctl: `.
 #[derive(Debug)]
-pub struct Failure(pub String);
+pub struct Failure(
+    /// The sentence, already worded for people.
+    pub String,
+);
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,7 +43,9 @@ impl Service {
 
 /// Connections and credentials for one command.
 pub struct Api {
+    /// Where each service is and the token (read for `--owner me`).
     pub target: Target,
+    /// How long one unary call may take (`--timeout-secs`).
     timeout: Duration,
 }
 
@@ -67,6 +72,21 @@ impl Api {
             endpoint.timeout(self.timeout)
         };
         Ok(endpoint.connect_lazy())
+    }
+
+    /// A client of `service` over [`Api::channel`]; `new` is the generated
+    /// client's constructor, e.g. `LeadServiceClient::new`.
+    pub fn client<C>(
+        &self,
+        service: Service,
+        streaming: bool,
+        new: fn(Channel) -> C,
+    ) -> Result<Client<'_, C>, Failure> {
+        Ok(Client {
+            api: self,
+            service,
+            raw: new(self.channel(service, streaming)?),
+        })
     }
 
     fn url(&self, service: Service) -> &str {
@@ -97,6 +117,53 @@ impl Api {
     /// Turns a gRPC error from `service` into one sentence.
     pub fn failure(&self, service: Service, status: tonic::Status) -> Failure {
         Failure(sentence(service, self.url(service), &status))
+    }
+}
+
+/// A generated client with what each call needs: the token on the request,
+/// and the service's name in the sentence when the call fails.
+pub struct Client<'a, C> {
+    /// The token, and the address the error sentence names.
+    api: &'a Api,
+    /// Which service `raw` talks to.
+    service: Service,
+    /// The generated tonic client, for calls that handle errors themselves.
+    pub raw: C,
+}
+
+impl<'a, C> Client<'a, C> {
+    /// Sends `message` with the token through `method` (a method of the
+    /// generated client, e.g. `LeadServiceClient::get_lead`) and returns the
+    /// answer, or the gRPC error as one sentence.
+    pub async fn call<'c, T, R, F>(
+        &'c mut self,
+        message: T,
+        method: impl FnOnce(&'c mut C, tonic::Request<T>) -> F,
+    ) -> Result<R, Failure>
+    where
+        F: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let (api, service) = (self.api, self.service);
+        let request = api.request(message)?;
+        method(&mut self.raw, request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| api.failure(service, status))
+    }
+
+    /// The connections and credentials this client came from.
+    pub fn api(&self) -> &'a Api {
+        self.api
+    }
+
+    /// The sentence for a gRPC error from this client's service.
+    pub fn failure(&self, status: tonic::Status) -> Failure {
+        self.api.failure(self.service, status)
+    }
+
+    /// `message` with the bearer token, for a call made through `raw`.
+    pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Failure> {
+        self.api.request(message)
     }
 }
 

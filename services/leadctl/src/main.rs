@@ -13,7 +13,6 @@ mod output;
 mod parse;
 mod profile;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -23,8 +22,10 @@ use crate::output::Format;
 #[derive(Parser, Debug)]
 #[command(name = "leadctl", version, about = "The leadflow command line")]
 struct Cli {
+    /// The flags every command takes.
     #[command(flatten)]
     global: Global,
+    /// What to do.
     #[command(subcommand)]
     command: Command,
 }
@@ -32,28 +33,10 @@ struct Cli {
 /// Where to connect, as whom, and how to print.
 #[derive(Args, Debug)]
 struct Global {
-    /// The config file with profiles [default: ~/.config/leadctl/config.toml,
-    /// else ./data/leadctl.toml].
-    #[arg(long, global = true, env = "LEADCTL_CONFIG")]
-    config: Option<PathBuf>,
-    /// The profile to use (default: the file's `current`).
-    #[arg(short, long, global = true, env = "LEADCTL_PROFILE")]
-    profile: Option<String>,
-    /// The leads service, e.g. http://127.0.0.1:50051.
-    #[arg(long, global = true, env = "LEADCTL_LEADS_ADDR")]
-    leads_addr: Option<String>,
-    /// The routing service, e.g. http://127.0.0.1:50052.
-    #[arg(long, global = true, env = "LEADCTL_ROUTING_ADDR")]
-    routing_addr: Option<String>,
-    /// The notifier, e.g. http://127.0.0.1:50053.
-    #[arg(long, global = true, env = "LEADCTL_NOTIFIER_ADDR")]
-    notifier_addr: Option<String>,
-    /// The bearer token.
-    #[arg(long, global = true, env = "LEADCTL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// A file holding the bearer token.
-    #[arg(long, global = true, env = "LEADCTL_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
+    /// The config file, the profile, and addresses and a token over the
+    /// profile's.
+    #[command(flatten)]
+    target: profile::Overrides,
     /// table (for people), json (for scripts) or id (ids only, one per line).
     #[arg(short, long, global = true, value_enum, default_value = "table")]
     output: Format,
@@ -97,16 +80,9 @@ fn main() {
     }
 }
 
+/// Runs a command that calls the API, on a runtime of one thread.
 fn run_api(global: Global, command: Command) -> anyhow::Result<()> {
-    let target = profile::resolve(profile::Overrides {
-        config: global.config,
-        profile: global.profile,
-        leads: global.leads_addr,
-        routing: global.routing_addr,
-        notifier: global.notifier_addr,
-        token: global.token,
-        token_file: global.token_file,
-    })?;
+    let target = profile::resolve(global.target)?;
     let api = client::Api::new(target, Duration::from_secs(global.timeout_secs));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -132,5 +108,30 @@ fn one_sentence(error: &anyhow::Error) -> String {
         text
     } else {
         format!("{text}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks every command's arguments only when that command is
+    /// parsed (and only in debug builds); this checks them all at once, so a
+    /// malformed one (`team availability` once panicked on every call) fails
+    /// here instead of in an operator's terminal.
+    #[test]
+    fn every_command_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn availability_takes_on_or_off() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["leadctl", "team", "availability", "u1", "off"])
+            .expect("parses");
+        assert!(format!("{cli:?}").contains("available: false"), "{cli:?}");
+        assert!(
+            super::Cli::try_parse_from(["leadctl", "team", "availability", "u1", "maybe"]).is_err()
+        );
     }
 }

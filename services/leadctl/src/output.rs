@@ -2,6 +2,7 @@
 //! default), the canonical proto3 JSON mapping for scripts (`-o json`, the
 //! same shape grpcurl prints), or just the ids (`-o id`, for `$(…)`).
 
+use std::fmt::Display;
 use std::sync::OnceLock;
 
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
@@ -84,9 +85,42 @@ pub fn print_json_line<M: Named>(message: &M) {
     println!("{}", to_json(message));
 }
 
+/// Prints a response the way `-o` asks: all of `message` as JSON, its `ids`
+/// one a line, or what `for_people` prints (a table, mostly).
+pub fn print<M, I>(format: Format, message: &M, ids: I, for_people: impl FnOnce())
+where
+    M: Named,
+    I: IntoIterator,
+    I::Item: Display,
+{
+    match format {
+        Format::Json => print_json(message),
+        Format::Id => ids.into_iter().for_each(|id| println!("{id}")),
+        Format::Table => for_people(),
+    }
+}
+
+/// Prints an answer that has no ids (a count): JSON for `-o json`, else
+/// the `line` for people.
+pub fn print_summary<M: Named>(format: Format, message: &M, line: impl FnOnce() -> String) {
+    match format {
+        Format::Json => print_json(message),
+        Format::Id | Format::Table => println!("{}", line()),
+    }
+}
+
+/// Prints a table of `rows` under `header`.
+pub fn print_table(header: &[&'static str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let mut table = Table::new(header);
+    rows.into_iter().for_each(|row| table.row(row));
+    table.print();
+}
+
 /// A table with a header row; columns are as wide as their widest cell.
 pub struct Table {
+    /// The column titles, in capitals.
     header: Vec<&'static str>,
+    /// The cells, one `Vec` a row, as many as the header has columns.
     rows: Vec<Vec<String>>,
 }
 
@@ -145,6 +179,18 @@ pub fn time(ts: Option<&prost_types::Timestamp>) -> String {
 pub fn enum_name(name: Option<&str>) -> String {
     name.map(|n| n.to_ascii_lowercase())
         .unwrap_or_else(|| "?".into())
+}
+
+/// A proto enum field (`i32` on the wire) by its name, e.g.
+/// `enum_value(lead.status, LeadStatus::as_str_name)` → `won`; `?` when the
+/// number is one this build does not know.
+pub fn enum_value<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str) -> String {
+    enum_name(E::try_from(value).ok().as_ref().map(name))
+}
+
+/// `yes` or `no`.
+pub fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.into()
 }
 
 /// `-` for empty cells, so columns stay readable.

@@ -5,10 +5,12 @@ use leadflow_proto::common::v1::{LeadSource, Role};
 use leadflow_proto::leads::v1::LeadStatus;
 use leadflow_proto::routing::v1::Strategy;
 
+/// `ai-assistant` → `AI_ASSISTANT`, the way the proto names values.
 fn normalise(text: &str) -> String {
     text.trim().to_ascii_uppercase().replace('-', "_")
 }
 
+/// The error for an unknown value: what was typed and what would do.
 fn one_of(what: &str, text: &str, names: &[&str]) -> String {
     format!(
         "`{text}` is not a {what}; use one of: {}",
@@ -20,48 +22,39 @@ fn one_of(what: &str, text: &str, names: &[&str]) -> String {
     )
 }
 
+/// `text` as a value of a proto enum, never its unspecified zero: the
+/// values are 1 upwards, each read by `name` (the generated `as_str_name`),
+/// and an unknown `text` gets them all listed.
+fn proto_enum<E: Copy + TryFrom<i32>>(
+    what: &str,
+    text: &str,
+    name: fn(&E) -> &'static str,
+) -> Result<E, String> {
+    let values: Vec<E> = (1..).map_while(|n| E::try_from(n).ok()).collect();
+    let wanted = normalise(text);
+    values
+        .iter()
+        .copied()
+        .find(|v| name(v) == wanted)
+        .ok_or_else(|| {
+            let names: Vec<&str> = values.iter().map(name).collect();
+            one_of(what, text, &names)
+        })
+}
+
+/// A lead source (`--source`).
 pub fn source(text: &str) -> Result<LeadSource, String> {
-    LeadSource::from_str_name(&normalise(text))
-        .filter(|s| *s != LeadSource::Unspecified)
-        .ok_or_else(|| {
-            one_of(
-                "lead source",
-                text,
-                &[
-                    "team",
-                    "ai_assistant",
-                    "website",
-                    "facebook",
-                    "google",
-                    "csv_import",
-                    "other",
-                ],
-            )
-        })
+    proto_enum("lead source", text, LeadSource::as_str_name)
 }
 
+/// A lead status (`leads status`, `--status`).
 pub fn status(text: &str) -> Result<LeadStatus, String> {
-    LeadStatus::from_str_name(&normalise(text))
-        .filter(|s| *s != LeadStatus::Unspecified)
-        .ok_or_else(|| {
-            one_of(
-                "lead status",
-                text,
-                &["new", "contacted", "qualified", "won", "lost", "dormant"],
-            )
-        })
+    proto_enum("lead status", text, LeadStatus::as_str_name)
 }
 
+/// A member's role (`team upsert --role`).
 pub fn role(text: &str) -> Result<Role, String> {
-    Role::from_str_name(&normalise(text))
-        .filter(|r| *r != Role::Unspecified)
-        .ok_or_else(|| {
-            one_of(
-                "role",
-                text,
-                &["owner", "admin", "manager", "sales", "accounting"],
-            )
-        })
+    proto_enum("role", text, Role::as_str_name)
 }
 
 pub fn strategy(text: &str) -> Result<Strategy, String> {

@@ -27,38 +27,71 @@ use serde::Deserialize;
 pub struct ConfigFile {
     /// The profile used when none is named.
     pub current: Option<String>,
+    /// The connections by name, as `--profile` picks them.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }
 
-/// One named connection: addresses and a token.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// One connection: addresses and a token. A profile in the config file has
+/// these fields; so do the flags (and environment variables), which win.
+#[derive(Debug, Default, Clone, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// The leads service, e.g. http://127.0.0.1:50051.
+    #[arg(long = "leads-addr", value_name = "LEADS_ADDR")]
+    #[arg(global = true, env = "LEADCTL_LEADS_ADDR")]
     pub leads: Option<String>,
+    /// The routing service, e.g. http://127.0.0.1:50052.
+    #[arg(long = "routing-addr", value_name = "ROUTING_ADDR")]
+    #[arg(global = true, env = "LEADCTL_ROUTING_ADDR")]
     pub routing: Option<String>,
+    /// The notifier, e.g. http://127.0.0.1:50053.
+    #[arg(long = "notifier-addr", value_name = "NOTIFIER_ADDR")]
+    #[arg(global = true, env = "LEADCTL_NOTIFIER_ADDR")]
     pub notifier: Option<String>,
+    /// The bearer token.
+    #[arg(long, global = true, env = "LEADCTL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding the bearer token.
+    #[arg(long, global = true, env = "LEADCTL_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 }
 
+impl Profile {
+    /// The token, given as such or read from `token_file` (relative to
+    /// `base`); `None` when there is neither.
+    fn token(&self, base: &Path) -> anyhow::Result<Option<String>> {
+        match (&self.token, &self.token_file) {
+            (Some(token), _) => Ok(Some(token.clone())),
+            (None, Some(file)) => read_token(&base.join(file)).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 /// What the command line and environment said (each may be absent).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, clap::Args)]
 pub struct Overrides {
+    /// The config file with profiles [default: ~/.config/leadctl/config.toml,
+    /// else ./data/leadctl.toml].
+    #[arg(long, global = true, env = "LEADCTL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The profile to use (default: the file's `current`).
+    #[arg(short, long, global = true, env = "LEADCTL_PROFILE")]
     pub profile: Option<String>,
-    pub leads: Option<String>,
-    pub routing: Option<String>,
-    pub notifier: Option<String>,
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
+    /// Addresses and a token that beat the profile's.
+    #[command(flatten)]
+    pub connection: Profile,
 }
 
 /// The resolved target.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The leads service's URL.
     pub leads: String,
+    /// The routing service's URL.
     pub routing: String,
+    /// The notifier's URL.
     pub notifier: String,
     /// None: no token anywhere; commands that call the API say so.
     pub token: Option<String>,
@@ -79,6 +112,8 @@ fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     home.or_else(|| Some(PathBuf::from("data/leadctl.toml")).filter(|p| p.exists()))
 }
 
+/// The target: flags and environment variables, then the chosen profile,
+/// then the defaults.
 pub fn resolve(overrides: Overrides) -> anyhow::Result<Target> {
     let path = config_path(overrides.config.as_deref());
     let (file, base) = match &path {
@@ -111,19 +146,16 @@ pub fn resolve(overrides: Overrides) -> anyhow::Result<Target> {
         })?,
         None => Profile::default(),
     };
-    let token = match (overrides.token, overrides.token_file) {
-        (Some(token), _) => Some(token),
-        (None, Some(file)) => Some(read_token(&file)?),
-        (None, None) => match (profile.token, profile.token_file) {
-            (Some(token), _) => Some(token),
-            (None, Some(file)) => Some(read_token(&base.join(file))?),
-            (None, None) => None,
-        },
+    let flags = overrides.connection;
+    // Relative paths in flags are the caller's; in the file, the file's.
+    let token = match flags.token(Path::new(""))? {
+        Some(token) => Some(token),
+        None => profile.token(&base)?,
     };
     Ok(Target {
-        leads: url(overrides.leads.or(profile.leads), DEFAULT_LEADS),
-        routing: url(overrides.routing.or(profile.routing), DEFAULT_ROUTING),
-        notifier: url(overrides.notifier.or(profile.notifier), DEFAULT_NOTIFIER),
+        leads: url(flags.leads.or(profile.leads), DEFAULT_LEADS),
+        routing: url(flags.routing.or(profile.routing), DEFAULT_ROUTING),
+        notifier: url(flags.notifier.or(profile.notifier), DEFAULT_NOTIFIER),
         token,
     })
 }
@@ -137,6 +169,7 @@ fn url(given: Option<String>, default: &str) -> String {
     }
 }
 
+/// The token in the file at `path`, without the line break.
 fn read_token(path: &Path) -> anyhow::Result<String> {
     let token = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the token file {}", path.display()))?;
@@ -190,9 +223,11 @@ mod tests {
         let flagged = resolve(Overrides {
             config: Some(config.clone()),
             profile: Some("ana".into()),
-            leads: Some("http://flag:3".into()),
-            token: Some("flag-token".into()),
-            ..Default::default()
+            connection: Profile {
+                leads: Some("http://flag:3".into()),
+                token: Some("flag-token".into()),
+                ..Default::default()
+            },
         })
         .unwrap();
         assert_eq!(flagged.leads, "http://flag:3");

@@ -20,9 +20,13 @@ pub const ORG: &str = "demo";
 
 /// One person of the demo team.
 pub struct Person {
+    /// Token subject, token file and leadctl profile name, and [`ROTATION`]'s entry.
     pub user_id: &'static str,
+    /// The name the team listing and the startup banner show.
     pub display_name: &'static str,
+    /// What this person's token may do; the banner shows it so a newcomer picks a profile.
     pub role: Role,
+    /// `false` for the rep left in the rotation, so routing is seen skipping him.
     pub active: bool,
 }
 
@@ -61,7 +65,9 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// What seeding did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Seeded {
+    /// Whether the team was added now (the organisation had none); logged at startup.
     pub members_created: bool,
+    /// Whether round robin was turned on now; settings a user saved are never replaced.
     pub routing_configured: bool,
 }
 
@@ -132,8 +138,11 @@ pub async fn seed(leads: &str, routing: &str, minter: &TokenMinter) -> anyhow::R
 
 /// Addresses of the three services, as `http://host:port`.
 pub struct Addresses {
+    /// Where seeding creates the team, and every leadctl profile's `leads` entry.
     pub leads: String,
+    /// Where seeding turns round robin on, and every profile's `routing` entry.
     pub routing: String,
+    /// Every profile's `notifier` entry, so `leadctl notifications` works at once.
     pub notifier: String,
 }
 

@@ -31,7 +31,7 @@ use leadflow_auth::{AuthArgs, Mode, TokenMinter};
 use leadflow_leads::LeadsService;
 use leadflow_notifier::NotifierService;
 use leadflow_routing::RoutingService;
-use leadflow_server::ServiceMain;
+use leadflow_server::{ServiceConfig, ServiceMain};
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,8 +64,11 @@ struct Cli {
 
 /// The three configurations, read from the environment.
 struct Configs {
+    /// Leads' settings; development defaults and in-process peer URLs are filled in.
     leads: leadflow_leads::Config,
+    /// Routing's settings; its listen address is leads' routing URL when hosted here.
     routing: leadflow_routing::Config,
+    /// The notifier's settings; its address is leads' notifier URL when hosted here.
     notifier: leadflow_notifier::Config,
 }
 
@@ -194,10 +197,15 @@ async fn host<S: ServiceMain>(
     hosted: &mut Vec<(&'static str, SocketAddr)>,
     tasks: &mut tokio::task::JoinSet<(&'static str, anyhow::Result<()>)>,
 ) -> anyhow::Result<()> {
-    let addr = S::listen_addr(&config);
+    let addr = config.listen_addr();
     let listener = leadflow_server::bind(addr, S::NAME).await?;
     hosted.push((S::NAME, addr));
-    tasks.spawn(async move { (S::NAME, S::serve(config, listener, shutdown).await) });
+    tasks.spawn(async move {
+        (
+            S::NAME,
+            S::serve(config, listener, Box::pin(shutdown)).await,
+        )
+    });
     Ok(())
 }
 
@@ -212,13 +220,13 @@ fn prepare_development(data_dir: &Path, configs: &mut Configs) -> anyhow::Result
     let data = data_dir.display();
     let unset = |name: &str| std::env::var_os(name).is_none();
     if unset("LEADS_DATABASE_URL") {
-        configs.leads.database_url = sqlite(data_dir, "leads.db");
+        configs.leads.database.url = sqlite(data_dir, "leads.db");
     }
     if unset("ROUTING_DATABASE_URL") {
-        configs.routing.database_url = sqlite(data_dir, "routing.db");
+        configs.routing.database.url = sqlite(data_dir, "routing.db");
     }
     if unset("NOTIFIER_DATABASE_URL") {
-        configs.notifier.database_url = sqlite(data_dir, "notifier.db");
+        configs.notifier.database.url = sqlite(data_dir, "notifier.db");
     }
     if unset("NOTIFIER_SMTP_URL") {
         configs.notifier.smtp_url = format!("file://{data}/mail");

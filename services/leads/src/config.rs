@@ -5,8 +5,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use leadflow_auth::AuthArgs;
-use leadflow_db::DatabaseUrl;
 use leadflow_server::ServerArgs;
+
+leadflow_db::database_args! {
+    /// Where the leads service keeps its data, and how it opens it.
+    pub struct LeadsDatabase {
+        service: "leads",
+        env: "LEADS",
+        sqlite_file: "leads.db",
+        max_connections: 16,
+        holds: "team directory, leads, history, outbox",
+    }
+}
 
 /// The leads service's configuration.
 #[derive(clap::Args, Debug, Clone)]
@@ -14,20 +24,9 @@ pub struct Config {
     /// Where the gRPC server listens.
     #[arg(long, env = "LEADS_LISTEN_ADDR", default_value = "0.0.0.0:50051")]
     pub listen_addr: SocketAddr,
-    /// The leads database: `postgres://…` in production, a SQLite file by default.
-    #[arg(
-        long,
-        env = "LEADS_DATABASE_URL",
-        default_value = "sqlite://data/leads.db?mode=rwc"
-    )]
-    pub database_url: DatabaseUrl,
-    /// Upper bound of the database connection pool.
-    #[arg(long, env = "LEADS_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
-    /// Apply pending migrations at start-up. Turn off when an init container
-    /// runs `leads migrate` instead.
-    #[arg(long, env = "LEADS_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
-    pub migrate_on_start: bool,
+    /// The leads database; see [`LeadsDatabase`].
+    #[command(flatten)]
+    pub database: LeadsDatabase,
     /// How long CreateLead idempotency keys are kept (at least 24 hours).
     #[arg(long, env = "LEADS_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48,
           value_parser = clap::value_parser!(u64).range(24..))]
@@ -64,8 +63,16 @@ pub struct Config {
     /// How long delivered outbox events are kept.
     #[arg(long, env = "LEADS_OUTBOX_RETENTION_HOURS", default_value_t = 72)]
     pub outbox_retention_hours: u64,
+    /// Which tokens are accepted, shared by every service.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Timeouts, limits and shutdown timing, shared by every service.
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+impl leadflow_server::ServiceConfig for Config {
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
 }

@@ -12,7 +12,7 @@
 //! routing reports that it lost its state.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use leadflow_server::Shutdown;
@@ -41,7 +41,7 @@ const RECONCILE_CHUNK: u64 = 500;
 
 /// Sends routing the truth, one organisation at a time, never twice at once.
 pub struct Reconciler {
-    /// The truth.
+    /// The truth routing is brought to: the directory and every lead's ownership.
     store: Store,
     /// Routing (and the notifier, for the directory).
     peers: Arc<Peers>,
@@ -159,7 +159,7 @@ impl Reconciler {
             )
             .await?;
         corrected += fixed;
-        drift_counter().add(corrected.max(0) as u64, &[]);
+        DRIFT_CORRECTED.add(corrected.max(0) as u64, &[]);
         Ok(corrected)
     }
 
@@ -493,16 +493,12 @@ impl Dispatcher {
 
 /// Workload entries reconcile had to correct: drift between routing's counts
 /// and the leads database (should stay near zero).
-fn drift_counter() -> &'static opentelemetry::metrics::Counter<u64> {
-    static COUNTER: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
-        std::sync::OnceLock::new();
-    COUNTER.get_or_init(|| {
-        leadflow_telemetry::meter()
-            .u64_counter("leadflow.reconcile.corrected")
-            .with_description("workload entries corrected by reconcile (drift)")
-            .build()
-    })
-}
+static DRIFT_CORRECTED: LazyLock<opentelemetry::metrics::Counter<u64>> = LazyLock::new(|| {
+    leadflow_telemetry::counter(
+        "leadflow.reconcile.corrected",
+        "workload entries corrected by reconcile (drift)",
+    )
+});
 
 /// Outbox gauges (backlog, oldest age, dead letters), refreshed every few
 /// seconds from the database; SREs alert on them and the HPA can scale on them.

@@ -23,4 +23,4 @@ pub mod usecase;
 pub mod wire;
 
 pub use config::Config;
-pub use server::{LeadsService, Links, run, serve};
+pub use server::{LeadsService, Links, host};

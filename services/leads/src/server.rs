@@ -3,21 +3,22 @@
 //! dispatcher, periodic reconcile, pruners, gauges), all on the chassis'
 //! [`Host`], which drains calls and stops the workers within the grace period.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use leadflow_auth::{TokenMinter, TokenVerifier};
 use leadflow_proto::leads::v1::lead_service_server::LeadServiceServer;
 use leadflow_proto::leads::v1::operations_service_server::OperationsServiceServer;
 use leadflow_proto::leads::v1::team_service_server::TeamServiceServer;
-use leadflow_server::{Host, NoExtraCommands, ServerArgs, ServiceMain, Shutdown};
+use leadflow_server::{Host, ServiceMain, Shutdown, Signal};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Reconciler};
+use crate::error::LeadsError;
 use crate::grpc::{LeadApi, OperationsApi, TeamApi};
 use crate::peers::{Peers, ServiceTokens};
 use crate::store::Store;
@@ -33,36 +34,40 @@ impl ServiceMain for LeadsService {
     const NAME: &'static str = "leads";
     const ABOUT: &'static str = "leadflow leads service: team directory, leads, assignment";
     type Config = Config;
-    type Extra = NoExtraCommands;
 
-    fn listen_addr(config: &Config) -> std::net::SocketAddr {
-        config.listen_addr
-    }
-
-    async fn serve(
-        config: Config,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        run(config, listener, shutdown).await
+    /// Checks the settings before touching the database, then connects,
+    /// migrates (unless turned off) and serves until `shutdown`.
+    async fn serve(config: Config, listener: TcpListener, shutdown: Signal) -> anyhow::Result<()> {
+        refuse_development_key(&config)?;
+        let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
+        let store: Store = config.database.open(config.auth.is_production()).await?;
+        let peers = Peers::new(
+            config.routing_url.as_deref(),
+            config.notifier_url.as_deref(),
+            ServiceTokens::new(service_minter(&config)?),
+            Duration::from_millis(config.route_deadline_ms),
+            Duration::from_secs(config.dns_refresh_secs.max(1)),
+        )?;
+        let links = Links {
+            peers: Arc::new(peers),
+            poll: Duration::from_millis(config.outbox_poll_ms),
+            reconcile_every: Duration::from_secs(config.reconcile_every_secs),
+            outbox_retention: Duration::from_secs(config.outbox_retention_hours * 3600),
+        };
+        let key_retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
+        host_with(store, links, Some(key_retention))
+            .serve(&config.server, verifier, listener, shutdown)
+            .await
     }
 
     async fn migrate(config: Config) -> anyhow::Result<()> {
-        Store::connect(config.database_url.expose(), 1)
-            .await?
-            .migrate()
-            .await?;
-        Ok(())
-    }
-
-    fn extra(command: NoExtraCommands, _: Config) -> anyhow::Result<()> {
-        command.run()
+        Ok(config.database.migrate::<Store>().await?)
     }
 }
 
 /// Refuses a development service key in production.
 fn refuse_development_key(config: &Config) -> anyhow::Result<()> {
-    let production = config.auth.mode == leadflow_auth::Mode::Production;
+    let production = config.auth.is_production();
     if let Some(path) = config.service_key_file.as_ref().filter(|_| production) {
         let pem = std::fs::read(path)
             .with_context(|| format!("reading LEADS_SERVICE_KEY_FILE {}", path.display()))?;
@@ -93,44 +98,6 @@ fn service_minter(config: &Config) -> anyhow::Result<TokenMinter> {
             (None, _) => TokenMinter::hs256(uuid::Uuid::new_v4().as_bytes(), "unused"),
         },
     )
-}
-
-/// Connects, migrates (unless turned off) and serves until `shutdown` resolves.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let production = config.auth.mode == leadflow_auth::Mode::Production;
-    config
-        .database_url
-        .refuse_sqlite_in_production(production, "LEADS_DATABASE_URL")
-        .map_err(anyhow::Error::msg)?;
-    refuse_development_key(&config)?;
-    let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
-    tracing::info!(database = %config.database_url, "opening the leads database");
-    let store = Store::connect(config.database_url.expose(), config.db_max_connections).await?;
-    if config.migrate_on_start {
-        store.migrate().await?;
-    }
-    let peers = Peers::new(
-        config.routing_url.as_deref(),
-        config.notifier_url.as_deref(),
-        ServiceTokens::new(service_minter(&config)?),
-        Duration::from_millis(config.route_deadline_ms),
-        Duration::from_secs(config.dns_refresh_secs.max(1)),
-    )?;
-    let links = Links {
-        peers: Arc::new(peers),
-        poll: Duration::from_millis(config.outbox_poll_ms),
-        reconcile_every: Duration::from_secs(config.reconcile_every_secs),
-        outbox_retention: Duration::from_secs(config.outbox_retention_hours * 3600),
-    };
-    let key_retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
-    let host = Host::new();
-    let host = host_leads(host, store, links, Some(key_retention));
-    host.serve(&config.server, verifier, listener, shutdown)
-        .await
 }
 
 /// How this leads server reaches routing and the notifier, and its rhythms.
@@ -167,23 +134,15 @@ impl Links {
     }
 }
 
-/// Serves an already opened store on `listener` (tests use port 0).
-pub async fn serve(
-    store: Store,
-    verifier: Arc<TokenVerifier>,
-    args: &ServerArgs,
-    links: Links,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    host_leads(Host::new(), store, links, None)
-        .serve(args, verifier, listener, shutdown)
-        .await
+/// The leads services and workers for an already opened store, ready to
+/// [`Host::serve`] (tests serve it on port 0). Idempotency keys are kept.
+pub fn host(store: Store, links: Links) -> Host {
+    host_with(store, links, None)
 }
 
-/// The leads services and workers on `host`; idempotency keys are pruned
-/// when `key_retention` is given.
-fn host_leads(mut host: Host, store: Store, links: Links, key_retention: Option<Duration>) -> Host {
+/// [`host`], pruning idempotency keys older than `key_retention` if given.
+fn host_with(store: Store, links: Links, key_retention: Option<Duration>) -> Host {
+    let mut host = Host::new();
     let wake = Arc::new(Notify::new());
     let reconciler = Reconciler::new(store.clone(), links.peers.clone());
     let wiring = Wiring {
@@ -204,30 +163,13 @@ fn host_leads(mut host: Host, store: Store, links: Links, key_retention: Option<
     host.spawn("periodic reconcile", |stop| {
         periodic.run_periodically(links.reconcile_every, stop)
     });
-    let (pruned, retention) = (store.clone(), links.outbox_retention);
-    host.spawn("outbox pruner", move |stop| {
-        prune(
-            stop,
-            "delivered outbox events",
-            move |cutoff| {
-                let store = pruned.clone();
-                async move { store.prune_outbox(cutoff).await }
-            },
-            retention,
-        )
-    });
-    if let Some(retention) = key_retention {
-        let pruned = store.clone();
-        host.spawn("idempotency-key pruner", move |stop| {
-            prune(
-                stop,
-                "expired idempotency keys",
-                move |cutoff| {
-                    let store = pruned.clone();
-                    async move { store.prune_idempotency_keys(cutoff).await }
-                },
-                retention,
-            )
+    let outbox = (Prunable::DeliveredOutboxEvents, links.outbox_retention);
+    for (prunable, retention) in std::iter::once(outbox)
+        .chain(key_retention.map(|retention| (Prunable::ExpiredIdempotencyKeys, retention)))
+    {
+        let store = store.clone();
+        host.spawn(prunable.worker_name(), move |stop| {
+            prune(stop, store, prunable, retention)
         });
     }
     let gauges = store.clone();
@@ -240,19 +182,52 @@ fn host_leads(mut host: Host, store: Store, links: Links, key_retention: Option<
         .serving(OperationsServiceServer::new(operations))
 }
 
-/// Every [`PRUNE_EVERY`], deletes `what` older than `retention`, until `stop`.
-async fn prune<F, Fut>(mut stop: Shutdown, what: &'static str, delete: F, retention: Duration)
-where
-    F: Fn(chrono::DateTime<chrono::Utc>) -> Fut,
-    Fut: Future<Output = Result<u64, crate::error::LeadsError>>,
-{
+/// What a pruner deletes once it is older than its retention.
+#[derive(Debug, Clone, Copy)]
+enum Prunable {
+    /// Outbox events routing and the notifier have acknowledged.
+    DeliveredOutboxEvents,
+    /// CreateLead idempotency keys past their retention.
+    ExpiredIdempotencyKeys,
+}
+
+impl Prunable {
+    /// The worker's name, in logs and the shutdown report.
+    fn worker_name(self) -> &'static str {
+        match self {
+            Prunable::DeliveredOutboxEvents => "outbox pruner",
+            Prunable::ExpiredIdempotencyKeys => "idempotency-key pruner",
+        }
+    }
+
+    /// What it deletes, in its log lines.
+    fn what(self) -> &'static str {
+        match self {
+            Prunable::DeliveredOutboxEvents => "delivered outbox events",
+            Prunable::ExpiredIdempotencyKeys => "expired idempotency keys",
+        }
+    }
+
+    /// Deletes the rows older than `cutoff`; how many went.
+    async fn delete(self, store: &Store, cutoff: DateTime<Utc>) -> Result<u64, LeadsError> {
+        match self {
+            Prunable::DeliveredOutboxEvents => store.prune_outbox(cutoff).await,
+            Prunable::ExpiredIdempotencyKeys => store.prune_idempotency_keys(cutoff).await,
+        }
+    }
+}
+
+/// Every [`PRUNE_EVERY`], deletes what `prunable` names that is older than
+/// `retention`, until `stop`.
+async fn prune(mut stop: Shutdown, store: Store, prunable: Prunable, retention: Duration) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.wait() => return,
         }
-        match delete(chrono::Utc::now() - retention).await {
+        let what = prunable.what();
+        match prunable.delete(&store, Utc::now() - retention).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, what, "pruned"),
             Err(error) => tracing::warn!(%error, what, "pruning failed; will retry"),

@@ -5,25 +5,27 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use leadflow_auth::AuthArgs;
-use leadflow_db::DatabaseUrl;
 use leadflow_server::ServerArgs;
+
+leadflow_db::database_args! {
+    /// Where the notifier keeps its data, and how it opens it.
+    pub struct NotifierDatabase {
+        service: "notifier",
+        env: "NOTIFIER",
+        sqlite_file: "notifier.db",
+        max_connections: 16,
+        holds: "inbox, preferences, subscriptions, delivery queue",
+    }
+}
 
 #[derive(clap::Args, Clone)]
 pub struct Config {
     /// Where the gRPC server listens.
     #[arg(long, env = "NOTIFIER_LISTEN_ADDR", default_value = "0.0.0.0:50053")]
     pub listen_addr: SocketAddr,
-    /// The notifier database (inbox, preferences, subscriptions, delivery queue).
-    #[arg(
-        long,
-        env = "NOTIFIER_DATABASE_URL",
-        default_value = "sqlite://data/notifier.db?mode=rwc"
-    )]
-    pub database_url: DatabaseUrl,
-    #[arg(long, env = "NOTIFIER_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
-    #[arg(long, env = "NOTIFIER_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
-    pub migrate_on_start: bool,
+    /// The notifier database; see [`NotifierDatabase`].
+    #[command(flatten)]
+    pub database: NotifierDatabase,
     /// VAPID private key (raw P-256, base64url); `notifier vapid-keys` makes one.
     /// Without it, Web Push is off.
     #[arg(long, env = "NOTIFIER_VAPID_PRIVATE_KEY", hide_env_values = true)]
@@ -54,6 +56,7 @@ pub struct Config {
         hide_env_values = true
     )]
     pub smtp_url: String,
+    /// The From of every email.
     #[arg(
         long,
         env = "NOTIFIER_MAIL_FROM",
@@ -82,8 +85,10 @@ pub struct Config {
     /// How often the worker looks for due deliveries when not woken.
     #[arg(long, env = "NOTIFIER_POLL_MS", default_value_t = 1_000)]
     pub poll_ms: u64,
+    /// Which tokens are accepted, shared by every service.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Timeouts, limits and shutdown timing, shared by every service.
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -92,7 +97,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen_addr", &self.listen_addr)
-            .field("database_url", &self.database_url)
+            .field("database", &self.database)
             .field(
                 "vapid_private_key",
                 &self.vapid_private_key.as_ref().map(|_| "<redacted>"),
@@ -105,5 +110,11 @@ impl std::fmt::Debug for Config {
 impl Config {
     pub fn send_timeout(&self) -> Duration {
         Duration::from_millis(self.send_timeout_ms)
+    }
+}
+
+impl leadflow_server::ServiceConfig for Config {
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
     }
 }

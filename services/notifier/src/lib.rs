@@ -20,4 +20,4 @@ pub mod store;
 pub mod watcher;
 
 pub use config::Config;
-pub use server::{NotifierService, Parts, run, serve};
+pub use server::{NotifierCommands, NotifierService, Parts, host};

@@ -2,13 +2,13 @@
 //! the live fan-out, on the chassis' [`Host`], with a shutdown that ends
 //! open streams first.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use leadflow_auth::TokenVerifier;
+use leadflow_db::OwnDatabase;
 use leadflow_proto::notifier::v1::notifier_service_server::NotifierServiceServer;
-use leadflow_server::{Host, ServerArgs, ServiceMain};
+use leadflow_server::{ExtraCommands, Host, ServiceMain, Signal};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -42,17 +42,14 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// Opens the database (and migrates), the hub and the channels.
+    /// Opens the database (refusing SQLite in production, and migrating
+    /// unless turned off), the hub and the channels.
     pub async fn open(config: &Config) -> anyhow::Result<Parts> {
-        tracing::info!(database = %config.database_url, "opening the notifier database");
-        let store = Store::connect(config.database_url.expose(), config.db_max_connections).await?;
-        if config.migrate_on_start {
-            store.migrate().await?;
-        }
-        let hub = if config.database_url.is_sqlite() {
+        let store: Store = config.database.open(config.auth.is_production()).await?;
+        let hub = if config.database.url.is_sqlite() {
             Hub::local()
         } else {
-            Hub::postgres(store.connection().clone(), config.database_url.expose())
+            Hub::postgres(store.connection().clone(), config.database.url.expose())
         };
         let webpush = match &config.vapid_private_key {
             Some(key) => Some(Arc::new(WebPush::new(
@@ -99,35 +96,12 @@ impl Parts {
     }
 }
 
-/// Checks the configuration, opens everything and serves until `shutdown`.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    config
-        .database_url
-        .refuse_sqlite_in_production(
-            config.auth.mode == leadflow_auth::Mode::Production,
-            "NOTIFIER_DATABASE_URL",
-        )
-        .map_err(anyhow::Error::msg)?;
-    let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
-    let parts = Parts::open(&config).await?;
-    serve(parts, verifier, &config.server, listener, shutdown).await
-}
-
-/// Serves until `shutdown`: streams end first, then calls drain, then the
-/// delivery worker finishes the sends it holds and stops, within the grace
-/// period (a lease it could not finish simply expires and another worker
-/// retries).
-pub async fn serve(
-    parts: Parts,
-    verifier: Arc<TokenVerifier>,
-    args: &ServerArgs,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// The notifier's gRPC service and workers, ready to [`Host::serve`] (tests
+/// serve it on port 0). When stopping, streams end first, then calls drain,
+/// then the delivery worker finishes the sends it holds and stops, within the
+/// grace period (a lease it could not finish simply expires and another
+/// worker retries).
+pub fn host(parts: Parts) -> Host {
     let mut host = Host::new();
     let wake = Arc::new(Notify::new());
     let worker = Worker {
@@ -157,8 +131,6 @@ pub async fn serve(
         shutdown: host.draining(),
     };
     host.serving(NotifierServiceServer::new(api))
-        .serve(args, verifier, listener, shutdown)
-        .await
 }
 
 /// The notifier, as the chassis starts it (`notifier`, `leadflow notifier`).
@@ -175,30 +147,24 @@ impl ServiceMain for NotifierService {
     const NAME: &'static str = "notifier";
     const ABOUT: &'static str = "leadflow notifier: the bell, Web Push and email";
     type Config = Config;
-    type Extra = NotifierCommands;
 
-    fn listen_addr(config: &Config) -> std::net::SocketAddr {
-        config.listen_addr
-    }
-
-    async fn serve(
-        config: Config,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        run(config, listener, shutdown).await
+    /// Checks the configuration, opens everything and serves until `shutdown`.
+    async fn serve(config: Config, listener: TcpListener, shutdown: Signal) -> anyhow::Result<()> {
+        let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
+        let parts = Parts::open(&config).await?;
+        host(parts)
+            .serve(&config.server, verifier, listener, shutdown)
+            .await
     }
 
     async fn migrate(config: Config) -> anyhow::Result<()> {
-        Store::connect(config.database_url.expose(), 1)
-            .await?
-            .migrate()
-            .await?;
-        Ok(())
+        Ok(config.database.migrate::<Store>().await?)
     }
+}
 
-    fn extra(command: NotifierCommands, _: Config) -> anyhow::Result<()> {
-        match command {
+impl ExtraCommands<NotifierService> for NotifierCommands {
+    fn run(self, _: Config) -> anyhow::Result<()> {
+        match self {
             NotifierCommands::VapidKeys => {
                 let (private, public) = crate::channels::webpush::generate_vapid_keys();
                 println!("NOTIFIER_VAPID_PRIVATE_KEY={private}");

@@ -4,6 +4,7 @@
 //! [`crate::domain::decision`]; this layer reads settings and state, hands
 //! the pool to the state store and writes what changed.
 
+use leadflow_db::OwnDatabase;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -5,10 +5,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use leadflow_auth::AuthArgs;
-use leadflow_db::DatabaseUrl;
 use leadflow_server::ServerArgs;
 
 use crate::store::RedisTarget;
+
+leadflow_db::database_args! {
+    /// Where routing keeps its settings, and how it opens them.
+    pub struct RoutingDatabase {
+        service: "routing",
+        env: "ROUTING",
+        sqlite_file: "routing.db",
+        max_connections: 8,
+        holds: "settings and their audit log",
+    }
+}
 
 /// Where the routing state lives.
 #[derive(Debug, Clone)]
@@ -51,18 +61,9 @@ pub struct Config {
     /// Where the gRPC server listens.
     #[arg(long, env = "ROUTING_LISTEN_ADDR", default_value = "0.0.0.0:50052")]
     pub listen_addr: SocketAddr,
-    /// The routing database (settings and their audit log).
-    #[arg(
-        long,
-        env = "ROUTING_DATABASE_URL",
-        default_value = "sqlite://data/routing.db?mode=rwc"
-    )]
-    pub database_url: DatabaseUrl,
-    #[arg(long, env = "ROUTING_DB_MAX_CONNECTIONS", default_value_t = 8)]
-    pub db_max_connections: u32,
-    /// Apply pending migrations at start-up (off when an init container runs `routing migrate`).
-    #[arg(long, env = "ROUTING_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
-    pub migrate_on_start: bool,
+    /// The routing database; see [`RoutingDatabase`].
+    #[command(flatten)]
+    pub database: RoutingDatabase,
     /// The routing state: `memory` (one replica), `redis://host:port/db`, or
     /// `redis-cluster://host:port,host:port`.
     #[arg(long, env = "ROUTING_STATE_URL", default_value = "memory")]
@@ -79,8 +80,10 @@ pub struct Config {
     /// How long a replica reuses settings it read (its own updates apply at once).
     #[arg(long, env = "ROUTING_SETTINGS_CACHE_MS", default_value_t = 1_000)]
     pub settings_cache_ms: u64,
+    /// Which tokens are accepted, shared by every service.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Timeouts, limits and shutdown timing, shared by every service.
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -92,6 +95,12 @@ impl Config {
 
     pub fn decision_ttl(&self) -> Duration {
         Duration::from_secs(self.decision_ttl_secs)
+    }
+}
+
+impl leadflow_server::ServiceConfig for Config {
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
     }
 }
 

@@ -16,4 +16,4 @@ pub mod server;
 pub mod store;
 
 pub use config::Config;
-pub use server::{RoutingService, run, serve};
+pub use server::{RoutingService, host};

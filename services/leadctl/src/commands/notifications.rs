@@ -7,7 +7,7 @@ use leadflow_proto::notifier::v1::notification_event::Event;
 use leadflow_proto::notifier::v1::notifier_service_client::NotifierServiceClient;
 
 use crate::client::{Api, Service};
-use crate::output::{self, Format, Table, enum_name, time};
+use crate::output::{self, Format, enum_value, time, yes_no};
 
 #[derive(Subcommand, Debug)]
 pub enum NotificationsCommand {
@@ -16,6 +16,7 @@ pub enum NotificationsCommand {
         /// Only unread ones.
         #[arg(long)]
         unread: bool,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 20)]
         limit: i32,
     },
@@ -31,58 +32,57 @@ pub enum NotificationsCommand {
     },
     /// Mark notifications read: these ids, or all with --all.
     Read {
+        /// The notifications to mark read.
         ids: Vec<String>,
+        /// Mark every notification read.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
     },
 }
 
+/// The generated client of the notifier.
+type NotifierClient = NotifierServiceClient<tonic::transport::Channel>;
+
+/// Runs one `notifications` command.
 pub async fn run(api: &Api, format: Format, command: NotificationsCommand) -> anyhow::Result<()> {
-    let fail = |status| api.failure(Service::Notifier, status);
     match command {
         NotificationsCommand::List { unread, limit } => {
-            let mut notifier = NotifierServiceClient::new(api.channel(Service::Notifier, false)?);
+            let mut notifier = api.client(Service::Notifier, false, NotifierClient::new)?;
+            let request = pb::ListNotificationsRequest {
+                page_size: limit,
+                page_token: String::new(),
+                unread_only: unread,
+            };
             let list = notifier
-                .list_notifications(api.request(pb::ListNotificationsRequest {
-                    page_size: limit,
-                    page_token: String::new(),
-                    unread_only: unread,
-                })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
+                .call(request, NotifierClient::list_notifications)
+                .await?;
             let count = notifier
-                .get_unread_count(api.request(pb::GetUnreadCountRequest {})?)
-                .await
-                .map_err(fail)?
-                .into_inner()
+                .call(
+                    pb::GetUnreadCountRequest {},
+                    NotifierClient::get_unread_count,
+                )
+                .await?
                 .count;
-            match format {
-                Format::Json => output::print_json(&list),
-                Format::Id => list.notifications.iter().for_each(|n| println!("{}", n.id)),
-                Format::Table => {
-                    let mut table = Table::new(&["ID", "TIME", "KIND", "READ", "TITLE"]);
-                    for n in &list.notifications {
-                        table.row(row(n));
-                    }
-                    table.print();
-                    eprintln!("{count} unread");
-                }
-            }
+            let ids = list.notifications.iter().map(|n| &n.id);
+            output::print(format, &list, ids, || {
+                let header = ["ID", "TIME", "KIND", "READ", "TITLE"];
+                output::print_table(&header, list.notifications.iter().map(row));
+                eprintln!("{count} unread");
+            });
         }
         NotificationsCommand::Watch { after_id, count } => {
-            let mut notifier = NotifierServiceClient::new(api.channel(Service::Notifier, true)?);
+            let mut notifier = api.client(Service::Notifier, true, NotifierClient::new)?;
+            let request = pb::WatchNotificationsRequest { after_id };
             let mut stream = notifier
-                .watch_notifications(api.request(pb::WatchNotificationsRequest { after_id })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
+                .call(request, NotifierClient::watch_notifications)
+                .await?;
             let mut seen = 0;
             if format == Format::Table {
                 eprintln!("watching the bell (Ctrl-C to stop)");
             }
             while count.is_none_or(|c| seen < c) {
-                let Some(event) = stream.message().await.map_err(fail)? else {
+                let next = stream.message().await;
+                let Some(event) = next.map_err(|status| notifier.failure(status))? else {
                     anyhow::bail!(
                         "the notifier closed the stream (it is restarting); run watch again with --after-id to resume"
                     );
@@ -106,39 +106,31 @@ pub async fn run(api: &Api, format: Format, command: NotificationsCommand) -> an
             }
         }
         NotificationsCommand::Read { ids, all } => {
-            let mut notifier = NotifierServiceClient::new(api.channel(Service::Notifier, false)?);
+            let mut notifier = api.client(Service::Notifier, false, NotifierClient::new)?;
             let unread = if all {
+                let request = pb::MarkAllReadRequest {};
                 notifier
-                    .mark_all_read(api.request(pb::MarkAllReadRequest {})?)
-                    .await
+                    .call(request, NotifierClient::mark_all_read)
+                    .await?
             } else if ids.is_empty() {
                 anyhow::bail!("give notification ids, or --all");
             } else {
-                notifier
-                    .mark_read(api.request(pb::MarkReadRequest { ids })?)
-                    .await
-            }
-            .map_err(fail)?
-            .into_inner();
-            match format {
-                Format::Json => output::print_json(&unread),
-                _ => println!("{} unread", unread.count),
-            }
+                let request = pb::MarkReadRequest { ids };
+                notifier.call(request, NotifierClient::mark_read).await?
+            };
+            output::print_summary(format, &unread, || format!("{} unread", unread.count));
         }
     }
     Ok(())
 }
 
+/// A notification as one row (or, joined, one line of `watch`).
 fn row(n: &pb::Notification) -> Vec<String> {
     vec![
         n.id.clone(),
         time(n.created_at.as_ref()),
-        enum_name(
-            pb::NotificationKind::try_from(n.kind)
-                .ok()
-                .map(|k| k.as_str_name()),
-        ),
-        if n.read { "yes" } else { "no" }.into(),
+        enum_value(n.kind, pb::NotificationKind::as_str_name),
+        yes_no(n.read),
         n.title.clone(),
     ]
 }

@@ -9,7 +9,7 @@ use leadflow_proto::routing::v1 as pb;
 use leadflow_proto::routing::v1::routing_service_client::RoutingServiceClient;
 
 use crate::client::{Api, Failure, Service};
-use crate::output::{self, Format, Table, enum_name, or_dash, time};
+use crate::output::{self, Format, enum_value, or_dash, time, yes_no};
 use crate::parse;
 
 #[derive(Subcommand, Debug)]
@@ -37,6 +37,7 @@ pub enum RoutingCommand {
     },
     /// Who changed the settings, when, and from what to what.
     Audit {
+        /// At most this many entries, newest first.
         #[arg(long, default_value_t = 20)]
         limit: i32,
     },
@@ -46,6 +47,7 @@ pub enum RoutingCommand {
         /// The leads' source.
         #[arg(long, value_parser = parse::source)]
         source: LeadSource,
+        /// A tag of the leads (repeat for more).
         #[arg(long = "tag")]
         tags: Vec<String>,
         /// How many leads.
@@ -56,16 +58,20 @@ pub enum RoutingCommand {
     Workload,
 }
 
+/// The generated client of the routing service.
+type RoutingClient = RoutingServiceClient<tonic::transport::Channel>;
+/// The generated client of the leads service's team API.
+type TeamClient = TeamServiceClient<tonic::transport::Channel>;
+
+/// Runs one `routing` command.
 pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::Result<()> {
-    let mut routing = RoutingServiceClient::new(api.channel(Service::Routing, false)?);
-    let fail = |status| api.failure(Service::Routing, status);
+    let mut routing = api.client(Service::Routing, false, RoutingClient::new)?;
     match command {
         RoutingCommand::Show => {
+            let request = pb::GetRoutingSettingsRequest {};
             let settings = routing
-                .get_routing_settings(api.request(pb::GetRoutingSettingsRequest {})?)
-                .await
-                .map_err(fail)?
-                .into_inner();
+                .call(request, RoutingClient::get_routing_settings)
+                .await?;
             print_settings(format, &settings);
         }
         RoutingCommand::Set {
@@ -75,11 +81,10 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             rules,
             clear_rules,
         } => {
+            let request = pb::GetRoutingSettingsRequest {};
             let mut settings = routing
-                .get_routing_settings(api.request(pb::GetRoutingSettingsRequest {})?)
-                .await
-                .map_err(fail)?
-                .into_inner();
+                .call(request, RoutingClient::get_routing_settings)
+                .await?;
             let expected_version = settings.version;
             if let Some(enabled) = enabled {
                 settings.enabled = enabled;
@@ -95,43 +100,28 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             } else if !rules.is_empty() {
                 settings.rules = rules;
             }
+            let request = pb::UpdateRoutingSettingsRequest {
+                settings: Some(settings),
+                expected_version,
+            };
             let saved = routing
-                .update_routing_settings(api.request(pb::UpdateRoutingSettingsRequest {
-                    settings: Some(settings),
-                    expected_version,
-                })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
+                .call(request, RoutingClient::update_routing_settings)
+                .await?;
             print_settings(format, &saved);
         }
         RoutingCommand::Audit { limit } => {
+            let request = pb::ListRoutingAuditRequest {
+                page_size: limit,
+                page_token: String::new(),
+            };
             let audit = routing
-                .list_routing_audit(api.request(pb::ListRoutingAuditRequest {
-                    page_size: limit,
-                    page_token: String::new(),
-                })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
-            match format {
-                Format::Json => output::print_json(&audit),
-                Format::Id => audit.entries.iter().for_each(|e| println!("{}", e.id)),
-                Format::Table => {
-                    let mut table = Table::new(&["TIME", "BY", "VERSION", "CHANGE"]);
-                    for entry in &audit.entries {
-                        let before = entry.before.clone().unwrap_or_default();
-                        let after = entry.after.clone().unwrap_or_default();
-                        table.row(vec![
-                            time(entry.time.as_ref()),
-                            entry.actor_id.clone(),
-                            format!("{} → {}", before.version, after.version),
-                            describe_change(&before, &after),
-                        ]);
-                    }
-                    table.print();
-                }
-            }
+                .call(request, RoutingClient::list_routing_audit)
+                .await?;
+            let ids = audit.entries.iter().map(|e| &e.id);
+            output::print(format, &audit, ids, || {
+                let header = ["TIME", "BY", "VERSION", "CHANGE"];
+                output::print_table(&header, audit.entries.iter().map(audit_row));
+            });
         }
         RoutingCommand::Simulate {
             source,
@@ -143,14 +133,14 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             }
             // Routing decides among the candidates it is given; the team
             // lives in the leads service.
-            let members = TeamServiceClient::new(api.channel(Service::Leads, false)?)
-                .list_members(api.request(leads_pb::ListMembersRequest {
-                    sales_capable_only: false,
-                    include_inactive: true,
-                })?)
-                .await
-                .map_err(|status| api.failure(Service::Leads, status))?
-                .into_inner()
+            let request = leads_pb::ListMembersRequest {
+                sales_capable_only: false,
+                include_inactive: true,
+            };
+            let members = api
+                .client(Service::Leads, false, TeamClient::new)?
+                .call(request, TeamClient::list_members)
+                .await?
                 .members;
             let candidates = members
                 .into_iter()
@@ -165,98 +155,91 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
                 source: source as i32,
                 tags,
             };
+            let request = pb::SimulateRoutingRequest {
+                settings: None,
+                leads: vec![lead; count],
+                candidates,
+            };
             let simulated = routing
-                .simulate_routing(api.request(pb::SimulateRoutingRequest {
-                    settings: None,
-                    leads: vec![lead; count],
-                    candidates,
-                })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
-            match format {
-                Format::Json => output::print_json(&simulated),
-                Format::Id => simulated
-                    .decisions
-                    .iter()
-                    .for_each(|d| println!("{}", d.assignee_id)),
-                Format::Table => {
-                    let mut table = Table::new(&["#", "ASSIGNEE", "RULE", "EXPLANATION"]);
-                    for (i, d) in simulated.decisions.iter().enumerate() {
-                        table.row(vec![
-                            (i + 1).to_string(),
-                            or_dash(&d.assignee_id),
-                            or_dash(&d.rule),
-                            d.explanation.clone(),
-                        ]);
-                    }
-                    table.print();
-                }
-            }
+                .call(request, RoutingClient::simulate_routing)
+                .await?;
+            let decisions = &simulated.decisions;
+            let ids = decisions.iter().map(|d| &d.assignee_id);
+            output::print(format, &simulated, ids, || {
+                let header = ["#", "ASSIGNEE", "RULE", "EXPLANATION"];
+                output::print_table(&header, decisions.iter().enumerate().map(decision_row));
+            });
         }
         RoutingCommand::Workload => {
-            let workload = routing
-                .get_workload(api.request(pb::GetWorkloadRequest {})?)
-                .await
-                .map_err(fail)?
-                .into_inner();
-            match format {
-                Format::Json => output::print_json(&workload),
-                Format::Id => workload
-                    .members
+            let request = pb::GetWorkloadRequest {};
+            let workload = routing.call(request, RoutingClient::get_workload).await?;
+            let members = &workload.members;
+            let ids = members.iter().map(|m| &m.user_id);
+            output::print(format, &workload, ids, || {
+                let rows = members
                     .iter()
-                    .for_each(|m| println!("{}", m.user_id)),
-                Format::Table => {
-                    let mut table = Table::new(&["USER", "OPEN LEADS"]);
-                    for m in &workload.members {
-                        table.row(vec![m.user_id.clone(), m.open_leads.to_string()]);
-                    }
-                    table.print();
-                }
-            }
+                    .map(|m| vec![m.user_id.clone(), m.open_leads.to_string()]);
+                output::print_table(&["USER", "OPEN LEADS"], rows);
+            });
         }
     }
     Ok(())
 }
 
+/// A strategy, as people type it.
 fn strategy(value: i32) -> String {
-    enum_name(pb::Strategy::try_from(value).ok().map(|s| s.as_str_name()))
+    enum_value(value, pb::Strategy::as_str_name)
 }
 
+/// The settings as a table, one setting a row.
 fn print_settings(format: Format, s: &pb::RoutingSettings) {
-    match format {
-        Format::Json => output::print_json(s),
-        Format::Id => println!("{}", s.version),
-        Format::Table => {
-            let mut table = Table::new(&["SETTING", "VALUE"]);
-            table.row(vec![
-                "enabled".into(),
-                if s.enabled { "yes" } else { "no" }.into(),
-            ]);
-            table.row(vec!["strategy".into(), strategy(s.strategy)]);
-            table.row(vec![
-                "rotation".into(),
-                or_dash(&s.rotation_user_ids.join(", ")),
-            ]);
-            for (i, rule) in s.rules.iter().enumerate() {
-                table.row(vec![format!("rule {}", i + 1), rule_text(rule)]);
-            }
-            table.row(vec!["version".into(), s.version.to_string()]);
-            table.row(vec!["updated by".into(), or_dash(&s.updated_by)]);
-            table.row(vec![
-                "updated at".into(),
-                or_dash(&time(s.updated_at.as_ref())),
-            ]);
-            table.print();
+    output::print(format, s, [s.version], || {
+        let mut rows = vec![
+            vec!["enabled".into(), yes_no(s.enabled)],
+            vec!["strategy".into(), strategy(s.strategy)],
+            vec!["rotation".into(), or_dash(&s.rotation_user_ids.join(", "))],
+        ];
+        for (i, rule) in s.rules.iter().enumerate() {
+            rows.push(vec![format!("rule {}", i + 1), rule_text(rule)]);
         }
-    }
+        rows.push(vec!["version".into(), s.version.to_string()]);
+        rows.push(vec!["updated by".into(), or_dash(&s.updated_by)]);
+        rows.push(vec![
+            "updated at".into(),
+            or_dash(&time(s.updated_at.as_ref())),
+        ]);
+        output::print_table(&["SETTING", "VALUE"], rows);
+    });
 }
 
+/// An entry of `routing audit`: when, who, and what changed.
+fn audit_row(entry: &pb::RoutingAuditEntry) -> Vec<String> {
+    let before = entry.before.clone().unwrap_or_default();
+    let after = entry.after.clone().unwrap_or_default();
+    vec![
+        time(entry.time.as_ref()),
+        entry.actor_id.clone(),
+        format!("{} → {}", before.version, after.version),
+        describe_change(&before, &after),
+    ]
+}
+
+/// The `i`th decision of `routing simulate`, counted from 1.
+fn decision_row((i, d): (usize, &pb::RouteDecision)) -> Vec<String> {
+    vec![
+        (i + 1).to_string(),
+        or_dash(&d.assignee_id),
+        or_dash(&d.rule),
+        d.explanation.clone(),
+    ]
+}
+
+/// A rule the way `--rule` takes it.
 fn rule_text(rule: &pb::RoutingRule) -> String {
     let sources: Vec<String> = rule
         .sources
         .iter()
-        .map(|s| enum_name(LeadSource::try_from(*s).ok().map(|s| s.as_str_name())))
+        .map(|s| enum_value(*s, LeadSource::as_str_name))
         .collect();
     let mut parts = vec![format!("name={}", rule.name)];
     if !sources.is_empty() {
@@ -272,6 +255,7 @@ fn rule_text(rule: &pb::RoutingRule) -> String {
     parts.join(";")
 }
 
+/// What an audit entry changed, in a few words.
 fn describe_change(before: &pb::RoutingSettings, after: &pb::RoutingSettings) -> String {
     let mut changes = Vec::new();
     if before.enabled != after.enabled {

@@ -6,7 +6,7 @@ use leadflow_proto::leads::v1 as pb;
 use leadflow_proto::leads::v1::team_service_client::TeamServiceClient;
 
 use crate::client::{Api, Service};
-use crate::output::{self, Format, Table, enum_name, or_dash};
+use crate::output::{self, Format, enum_value, or_dash, yes_no};
 use crate::parse;
 
 #[derive(Subcommand, Debug)]
@@ -22,9 +22,12 @@ pub enum TeamCommand {
     },
     /// Add a member or change one (owner, admin).
     Upsert {
+        /// The member's user id (the `sub` of their tokens).
         user_id: String,
+        /// The name shown on leads and in notifications.
         #[arg(long)]
         name: String,
+        /// Where their email notifications go.
         #[arg(long, default_value = "")]
         email: String,
         /// owner, admin, manager, sales or accounting.
@@ -36,41 +39,35 @@ pub enum TeamCommand {
     },
     /// Mark a member available (on) or away (off) for routing.
     Availability {
+        /// The member's user id.
         user_id: String,
         /// on or off.
-        #[arg(value_parser = parse::on_off)]
+        #[arg(value_parser = parse::on_off, action = clap::ArgAction::Set)]
         available: bool,
     },
 }
 
+/// The generated client of the leads service's team API.
+type TeamClient = TeamServiceClient<tonic::transport::Channel>;
+
+/// A member table's columns ([`member_row`]).
+const MEMBER_HEADER: [&str; 6] = ["USER", "NAME", "ROLE", "ACTIVE", "AVAILABLE", "EMAIL"];
+
+/// Runs one `team` command.
 pub async fn run(api: &Api, format: Format, command: TeamCommand) -> anyhow::Result<()> {
-    let mut team = TeamServiceClient::new(api.channel(Service::Leads, false)?);
-    let fail = |status| api.failure(Service::Leads, status);
-    match command {
+    let mut team = api.client(Service::Leads, false, TeamClient::new)?;
+    let member = match command {
         TeamCommand::List { all, sales_capable } => {
-            let members = team
-                .list_members(api.request(pb::ListMembersRequest {
-                    sales_capable_only: sales_capable,
-                    include_inactive: all,
-                })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
-            match format {
-                Format::Json => output::print_json(&members),
-                Format::Id => members
-                    .members
-                    .iter()
-                    .for_each(|m| println!("{}", m.user_id)),
-                Format::Table => {
-                    let mut table =
-                        Table::new(&["USER", "NAME", "ROLE", "ACTIVE", "AVAILABLE", "EMAIL"]);
-                    for m in &members.members {
-                        table.row(member_row(m));
-                    }
-                    table.print();
-                }
-            }
+            let request = pb::ListMembersRequest {
+                sales_capable_only: sales_capable,
+                include_inactive: all,
+            };
+            let members = team.call(request, TeamClient::list_members).await?;
+            let ids = members.members.iter().map(|m| &m.user_id);
+            output::print(format, &members, ids, || {
+                output::print_table(&MEMBER_HEADER, members.members.iter().map(member_row));
+            });
+            return Ok(());
         }
         TeamCommand::Upsert {
             user_id,
@@ -79,54 +76,34 @@ pub async fn run(api: &Api, format: Format, command: TeamCommand) -> anyhow::Res
             role,
             active,
         } => {
-            let member = team
-                .upsert_member(api.request(pb::UpsertMemberRequest {
-                    user_id,
-                    display_name: name,
-                    email,
-                    role: role as i32,
-                    active,
-                })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
-            print_member(format, &member);
+            let request = pb::UpsertMemberRequest {
+                user_id,
+                display_name: name,
+                email,
+                role: role as i32,
+                active,
+            };
+            team.call(request, TeamClient::upsert_member).await?
         }
         TeamCommand::Availability { user_id, available } => {
-            let member = team
-                .set_availability(api.request(pb::SetAvailabilityRequest { user_id, available })?)
-                .await
-                .map_err(fail)?
-                .into_inner();
-            print_member(format, &member);
+            let request = pb::SetAvailabilityRequest { user_id, available };
+            team.call(request, TeamClient::set_availability).await?
         }
-    }
+    };
+    output::print(format, &member, [&member.user_id], || {
+        output::print_table(&MEMBER_HEADER, [member_row(&member)]);
+    });
     Ok(())
 }
 
-fn yes_no(value: bool) -> String {
-    if value { "yes" } else { "no" }.into()
-}
-
+/// A member as one table row, under [`MEMBER_HEADER`].
 fn member_row(m: &pb::Member) -> Vec<String> {
     vec![
         m.user_id.clone(),
         m.display_name.clone(),
-        enum_name(Role::try_from(m.role).ok().map(|r| r.as_str_name())),
+        enum_value(m.role, Role::as_str_name),
         yes_no(m.active),
         yes_no(m.available),
         or_dash(&m.email),
     ]
-}
-
-fn print_member(format: Format, member: &pb::Member) {
-    match format {
-        Format::Json => output::print_json(member),
-        Format::Id => println!("{}", member.user_id),
-        Format::Table => {
-            let mut table = Table::new(&["USER", "NAME", "ROLE", "ACTIVE", "AVAILABLE", "EMAIL"]);
-            table.row(member_row(member));
-            table.print();
-        }
-    }
 }

@@ -28,6 +28,7 @@ pub enum TokenCommand {
         /// A file holding an HS256 development secret.
         #[arg(long, env = "LEADFLOW_AUTH_HS256_SECRET_FILE")]
         secret_file: Option<PathBuf>,
+        /// The token's `iss`; the services accept only issuers they trust.
         #[arg(long, default_value = "leadflow-dev")]
         issuer: String,
         /// Lifetime in minutes.

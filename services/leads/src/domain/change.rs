@@ -7,39 +7,22 @@
 //! write produced ([`LeadChange::events`]), so a version is never guessed.
 
 use super::events::{LeadMention, NotifyKind, OutboxEvent, OwnershipFact};
-use super::lead::{AssignmentMethod, EventKind, Lead, LeadStatus, NewLead};
+use super::lead::{AssignmentMethod, EventKind, Lead, LeadEvent, LeadStatus, NewLead};
 use super::routing::RoutingOutcome;
 
 /// The actor of changes routing makes.
 pub const ROUTING_ACTOR: &str = "leadflow-routing";
 
-/// A history row to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryRow {
-    /// What happened.
-    pub kind: EventKind,
-    /// Who did it (a person, or [`ROUTING_ACTOR`]).
-    pub actor_id: String,
-    /// How the owner changed, when it did.
-    pub method: Option<AssignmentMethod>,
-    /// The owner before.
-    pub from_owner_id: Option<String>,
-    /// The owner after.
-    pub to_owner_id: Option<String>,
-    /// The status before (status changes).
-    pub from_status: Option<LeadStatus>,
-    /// The status after (creation, status changes).
-    pub to_status: Option<LeadStatus>,
-    /// The bulk assignment this row belongs to.
-    pub batch_id: Option<String>,
-    /// Routing's explanation, when routing was asked.
-    pub explanation: Option<String>,
-}
+/// A history row to write: an entry of the lead's history before the store
+/// gives it its id, its lead and its time.
+pub type HistoryRow = LeadEvent<(), (), ()>;
 
 impl HistoryRow {
     /// A row of `kind` by `actor_id` with nothing else set.
     pub fn new(kind: EventKind, actor_id: &str) -> HistoryRow {
         HistoryRow {
+            id: (),
+            lead_id: (),
             kind,
             actor_id: actor_id.to_owned(),
             method: None,
@@ -49,6 +32,7 @@ impl HistoryRow {
             to_status: None,
             batch_id: None,
             explanation: None,
+            at: (),
         }
     }
 

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lead::{Lead, LeadSource};
+use super::member::Member;
 
 /// Leads named in one batch notification ("12 leads assigned to you").
 pub const BATCH_PREVIEW: usize = 5;
@@ -14,13 +15,18 @@ pub const BATCH_PREVIEW: usize = 5;
 /// One lead's ownership as routing's workload bookkeeping needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnershipFact {
+    /// The lead.
     pub lead_id: String,
+    /// Its owner; `None` while unassigned.
     pub owner_id: Option<String>,
+    /// Whether it counts toward the owner's workload (not closed).
     pub open: bool,
+    /// The lead's change counter: routing ignores facts older than it has.
     pub version: i64,
 }
 
 impl OwnershipFact {
+    /// The fact of `lead` as it is now.
     pub fn of(lead: &Lead) -> Self {
         OwnershipFact {
             lead_id: lead.id.clone(),
@@ -31,29 +37,34 @@ impl OwnershipFact {
     }
 }
 
-/// One member as the other services keep the directory: enough to refuse a
-/// deactivated caller (and, later, to route without the whole team).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DirectoryFact {
-    pub user_id: String,
-    /// The stored role name ("sales").
-    pub role: String,
-    pub active: bool,
-    pub available: bool,
-    /// The member's own change counter (their audit rows).
-    pub version: i64,
+/// One member as the other services keep the directory (the same type they
+/// read it into).
+pub use leadflow_db::directory::DirectoryFact;
+
+/// The fact of `member` at their `version`-th change.
+pub fn directory_fact(member: &Member, version: i64) -> DirectoryFact {
+    DirectoryFact {
+        user_id: member.user_id.clone(),
+        role: member.role.as_str().to_owned(),
+        active: member.active,
+        available: member.available,
+        version,
+    }
 }
 
 /// A lead as a notification names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadMention {
+    /// The lead.
     pub id: String,
+    /// Its name, as the notification shows it.
     pub name: String,
     /// The stored source name (e.g. "website").
     pub source: String,
 }
 
 impl LeadMention {
+    /// How a notification names `lead`.
     pub fn of(lead: &Lead) -> Self {
         LeadMention {
             id: lead.id.clone(),
@@ -62,6 +73,7 @@ impl LeadMention {
         }
     }
 
+    /// The lead as a person reads it: "Jane Doe (Website)".
     pub fn label(&self) -> String {
         format!("{} ({})", self.name, self.source_label())
     }
@@ -87,24 +99,38 @@ pub enum NotifyKind {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutboxEvent {
     /// Ownership changes for routing's workload counts.
-    Ownership { changes: Vec<OwnershipFact> },
+    Ownership {
+        /// One fact per lead that changed.
+        changes: Vec<OwnershipFact>,
+    },
     /// Tell `recipient_id` about one lead or a batch.
     Notify {
+        /// Who hears of it.
         recipient_id: String,
+        /// Why.
         kind: NotifyKind,
+        /// Who made the change.
         actor_id: String,
+        /// The lead, or the first [`BATCH_PREVIEW`] of a batch.
         leads: Vec<LeadMention>,
         /// Set for a bulk assignment: one notification per assignee.
         batch: Option<(String, i32)>,
     },
     /// Routing was unavailable when the lead was created: route it now, if it
     /// is still unassigned.
-    Route { lead_id: String },
+    Route {
+        /// The lead to route.
+        lead_id: String,
+    },
     /// Directory facts for routing and the notifier.
-    Directory { members: Vec<DirectoryFact> },
+    Directory {
+        /// One fact per member that changed.
+        members: Vec<DirectoryFact>,
+    },
 }
 
 impl OutboxEvent {
+    /// The outbox row's `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
             OutboxEvent::Ownership { .. } => "ownership",

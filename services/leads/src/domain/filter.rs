@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::lead::{LeadSource, LeadStatus, parse_tags, parse_user_id};
+use super::stored::StoredName;
 use crate::error::LeadsError;
 
 /// Default ListLeads page size.
@@ -34,6 +35,7 @@ pub enum OwnerFilter {
 /// A validated lead filter. Every part is optional; all parts must match.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LeadQuery {
+    /// Whose leads.
     pub owner: OwnerFilter,
     /// Any of these (empty: any status).
     pub statuses: Vec<LeadStatus>,
@@ -41,7 +43,9 @@ pub struct LeadQuery {
     pub sources: Vec<LeadSource>,
     /// Carries any of these tags (empty: no tag condition).
     pub tags: Vec<String>,
+    /// Created at or after this instant.
     pub created_after: Option<DateTime<Utc>>,
+    /// Created before this instant (later than `created_after`).
     pub created_before: Option<DateTime<Utc>>,
     /// Case-insensitive substring of name, email or company.
     pub text: Option<String>,
@@ -51,12 +55,19 @@ pub struct LeadQuery {
 /// value the server does not know.
 #[derive(Debug, Clone, Default)]
 pub struct LeadQueryInput {
+    /// Empty (anyone's), `unassigned`, or a user id.
     pub owner: String,
+    /// (raw wire number, the status it names), to report unknown numbers.
     pub statuses: Vec<(i32, Option<LeadStatus>)>,
+    /// (raw wire number, the source it names), likewise.
     pub sources: Vec<(i32, Option<LeadSource>)>,
+    /// The tags as sent.
     pub tags: Vec<String>,
+    /// Created at or after this instant.
     pub created_after: Option<DateTime<Utc>>,
+    /// Created before this instant.
     pub created_before: Option<DateTime<Utc>>,
+    /// The free-text query as sent.
     pub query: String,
 }
 
@@ -81,20 +92,8 @@ impl LeadQuery {
                 ));
             }
         }
-        let mut statuses = input
-            .statuses
-            .into_iter()
-            .map(|(raw, s)| s.ok_or_else(|| unknown("filter.statuses", raw)))
-            .collect::<Result<Vec<_>, _>>()?;
-        statuses.sort_by_key(|s| s.as_str());
-        statuses.dedup();
-        let mut sources = input
-            .sources
-            .into_iter()
-            .map(|(raw, s)| s.ok_or_else(|| unknown("filter.sources", raw)))
-            .collect::<Result<Vec<_>, _>>()?;
-        sources.sort_by_key(|s| s.as_str());
-        sources.dedup();
+        let statuses = known_values("filter.statuses", input.statuses)?;
+        let sources = known_values("filter.sources", input.sources)?;
         let tags = parse_tags(&input.tags).map_err(|e| match e {
             LeadsError::InvalidArgument { message, .. } => {
                 LeadsError::invalid("filter.tags", message)
@@ -126,6 +125,21 @@ impl LeadQuery {
             text: (!text.is_empty()).then(|| text.to_lowercase()),
         })
     }
+}
+
+/// The values of one enum list of the filter, in stored-name order without
+/// repeats; a value the server does not know is refused.
+fn known_values<T: StoredName + PartialEq>(
+    field: &'static str,
+    values: Vec<(i32, Option<T>)>,
+) -> Result<Vec<T>, LeadsError> {
+    let mut known = values
+        .into_iter()
+        .map(|(raw, value)| value.ok_or_else(|| unknown(field, raw)))
+        .collect::<Result<Vec<_>, _>>()?;
+    known.sort_by_key(|value| value.as_str());
+    known.dedup();
+    Ok(known)
 }
 
 fn unknown(field: &'static str, raw: i32) -> LeadsError {

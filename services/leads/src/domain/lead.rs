@@ -5,56 +5,19 @@
 //! types, the store persists them by their stable names ([`LeadSource::as_str`]
 //! and friends), and the rules can be unit tested without a server.
 
+use super::stored::stored_enum;
 use crate::error::LeadsError;
-
-/// Declares a closed set of names stored in the database as text.
-macro_rules! stored_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The spelling stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// Reads the stored spelling back.
-            pub fn parse_stored(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
 
 stored_enum! {
     /// Where a lead came from; routing rules match on it.
     LeadSource {
-        Team = "team",
-        AiAssistant = "ai_assistant",
-        Website = "website",
-        Facebook = "facebook",
-        Google = "google",
-        CsvImport = "csv_import",
-        Other = "other",
-    }
-}
-
-impl LeadSource {
-    /// How a person reads it, e.g. in "New lead: Jane Doe (Website)".
-    pub fn label(self) -> &'static str {
-        match self {
-            LeadSource::Team => "Team",
-            LeadSource::AiAssistant => "AI assistant",
-            LeadSource::Website => "Website",
-            LeadSource::Facebook => "Facebook",
-            LeadSource::Google => "Google",
-            LeadSource::CsvImport => "CSV import",
-            LeadSource::Other => "Other",
-        }
+        Team = "team" ("Team"),
+        AiAssistant = "ai_assistant" ("AI assistant"),
+        Website = "website" ("Website"),
+        Facebook = "facebook" ("Facebook"),
+        Google = "google" ("Google"),
+        CsvImport = "csv_import" ("CSV import"),
+        Other = "other" ("Other"),
     }
 }
 
@@ -107,40 +70,72 @@ stored_enum! {
 /// A stored lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lead {
+    /// A UUID (version 7: time-ordered).
     pub id: String,
+    /// Who the lead is, as reps and notifications name it.
     pub name: String,
+    /// How to reach them by email (may be empty).
     pub email: String,
+    /// How to reach them by phone (may be empty).
     pub phone: String,
+    /// Their company (may be empty).
     pub company: String,
+    /// Where the lead came from.
     pub source: LeadSource,
+    /// Free labels, for filters; in the order given, no repeats.
     pub tags: Vec<String>,
+    /// Where the lead stands.
     pub status: LeadStatus,
+    /// The rep who has it; `None` while it is in the unassigned pool.
     pub owner_id: Option<String>,
+    /// When it got its current owner.
     pub assigned_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who gave it its current owner (a person, or routing).
     pub assigned_by: Option<String>,
+    /// How it got its current owner.
     pub assignment_method: Option<AssignmentMethod>,
     /// Bumped with every change of owner or status.
     pub version: i64,
+    /// Who created it.
     pub created_by: String,
+    /// When it was created: with the id, the immutable paging key.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it last changed.
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// One entry of a lead's history.
+/// One entry of a lead's history: what happened, who did it and how.
+///
+/// Read back from the history it carries its id, its lead and its time. A
+/// row a change is still to write has none of those yet: that is a
+/// [`crate::domain::change::HistoryRow`], `()` in their place, which the
+/// store completes as it writes the row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeadEvent {
-    pub id: i64,
-    pub lead_id: String,
+pub struct LeadEvent<Id = i64, LeadId = String, At = chrono::DateTime<chrono::Utc>> {
+    /// The entry's place in the history (increasing).
+    pub id: Id,
+    /// The lead it happened to.
+    pub lead_id: LeadId,
+    /// What happened.
     pub kind: EventKind,
+    /// Who did it (a person, or [`crate::domain::change::ROUTING_ACTOR`]).
     pub actor_id: String,
+    /// How the owner changed, when it did.
     pub method: Option<AssignmentMethod>,
+    /// The owner before.
     pub from_owner_id: Option<String>,
+    /// The owner after.
     pub to_owner_id: Option<String>,
+    /// The status before (status changes).
     pub from_status: Option<LeadStatus>,
+    /// The status after (creation, status changes).
     pub to_status: Option<LeadStatus>,
+    /// The bulk assignment this entry belongs to.
     pub batch_id: Option<String>,
+    /// Routing's explanation, when routing was asked.
     pub explanation: Option<String>,
-    pub at: chrono::DateTime<chrono::Utc>,
+    /// When it was written.
+    pub at: At,
 }
 
 /// Longest lead name accepted.
@@ -157,10 +152,15 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 /// A validated CreateLead body, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLead {
+    /// Trimmed, required.
     pub name: String,
+    /// Trimmed; empty, or a valid address.
     pub email: String,
+    /// Trimmed; empty, or digits, spaces and `+ - ( ) .`.
     pub phone: String,
+    /// Trimmed; may be empty.
     pub company: String,
+    /// Where the lead came from (required).
     pub source: LeadSource,
     /// Trimmed, de-duplicated, in the order given.
     pub tags: Vec<String>,
@@ -171,40 +171,34 @@ pub struct NewLead {
 /// The raw body of a CreateLead request, before validation.
 #[derive(Debug, Clone, Default)]
 pub struct NewLeadInput {
+    /// The lead's name as sent.
     pub name: String,
+    /// The email as sent.
     pub email: String,
+    /// The phone number as sent.
     pub phone: String,
+    /// The company as sent.
     pub company: String,
     /// `None`: the wire carried an unknown or unspecified value.
     pub source: Option<LeadSource>,
     /// The raw enum number, to report unknown values precisely.
     pub source_raw: i32,
+    /// The tags as sent (trimmed and de-duplicated by validation).
     pub tags: Vec<String>,
+    /// The explicit owner as sent; empty: none.
     pub owner_id: String,
 }
 
 impl NewLead {
     /// Validates a body. Each failure names the offending field.
     pub fn parse(input: NewLeadInput) -> Result<NewLead, LeadsError> {
-        let name = input.name.trim().to_owned();
-        if name.is_empty() {
-            return Err(LeadsError::invalid("name", "is required"));
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(LeadsError::invalid(
-                "name",
-                format!("must be at most {MAX_NAME_CHARS} characters"),
-            ));
-        }
-        reject_control_chars("name", &name)?;
+        let name = required_text("name", &input.name, MAX_NAME_CHARS, "is required", AT_MOST)?;
 
         let email = input.email.trim().to_owned();
         if !email.is_empty() {
             parse_email("email", &email)?;
         }
-        let phone = input.phone.trim().to_owned();
-        check_length("phone", &phone, MAX_CONTACT_CHARS)?;
-        reject_control_chars("phone", &phone)?;
+        let phone = bounded_text("phone", &input.phone, MAX_CONTACT_CHARS, AT_MOST)?;
         if !phone.is_empty()
             && !phone
                 .chars()
@@ -215,9 +209,7 @@ impl NewLead {
                 "may hold only digits, spaces and + - ( ) .",
             ));
         }
-        let company = input.company.trim().to_owned();
-        check_length("company", &company, MAX_CONTACT_CHARS)?;
-        reject_control_chars("company", &company)?;
+        let company = bounded_text("company", &input.company, MAX_CONTACT_CHARS, AT_MOST)?;
 
         let source = match input.source {
             Some(source) => source,
@@ -243,10 +235,10 @@ impl NewLead {
         };
 
         Ok(NewLead {
-            name,
+            name: name.to_owned(),
             email,
-            phone,
-            company,
+            phone: phone.to_owned(),
+            company: company.to_owned(),
             source,
             tags,
             owner_id,
@@ -288,17 +280,13 @@ pub fn parse_tags(raw: &[String]) -> Result<Vec<String>, LeadsError> {
     }
     let mut tags: Vec<String> = Vec::with_capacity(raw.len());
     for tag in raw {
-        let tag = tag.trim();
-        if tag.is_empty() {
-            return Err(LeadsError::invalid("tags", "a tag may not be empty"));
-        }
-        if tag.chars().count() > MAX_TAG_CHARS {
-            return Err(LeadsError::invalid(
-                "tags",
-                format!("each tag must be at most {MAX_TAG_CHARS} characters"),
-            ));
-        }
-        reject_control_chars("tags", tag)?;
+        let tag = required_text(
+            "tags",
+            tag,
+            MAX_TAG_CHARS,
+            "a tag may not be empty",
+            "each tag must be at most",
+        )?;
         if !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_owned());
         }
@@ -311,7 +299,7 @@ pub fn parse_tags(raw: &[String]) -> Result<Vec<String>, LeadsError> {
 /// Deliverability is the mail server's business, not ours.
 pub fn parse_email(field: &'static str, email: &str) -> Result<(), LeadsError> {
     let invalid = || LeadsError::invalid(field, "is not a valid email address");
-    check_length(field, email, MAX_CONTACT_CHARS)?;
+    check_length(field, email, MAX_CONTACT_CHARS, AT_MOST)?;
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
     if local.is_empty() || local.len() > 64 || domain.contains('@') {
         return Err(invalid());
@@ -375,11 +363,48 @@ pub fn parse_idempotency_key(key: &str) -> Result<Option<String>, LeadsError> {
     Ok(Some(key.to_owned()))
 }
 
-fn check_length(field: &'static str, value: &str, max: usize) -> Result<(), LeadsError> {
+/// How a length refusal starts, before the limit.
+const AT_MOST: &str = "must be at most";
+
+/// A text field, trimmed: refused when longer than `max` characters
+/// (`at_most` says so, before the number) or holding control characters.
+fn bounded_text<'a>(
+    field: &'static str,
+    raw: &'a str,
+    max: usize,
+    at_most: &str,
+) -> Result<&'a str, LeadsError> {
+    let text = raw.trim();
+    check_length(field, text, max, at_most)?;
+    reject_control_chars(field, text)?;
+    Ok(text)
+}
+
+/// A [`bounded_text`] that may not be empty (`empty` says so).
+fn required_text<'a>(
+    field: &'static str,
+    raw: &'a str,
+    max: usize,
+    empty: &'static str,
+    at_most: &str,
+) -> Result<&'a str, LeadsError> {
+    if raw.trim().is_empty() {
+        return Err(LeadsError::invalid(field, empty));
+    }
+    bounded_text(field, raw, max, at_most)
+}
+
+/// Refuses `value` past `max` characters, saying "`at_most` `max` characters".
+fn check_length(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    at_most: &str,
+) -> Result<(), LeadsError> {
     if value.chars().count() > max {
         return Err(LeadsError::invalid(
             field,
-            format!("must be at most {max} characters"),
+            format!("{at_most} {max} characters"),
         ));
     }
     Ok(())

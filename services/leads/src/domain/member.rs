@@ -11,13 +11,21 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 /// A member of an organisation's team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Their user id: leads name it as owner, tokens name it as the caller.
     pub user_id: String,
+    /// How the UI and notifications name them.
     pub display_name: String,
+    /// Where the notifier emails them; may be empty.
     pub email: String,
+    /// What they may do, and whether they may own leads at all.
     pub role: Role,
+    /// False once deactivated: they may not own leads and every service refuses them.
     pub active: bool,
+    /// False while away: routing skips them ([`Member::can_take_routed_leads`]).
     pub available: bool,
+    /// When they were first upserted.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When they last changed (their latest audit row's time).
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -36,9 +44,13 @@ impl Member {
 /// A validated UpsertMember body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberUpsert {
+    /// The member to create or update: trimmed, a valid user id.
     pub user_id: String,
+    /// How they will be shown: trimmed, required, printable, bounded in length.
     pub display_name: String,
+    /// Where the notifier emails them: trimmed; empty, or a valid address.
     pub email: String,
+    /// Their new role; always a person's role (machine identities are refused).
     pub role: Role,
     /// `None`: true for a new member, unchanged for an existing one.
     pub active: Option<bool>,

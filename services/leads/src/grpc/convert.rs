@@ -10,7 +10,7 @@ use crate::domain::lead::{AssignmentMethod, EventKind, Lead, LeadEvent, LeadStat
 use crate::domain::lead::{
     NewLead, NewLeadInput, parse_idempotency_key, parse_lead_id, parse_user_id,
 };
-use crate::domain::member::Member;
+use crate::domain::member::{Member, MemberUpsert};
 use crate::error::LeadsError;
 use crate::usecase::{AssignInput, BatchInput, CreateInput};
 pub use crate::wire::{role_from_pb, role_to_pb, source_from_pb, source_to_pb};
@@ -300,6 +300,18 @@ pub fn assign_response(outcome: AssignOutcome) -> pb::AssignLeadsResponse {
         batch_id: outcome.batch_id,
         assigned_lead_ids: outcome.assigned,
     }
+}
+
+/// An UpsertMember call, validated.
+pub fn member_upsert(req: pb::UpsertMemberRequest) -> Result<MemberUpsert, LeadsError> {
+    MemberUpsert::parse(
+        &req.user_id,
+        &req.display_name,
+        &req.email,
+        role_from_pb(req.role),
+        req.role,
+        req.active,
+    )
 }
 
 /// A parsed ListLeads call.

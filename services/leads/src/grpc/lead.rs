@@ -7,12 +7,13 @@ use tonic::{Request, Response, Status};
 
 use super::active_caller;
 use super::convert::{
-    assign_input, assign_response, batch_input, batch_response, create_input, event_to_pb,
-    lead_to_pb, list_query, status_input,
+    ListQuery, assign_input, assign_response, batch_input, batch_response, create_input,
+    event_to_pb, lead_to_pb, list_query, status_input,
 };
 use crate::domain::filter::{PageCursor, query_fingerprint};
 use crate::domain::lead::parse_lead_id;
-use crate::domain::permissions;
+use crate::domain::permissions::{self, LeadScope};
+use crate::error::LeadsError;
 use crate::store::Store;
 use crate::usecase::{Leads, Wiring};
 
@@ -32,6 +33,30 @@ impl LeadApi {
 
     fn store(&self) -> &Store {
         self.leads.store()
+    }
+
+    /// One ListLeads page of `list` within `scope`, read with one row more
+    /// than the page so the response knows whether another page follows.
+    async fn page(
+        &self,
+        org_id: &str,
+        scope: &LeadScope,
+        list: ListQuery,
+    ) -> Result<pb::ListLeadsResponse, LeadsError> {
+        let fingerprint = query_fingerprint(scope, &list.query, list.order);
+        let cursor = PageCursor::decode_optional(&list.page_token, &fingerprint)?;
+        let (leads, total) = self
+            .store()
+            .list_leads(
+                org_id,
+                scope,
+                &list.query,
+                list.order,
+                cursor.as_ref(),
+                list.limit + 1,
+            )
+            .await?;
+        Ok(list.response(leads, total, &fingerprint))
     }
 
     /// The verified caller, refused if deactivated.
@@ -89,20 +114,9 @@ impl LeadService for LeadApi {
         let caller = self.caller(&request).await?;
         let scope = permissions::lead_scope(&caller)?;
         let list = list_query(request.into_inner())?;
-        let fingerprint = query_fingerprint(&scope, &list.query, list.order);
-        let cursor = PageCursor::decode_optional(&list.page_token, &fingerprint)?;
-        let (leads, total) = self
-            .store()
-            .list_leads(
-                &caller.org_id,
-                &scope,
-                &list.query,
-                list.order,
-                cursor.as_ref(),
-                list.limit + 1,
-            )
-            .await?;
-        Ok(Response::new(list.response(leads, total, &fingerprint)))
+        Ok(Response::new(
+            self.page(&caller.org_id, &scope, list).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "UpdateLeadStatus"))]

@@ -18,7 +18,9 @@ pub const MAX_RETRY_IDS: usize = 1_000;
 /// The OperationsService handlers.
 #[derive(Clone)]
 pub struct OperationsApi {
+    /// Dead letters are read and re-queued in the leads database.
     store: Store,
+    /// ReconcileWorkload runs the same reconcile as the periodic worker.
     reconciler: Arc<Reconciler>,
     /// Wakes the outbox dispatcher after a retry.
     wake: Arc<tokio::sync::Notify>,

@@ -4,7 +4,7 @@ use leadflow_proto::leads::v1::{self as pb, team_service_server::TeamService};
 use tonic::{Request, Response, Status};
 
 use super::active_caller;
-use super::convert::{member_to_pb, role_from_pb};
+use super::convert::{member_to_pb, member_upsert};
 use crate::domain::lead::parse_user_id;
 use crate::domain::member::{MemberUpsert, check_last_owner};
 use crate::domain::permissions;
@@ -14,12 +14,29 @@ use crate::store::Store;
 /// The TeamService handlers.
 #[derive(Debug, Clone)]
 pub struct TeamApi {
+    /// The team directory lives in the leads database.
     store: Store,
 }
 
 impl TeamApi {
     pub fn new(store: Store) -> Self {
         TeamApi { store }
+    }
+
+    /// SetAvailability: `user_id` marked available or away, if the caller
+    /// may (their own, or anyone's for owners, admins and managers).
+    async fn availability(
+        &self,
+        caller: &leadflow_auth::Caller,
+        user_id: &str,
+        available: bool,
+    ) -> Result<crate::domain::member::Member, LeadsError> {
+        parse_user_id("user_id", user_id)?;
+        permissions::may_set_availability(caller, user_id)?;
+        self.store
+            .set_availability(&caller.org_id, &caller.user_id, user_id, available)
+            .await?
+            .ok_or_else(|| LeadsError::NotFound("no such team member".into()))
     }
 
     /// UpsertMember: the role rules and the last-owner rule are checked on
@@ -64,15 +81,7 @@ impl TeamService for TeamApi {
         request: Request<pb::UpsertMemberRequest>,
     ) -> Result<Response<pb::Member>, Status> {
         let caller = active_caller(&self.store, &request).await?;
-        let req = request.into_inner();
-        let upsert = MemberUpsert::parse(
-            &req.user_id,
-            &req.display_name,
-            &req.email,
-            role_from_pb(req.role),
-            req.role,
-            req.active,
-        )?;
+        let upsert = member_upsert(request.into_inner())?;
         let member = self.upsert(&caller, &upsert).await?;
         Ok(Response::new(member_to_pb(member)))
     }
@@ -101,15 +110,9 @@ impl TeamService for TeamApi {
     ) -> Result<Response<pb::Member>, Status> {
         let caller = active_caller(&self.store, &request).await?;
         let req = request.into_inner();
-        let user_id = req.user_id.trim();
-        parse_user_id("user_id", user_id)?;
-        permissions::may_set_availability(&caller, user_id)?;
-        let member =
-            self.store
-                .set_availability(&caller.org_id, &caller.user_id, user_id, req.available);
-        let member = member
-            .await?
-            .ok_or_else(|| LeadsError::NotFound("no such team member".into()))?;
+        let member = self
+            .availability(&caller, req.user_id.trim(), req.available)
+            .await?;
         Ok(Response::new(member_to_pb(member)))
     }
 }

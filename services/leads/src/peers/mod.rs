@@ -44,8 +44,11 @@ pub const FIRST_ATTEMPT: i32 = 1;
 /// What routing is asked about a lead.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteQuestion<'a> {
+    /// Routing remembers its decision per lead and attempt, so a retried question is replayed.
     pub lead_id: &'a str,
+    /// Where the lead came from: routing's rules match on it.
     pub source: LeadSource,
+    /// The lead's tags: routing's rules match on them too.
     pub tags: &'a [String],
     /// [`FIRST_ATTEMPT`], or higher for a re-route.
     pub attempt: i32,
@@ -55,17 +58,24 @@ pub struct RouteQuestion<'a> {
 /// ReconcileWorkloadRequest).
 #[derive(Debug, Default)]
 pub struct ReconcileStep<'a> {
+    /// A chunk of this database's ownership truth; entries it confirms survive `finish`.
     pub truth: &'a [OwnershipFact],
+    /// Closed leads with no ownership event pending, whose entries routing may drop.
     pub forget: &'a [OwnershipFact],
+    /// Opens the session; routing answers with the epoch `finish` must name.
     pub begin: bool,
+    /// Closes the session: routing removes the entries no chunk confirmed since `begin`.
     pub finish: bool,
+    /// The session `finish` closes (routing's answer to `begin`); unused otherwise.
     pub epoch: i64,
 }
 
 /// Service tokens per organisation, minted once and reused while fresh (the
 /// receivers remember verified tokens, so reuse is cheap for them too).
 pub struct ServiceTokens {
+    /// Signs with the leads service's own key, which routing and the notifier trust.
     minter: TokenMinter,
+    /// Token and mint time per organisation; re-minted after half of [`TOKEN_TTL`].
     cache: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -106,8 +116,11 @@ fn channel(url: &str, dns_refresh: Duration) -> anyhow::Result<Channel> {
 
 /// Routing and the notifier, as far as they are configured.
 pub struct Peers {
+    /// `None` without a routing URL: leads stay unassigned and ownership is not reported.
     routing: Option<RoutingServiceClient<Channel>>,
+    /// `None` without a notifier URL: notifications and directory facts are not sent to it.
     notifier: Option<NotifierServiceClient<Channel>>,
+    /// Authenticates every call as leadflow itself, for the organisation concerned.
     tokens: ServiceTokens,
     /// The short deadline of RouteLead while a CreateLead waits.
     route_deadline: Duration,

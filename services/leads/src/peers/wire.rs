@@ -97,7 +97,7 @@ pub fn directory_changes(facts: &[DirectoryFact]) -> common::ApplyDirectoryChang
 pub struct Notification<'a> {
     /// Who hears of it.
     pub recipient_id: &'a str,
-    /// Why.
+    /// Why the recipient is told: picks the title and text, and the notifier's kind.
     pub kind: NotifyKind,
     /// Who made the change.
     pub actor_id: &'a str,

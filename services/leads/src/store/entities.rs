@@ -8,16 +8,25 @@ pub mod member {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "members")]
     pub struct Model {
+        /// The member's organisation: every directory lookup is scoped by it.
         #[sea_orm(primary_key, auto_increment = false)]
         pub org_id: String,
+        /// The member's user id, the one their token carries and leads name as owner.
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: String,
+        /// How the UI and the notifier (as the recipient's name) refer to the member.
         pub display_name: String,
+        /// Where the notifier emails the member; empty when there is no address.
         pub email: String,
+        /// The `Role` stored name: decides who may own leads, and goes out in directory facts.
         pub role: String,
+        /// False once deactivated: they may not own leads and every service refuses them.
         pub active: bool,
+        /// False while away: routing skips them (SetAvailability flips it).
         pub available: bool,
+        /// When the member was first upserted.
         pub created_at: ChronoDateTimeUtc,
+        /// When the member last changed; their audit row's `at` is the same time.
         pub updated_at: ChronoDateTimeUtc,
     }
 
@@ -34,14 +43,20 @@ pub mod member_change {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "member_changes")]
     pub struct Model {
+        /// The audit row's key; a member's row count (not this id) is their directory version.
         #[sea_orm(primary_key)]
         pub id: i64,
+        /// The organisation of the changed member.
         pub org_id: String,
+        /// The member who changed: counting their rows gives their directory-fact version.
         pub user_id: String,
+        /// Who made the change (the caller's user id), for the audit trail.
         pub actor_id: String,
         /// JSON of the member before the change (absent for a new member).
         pub before: Option<String>,
+        /// JSON of the member after the change (name, email, role, active, available).
         pub after: String,
+        /// When the change was made: the member's new `updated_at`.
         pub at: ChronoDateTimeUtc,
     }
 
@@ -61,28 +76,43 @@ pub mod lead {
     )]
     #[sea_orm(table_name = "leads")]
     pub struct Model {
+        /// The lead's UUIDv7 (`new_lead_id`): the tie-break after `created_at_us` when paging.
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
+        /// The lead's organisation: every query filters by it first.
         pub org_id: String,
+        /// Who the lead is, as reps and notifications name it; the text query searches it.
         pub name: String,
+        /// Contact email (may be empty); the text query searches it.
         pub email: String,
+        /// Contact phone (may be empty), for the rep to call.
         pub phone: String,
+        /// The lead's company (may be empty); the text query searches it.
         pub company: String,
+        /// The `LeadSource` stored name: routing rules and the `sources` filter match on it.
         pub source: String,
         /// JSON array of strings, for display; `lead_tags` is what filters use.
         pub tags: String,
+        /// The `LeadStatus` stored name; closed ones no longer count toward the owner's workload.
         pub status: String,
+        /// The rep who owns it; NULL in the unassigned pool (a claim only takes a NULL one).
         pub owner_id: Option<String>,
+        /// When it got its current owner; NULL while unassigned.
         pub assigned_at: Option<ChronoDateTimeUtc>,
+        /// Who gave it its current owner (a user id, or routing's actor); NULL while unassigned.
         pub assigned_by: Option<String>,
+        /// The `AssignmentMethod` stored name of how it got its owner; NULL while unassigned.
         pub assignment_method: Option<String>,
         /// The lead's change counter, bumped in the same UPDATE as every change
         /// of owner or status. Routing ignores ownership news older than it has.
         pub version: i64,
+        /// Who created it (a user or an integration), as the API reports it.
         pub created_by: String,
         /// Microseconds since the epoch: the immutable paging key.
         pub created_at_us: i64,
+        /// When it was created, as the API reports it (`created_at_us` is what pages).
         pub created_at: ChronoDateTimeUtc,
+        /// When it last changed: every guarded UPDATE of the lead sets it.
         pub updated_at: ChronoDateTimeUtc,
     }
 
@@ -100,10 +130,13 @@ pub mod lead_tag {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "lead_tags")]
     pub struct Model {
+        /// The tagged lead: tag filters probe (lead_id, tag), the primary key.
         #[sea_orm(primary_key, auto_increment = false)]
         pub lead_id: String,
+        /// One of the lead's tags, exactly as a tag filter matches it.
         #[sea_orm(primary_key, auto_increment = false)]
         pub tag: String,
+        /// The lead's organisation, copied so `lead_tags_by_org_tag` indexes tags per org.
         pub org_id: String,
     }
 
@@ -120,19 +153,32 @@ pub mod lead_event {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "lead_events")]
     pub struct Model {
+        /// Auto-increment: a lead's history is read back in this order.
         #[sea_orm(primary_key)]
         pub id: i64,
+        /// The lead's organisation: history reads are scoped by it.
         pub org_id: String,
+        /// The lead it happened to (indexed with `id` for GetLeadHistory).
         pub lead_id: String,
+        /// The `EventKind` stored name: what happened (created, routed, claimed, ...).
         pub kind: String,
+        /// Who did it: a user id, or `ROUTING_ACTOR` when routing assigned the lead.
         pub actor_id: String,
+        /// The `AssignmentMethod` stored name when the owner changed; NULL otherwise.
         pub method: Option<String>,
+        /// The owner before (NULL: there was none, or the owner did not change).
         pub from_owner_id: Option<String>,
+        /// The owner after (NULL: there is none, or the owner did not change).
         pub to_owner_id: Option<String>,
+        /// The `LeadStatus` stored name before a status change.
         pub from_status: Option<String>,
+        /// The `LeadStatus` stored name after creation or a status change.
         pub to_status: Option<String>,
+        /// The AssignLeads batch the entry belongs to, so one bulk action reads as one.
         pub batch_id: Option<String>,
+        /// Routing's explanation of its pick, when routing was asked.
         pub explanation: Option<String>,
+        /// When the change was written.
         pub at: ChronoDateTimeUtc,
     }
 
@@ -149,13 +195,17 @@ pub mod idempotency_key {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "idempotency_keys")]
     pub struct Model {
+        /// Keys are scoped per organisation: two orgs may use the same key.
         #[sea_orm(primary_key, auto_increment = false)]
         pub org_id: String,
+        /// The caller's CreateLead `idempotency_key`.
         #[sea_orm(primary_key, auto_increment = false)]
         pub key: String,
         /// Fingerprint of the request body that first used the key.
         pub request_hash: String,
+        /// The lead the key created: what a replay reads when `response` is absent.
         pub lead_id: String,
+        /// When the key was first used: the pruner forgets keys by it (kept at least 24 h).
         pub created_at: ChronoDateTimeUtc,
         /// The lead as CreateLead answered it the first time (JSON): a replay
         /// answers the same, never the lead's current state (a rep who lost
@@ -180,21 +230,27 @@ pub mod outbox {
         /// The event id receivers deduplicate on.
         #[sea_orm(primary_key)]
         pub id: i64,
+        /// The organisation the event belongs to: delivered as it, dead letters listed per org.
         pub org_id: String,
-        /// ownership, notify or route.
+        /// ownership, notify, route or directory.
         pub kind: String,
         /// JSON of `domain::events::OutboxEvent`.
         pub payload: String,
         /// pending, delivered or dead.
         pub status: String,
+        /// Attempts so far, counted when a dispatcher claims the row; `MAX_ATTEMPTS` makes it dead.
         pub attempts: i32,
+        /// Why the latest attempt failed, for operators reading dead letters.
         pub last_error: Option<String>,
+        /// Not claimed before this time: the retry backoff (`outbox_due` indexes it with status).
         pub next_attempt_at: ChronoDateTimeUtc,
         /// While in the future, one dispatcher owns the row.
         pub lease_until: Option<ChronoDateTimeUtc>,
         /// The fencing token of the claim holding the lease.
         pub lease_token: Option<i64>,
+        /// When the change was written: the backlog gauge reports the oldest pending one's age.
         pub created_at: ChronoDateTimeUtc,
+        /// When it was delivered: the pruner forgets delivered events older than the retention.
         pub delivered_at: Option<ChronoDateTimeUtc>,
         /// The W3C trace context of the change, so the delivery continues its trace.
         pub traceparent: Option<String>,

@@ -15,6 +15,7 @@ use sea_orm::{
 use super::entities::{idempotency_key, lead};
 use super::outbox::enqueue;
 use super::ownership::insert_lead;
+use super::queries::find_lead;
 use super::{Store, now};
 use crate::domain::change::NewLeadPlan;
 use crate::domain::events::OutboxEvent;
@@ -44,19 +45,42 @@ async fn create_in(
     actor_id: &str,
     creation: &Creation,
 ) -> Result<Lead, LeadsError> {
-    let Some(key) = creation.key.as_deref() else {
-        return Lead::try_from(
-            insert_lead(
-                txn,
-                org_id,
-                actor_id,
-                &creation.id,
-                &creation.new,
-                &creation.plan,
+    if let Some(key) = creation.key.as_deref()
+        && let Some(replayed) = claim_key(txn, org_id, key, creation).await?
+    {
+        return Ok(replayed);
+    }
+    let created = insert_lead(
+        txn,
+        org_id,
+        actor_id,
+        &creation.id,
+        &creation.new,
+        &creation.plan,
+    )
+    .await?;
+    if let Some(key) = creation.key.as_deref() {
+        idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::Response,
+                Expr::value(serde_json::to_string(&created).expect("a lead serialises")),
             )
-            .await?,
-        );
-    };
+            .filter(idempotency_key::Column::OrgId.eq(org_id))
+            .filter(idempotency_key::Column::Key.eq(key))
+            .exec(txn)
+            .await?;
+    }
+    Lead::try_from(created)
+}
+
+/// Claims `key` for `creation` before its lead is inserted. `Some`: the key
+/// was used already (with the same body), and this is the lead it created.
+async fn claim_key(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    key: &str,
+    creation: &Creation,
+) -> Result<Option<Lead>, LeadsError> {
     let fingerprint = creation.new.fingerprint();
     // Claim the key first. A concurrent request with the same key waits on
     // the unique index until this transaction ends, then finds the row.
@@ -76,50 +100,45 @@ async fn create_in(
         sea_orm::TryInsertResult::Inserted(rows) => rows == 0,
         sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => true,
     };
-    if conflicted {
-        let existing = idempotency_key::Entity::find_by_id((org_id.to_owned(), key.to_owned()))
-            .one(txn)
-            .await?
-            .ok_or_else(|| {
-                LeadsError::Aborted("idempotency key changed concurrently; retry".into())
-            })?;
-        if existing.request_hash != fingerprint {
-            return Err(key_reused());
-        }
-        // A concurrent request with the key won; our pick is unused.
-        enqueue(
-            txn,
-            org_id,
-            creation.release_if_unused.iter().cloned().collect(),
-        )
-        .await?;
-        return replayed_lead(txn, existing)
-            .await?
-            .ok_or_else(|| LeadsError::Internal("idempotency key names a missing lead".into()));
+    if !conflicted {
+        return Ok(None);
     }
-    let created = insert_lead(
+    let existing = used_key(txn, org_id, key, &fingerprint)
+        .await?
+        .ok_or_else(|| LeadsError::Aborted("idempotency key changed concurrently; retry".into()))?;
+    // A concurrent request with the key won; our pick is unused.
+    enqueue(
         txn,
         org_id,
-        actor_id,
-        &creation.id,
-        &creation.new,
-        &creation.plan,
+        creation.release_if_unused.iter().cloned().collect(),
     )
     .await?;
-    idempotency_key::Entity::update_many()
-        .col_expr(
-            idempotency_key::Column::Response,
-            Expr::value(serde_json::to_string(&created).expect("a lead serialises")),
-        )
-        .filter(idempotency_key::Column::OrgId.eq(org_id))
-        .filter(idempotency_key::Column::Key.eq(key))
-        .exec(txn)
-        .await?;
-    Lead::try_from(created)
+    replayed_lead(txn, existing)
+        .await?
+        .map(Some)
+        .ok_or_else(|| LeadsError::Internal("idempotency key names a missing lead".into()))
 }
 
-fn key_reused() -> LeadsError {
-    LeadsError::AlreadyExists("idempotency_key was already used for a different lead".into())
+/// The stored use of `key`, if it was used; a use with another body than
+/// `fingerprint` is ALREADY_EXISTS.
+async fn used_key(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<idempotency_key::Model>, LeadsError> {
+    let Some(existing) = idempotency_key::Entity::find_by_id((org_id.to_owned(), key.to_owned()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if existing.request_hash != fingerprint {
+        return Err(LeadsError::AlreadyExists(
+            "idempotency_key was already used for a different lead".into(),
+        ));
+    }
+    Ok(Some(existing))
 }
 
 /// What a key answers again: the lead as it was created (or, for a key kept
@@ -133,12 +152,7 @@ async fn replayed_lead(
             .map_err(|e| LeadsError::Internal(format!("stored idempotent response: {e}")))?;
         return Lead::try_from(model).map(Some);
     }
-    lead::Entity::find_by_id(key.lead_id)
-        .filter(lead::Column::OrgId.eq(key.org_id))
-        .one(db)
-        .await?
-        .map(Lead::try_from)
-        .transpose()
+    find_lead(db, &key.org_id, &key.lead_id).await
 }
 
 /// A fresh lead id (time-ordered).
@@ -224,17 +238,10 @@ impl Store {
         key: &str,
         fingerprint: &str,
     ) -> Result<Option<Lead>, LeadsError> {
-        let Some(existing) =
-            idempotency_key::Entity::find_by_id((org_id.to_owned(), key.to_owned()))
-                .one(&self.db)
-                .await?
-        else {
-            return Ok(None);
-        };
-        if existing.request_hash != fingerprint {
-            return Err(key_reused());
+        match used_key(&self.db, org_id, key, fingerprint).await? {
+            Some(existing) => replayed_lead(&self.db, existing).await,
+            None => Ok(None),
         }
-        replayed_lead(&self.db, existing).await
     }
 
     /// Forgets idempotency keys created before `cutoff`. Returns how many.

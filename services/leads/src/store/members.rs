@@ -7,8 +7,9 @@ use sea_orm::{
 };
 
 use super::entities::{member, member_change};
+use super::queries::{fetch_all, fetch_one};
 use super::{Store, now};
-use crate::domain::events::{DirectoryFact, OutboxEvent};
+use crate::domain::events::{DirectoryFact, OutboxEvent, directory_fact};
 use crate::domain::member::{Member, MemberUpsert};
 use crate::error::LeadsError;
 
@@ -49,19 +50,22 @@ fn snapshot(m: &Member) -> String {
 /// The roles that may own leads, as stored.
 pub(crate) const SALES_CAPABLE_ROLES: [&str; 4] = ["owner", "admin", "manager", "sales"];
 
+/// One member of the org, if they exist.
 pub(crate) async fn find_member(
     db: &impl ConnectionTrait,
     org_id: &str,
     user_id: &str,
 ) -> Result<Option<Member>, LeadsError> {
+    fetch_one(db, member_by_id(org_id, user_id)).await
+}
+
+/// The select of one member by their key.
+fn member_by_id(org_id: &str, user_id: &str) -> sea_orm::Select<member::Entity> {
     member::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
-        .one(db)
-        .await?
-        .map(Member::try_from)
-        .transpose()
 }
 
 impl Store {
+    /// One member of the org, if they exist.
     pub async fn member(&self, org_id: &str, user_id: &str) -> Result<Option<Member>, LeadsError> {
         find_member(&self.db, org_id, user_id).await
     }
@@ -75,14 +79,17 @@ impl Store {
         if user_ids.is_empty() {
             return Ok(Default::default());
         }
-        member::Entity::find()
-            .filter(member::Column::OrgId.eq(org_id))
-            .filter(member::Column::UserId.is_in(user_ids.iter().copied()))
-            .all(&self.db)
-            .await?
+        let members: Vec<Member> = fetch_all(
+            &self.db,
+            member::Entity::find()
+                .filter(member::Column::OrgId.eq(org_id))
+                .filter(member::Column::UserId.is_in(user_ids.iter().copied())),
+        )
+        .await?;
+        Ok(members
             .into_iter()
-            .map(|m| Ok((m.user_id.clone(), Member::try_from(m)?)))
-            .collect()
+            .map(|m| (m.user_id.clone(), m))
+            .collect())
     }
 
     /// Members ordered by user id (the routing rotation order).
@@ -99,13 +106,7 @@ impl Store {
         if !include_inactive {
             query = query.filter(member::Column::Active.eq(true));
         }
-        query
-            .order_by_asc(member::Column::UserId)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(Member::try_from)
-            .collect()
+        fetch_all(&self.db, query.order_by_asc(member::Column::UserId)).await
     }
 
     /// Creates or updates a member in one transaction with its audit row.
@@ -132,12 +133,8 @@ impl Store {
             .lock_exclusive()
             .all(&txn)
             .await?;
-        let existing = member::Entity::find_by_id((org_id.to_owned(), upsert.user_id.clone()))
-            .lock_exclusive()
-            .one(&txn)
-            .await?
-            .map(Member::try_from)
-            .transpose()?;
+        let existing: Option<Member> =
+            fetch_one(&txn, member_by_id(org_id, &upsert.user_id).lock_exclusive()).await?;
         let other_owners = owners
             .iter()
             .filter(|o| o.user_id != upsert.user_id)
@@ -145,32 +142,24 @@ impl Store {
         authorize(existing.as_ref(), other_owners)?;
 
         let at = now();
+        let mut model = member::ActiveModel {
+            org_id: Set(org_id.to_owned()),
+            user_id: Set(upsert.user_id.clone()),
+            display_name: Set(upsert.display_name.clone()),
+            email: Set(upsert.email.clone()),
+            role: Set(upsert.role.as_str().to_owned()),
+            active: Set(upsert.active.unwrap_or(true)),
+            updated_at: Set(at),
+            ..Default::default()
+        };
         let (saved, before) = match existing {
             Some(old) => {
-                let model = member::ActiveModel {
-                    org_id: Set(org_id.to_owned()),
-                    user_id: Set(upsert.user_id.clone()),
-                    display_name: Set(upsert.display_name.clone()),
-                    email: Set(upsert.email.clone()),
-                    role: Set(upsert.role.as_str().to_owned()),
-                    active: Set(upsert.active.unwrap_or(old.active)),
-                    updated_at: Set(at),
-                    ..Default::default()
-                };
+                model.active = Set(upsert.active.unwrap_or(old.active));
                 (model.update(&txn).await?, Some(snapshot(&old)))
             }
             None => {
-                let model = member::ActiveModel {
-                    org_id: Set(org_id.to_owned()),
-                    user_id: Set(upsert.user_id.clone()),
-                    display_name: Set(upsert.display_name.clone()),
-                    email: Set(upsert.email.clone()),
-                    role: Set(upsert.role.as_str().to_owned()),
-                    active: Set(upsert.active.unwrap_or(true)),
-                    available: Set(true),
-                    created_at: Set(at),
-                    updated_at: Set(at),
-                };
+                model.available = Set(true);
+                model.created_at = Set(at);
                 (model.insert(&txn).await?, None)
             }
         };
@@ -189,7 +178,7 @@ impl Store {
         available: bool,
     ) -> Result<Option<Member>, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let Some(old) = member::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+        let Some(old) = member_by_id(org_id, user_id)
             .lock_exclusive()
             .one(&txn)
             .await?
@@ -215,14 +204,24 @@ impl Store {
         org_id: &str,
         user_id: &str,
     ) -> Result<u64, LeadsError> {
-        Ok(member_change::Entity::find()
-            .filter(member_change::Column::OrgId.eq(org_id))
-            .filter(member_change::Column::UserId.eq(user_id))
-            .count(&self.db)
-            .await?)
+        change_count(&self.db, org_id, user_id).await
     }
 }
 
+/// How many audit rows a member has: their change counter.
+async fn change_count(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+) -> Result<u64, LeadsError> {
+    Ok(member_change::Entity::find()
+        .filter(member_change::Column::OrgId.eq(org_id))
+        .filter(member_change::Column::UserId.eq(user_id))
+        .count(db)
+        .await?)
+}
+
+/// Writes the audit row of a change to `after` and its directory fact.
 async fn record_change(
     db: &impl ConnectionTrait,
     org_id: &str,
@@ -244,22 +243,12 @@ async fn record_change(
     // The change's fact for the other services' directories, in the same
     // transaction; its version is the member's number of changes (the row
     // is locked, so it only grows).
-    let version = member_change::Entity::find()
-        .filter(member_change::Column::OrgId.eq(org_id))
-        .filter(member_change::Column::UserId.eq(after.user_id.as_str()))
-        .count(db)
-        .await? as i64;
+    let version = change_count(db, org_id, &after.user_id).await? as i64;
     super::outbox::enqueue(
         db,
         org_id,
         vec![OutboxEvent::Directory {
-            members: vec![DirectoryFact {
-                user_id: after.user_id.clone(),
-                role: after.role.as_str().to_owned(),
-                active: after.active,
-                available: after.available,
-                version,
-            }],
+            members: vec![directory_fact(after, version)],
         }],
     )
     .await?;
@@ -284,13 +273,7 @@ impl Store {
             .list_members(org_id, false, true)
             .await?
             .into_iter()
-            .map(|m| DirectoryFact {
-                version: versions.get(&m.user_id).copied().unwrap_or(0),
-                role: m.role.as_str().to_owned(),
-                active: m.active,
-                available: m.available,
-                user_id: m.user_id,
-            })
+            .map(|m| directory_fact(&m, versions.get(&m.user_id).copied().unwrap_or(0)))
             .collect())
     }
 }

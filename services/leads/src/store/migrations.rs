@@ -5,11 +5,10 @@
 //! so two pods starting together never migrate at once: the second waits, then
 //! finds nothing left to do.
 
-use sea_orm::DatabaseConnection;
 use sea_orm_migration::prelude::*;
 
 /// Arbitrary but fixed: the advisory lock id for leads migrations ("LEADS" in ASCII).
-const MIGRATION_LOCK_ID: i64 = 0x4c_45_41_44_53;
+pub const MIGRATION_LOCK_ID: i64 = 0x4c_45_41_44_53;
 
 pub struct Migrator;
 
@@ -30,11 +29,6 @@ impl MigratorTrait for Migrator {
         // Its own name, so the three services can share one database in a pinch.
         "leads_migrations".into_iden()
     }
-}
-
-/// Applies every pending migration under this service's advisory lock.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    leadflow_db::migrate::<Migrator>(db, MIGRATION_LOCK_ID).await
 }
 
 mod m0001_initial {

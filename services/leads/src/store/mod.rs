@@ -20,35 +20,18 @@ mod ownership;
 mod queries;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::DatabaseConnection;
 
 pub use idempotency::{Creation, new_lead_id};
 pub use outbox::{DeadLetter, Delivery, OutboxRow};
 pub use ownership::Applied;
 
-/// The leads database.
-#[derive(Debug, Clone)]
-pub struct Store {
-    /// The pool every query and transaction of the service runs on.
-    db: DatabaseConnection,
+leadflow_db::own_database! {
+    /// The leads database.
+    pub struct Store;
+    migrations: migrations::Migrator, lock: migrations::MIGRATION_LOCK_ID
 }
 
 impl Store {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Store { db }
-    }
-
-    /// Opens the database at `url` (see [`leadflow_db::connect`]).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
-        Ok(Store::new(
-            leadflow_db::connect(url, max_connections).await?,
-        ))
-    }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// The OTel `db.system` of this store.
     pub fn db_system(&self) -> &'static str {
         match self.db.get_database_backend() {
@@ -56,11 +39,6 @@ impl Store {
             sea_orm::DbBackend::Sqlite => "sqlite",
             _ => "other_sql",
         }
-    }
-
-    /// Applies pending migrations (see [`migrations::migrate`]).
-    pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
-        migrations::migrate(&self.db).await
     }
 
     /// This database's own random identity (made when it was created).

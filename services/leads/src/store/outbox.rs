@@ -43,8 +43,11 @@ pub const OUTBOX: LeasedQueue = LeasedQueue {
 /// An event a dispatcher holds the lease on.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
+    /// The outbox row: outcomes are recorded against it and notify keys embed it.
     pub id: i64,
+    /// The organisation to deliver as: a round groups its rows by it.
     pub org_id: String,
+    /// What to deliver, parsed from the row's payload.
     pub event: OutboxEvent,
     /// Attempts before this one (this one is counted already).
     pub attempts: i32,
@@ -57,11 +60,17 @@ pub struct OutboxRow {
 /// A dead letter, as operators see it.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
+    /// The outbox row id operators pass to RetryDeadLetters.
     pub id: i64,
+    /// The organisation it belongs to (the listing is already scoped to it).
     pub org_id: String,
+    /// Which event it is (`OutboxEvent::kind`), so operators know what failed.
     pub kind: String,
+    /// Attempts made before it became dead.
     pub attempts: i32,
+    /// Why the last attempt failed, so operators can fix the cause before a retry.
     pub last_error: Option<String>,
+    /// When the change that wrote it happened.
     pub created_at: DateTime<Utc>,
 }
 
@@ -101,7 +110,12 @@ pub(crate) async fn enqueue(
 #[derive(Debug, Clone)]
 pub enum Delivery {
     Delivered,
-    Retry { error: String, at: DateTime<Utc> },
+    Retry {
+        /// Why the attempt failed: kept as the row's `last_error`.
+        error: String,
+        /// When the event is due again (the backoff): its new `next_attempt_at`.
+        at: DateTime<Utc>,
+    },
     Dead(String),
 }
 

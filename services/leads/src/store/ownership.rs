@@ -18,7 +18,7 @@ use sea_orm::{
 
 use super::entities::{lead, lead_event, lead_tag};
 use super::outbox::enqueue;
-use super::queries::lead_condition;
+use super::queries::{fetch_all, find_lead, lead_condition, name_of};
 use super::{Store, now};
 use crate::domain::assign::{
     AssignPlan, AssignRequest, AssignSelection, AssignSkip, Held, SkipReason,
@@ -60,11 +60,11 @@ fn history_model(
         lead_id: Set(lead_id.to_owned()),
         kind: Set(row.kind.as_str().to_owned()),
         actor_id: Set(row.actor_id.clone()),
-        method: Set(row.method.map(|m| m.as_str().to_owned())),
+        method: Set(name_of(row.method)),
         from_owner_id: Set(row.from_owner_id.clone()),
         to_owner_id: Set(row.to_owner_id.clone()),
-        from_status: Set(row.from_status.map(|s| s.as_str().to_owned())),
-        to_status: Set(row.to_status.map(|s| s.as_str().to_owned())),
+        from_status: Set(name_of(row.from_status)),
+        to_status: Set(name_of(row.to_status)),
         batch_id: Set(row.batch_id.clone()),
         explanation: Set(row.explanation.clone()),
         at: Set(at),
@@ -140,19 +140,6 @@ async fn write(
     Ok(update.exec(txn).await?.rows_affected)
 }
 
-async fn lead_in(
-    db: &impl ConnectionTrait,
-    org_id: &str,
-    lead_id: &str,
-) -> Result<Option<Lead>, LeadsError> {
-    lead::Entity::find_by_id(lead_id.to_owned())
-        .filter(lead::Column::OrgId.eq(org_id))
-        .one(db)
-        .await?
-        .map(Lead::try_from)
-        .transpose()
-}
-
 /// Inserts a new lead with its tags, history and outbox events. `id` is fresh.
 pub(super) async fn insert_lead(
     txn: &DatabaseTransaction,
@@ -176,7 +163,7 @@ pub(super) async fn insert_lead(
         owner_id: plan.owner_id.clone(),
         assigned_at: plan.owner_id.as_ref().map(|_| at),
         assigned_by: plan.assigned_by.clone(),
-        assignment_method: plan.method.map(|m| m.as_str().to_owned()),
+        assignment_method: name_of(plan.method),
         version: 1,
         created_by: actor_id.to_owned(),
         created_at_us: at.timestamp_micros(),
@@ -217,7 +204,7 @@ impl Store {
         let landed = write(&txn, org_id, &change.lead_id, &change.write, at).await? > 0;
         if !landed {
             return Ok(Applied::Unchanged(
-                lead_in(&txn, org_id, &change.lead_id).await?,
+                find_lead(&txn, org_id, &change.lead_id).await?,
             ));
         }
         let history = change
@@ -226,7 +213,7 @@ impl Store {
             .map(|row| history_model(org_id, &change.lead_id, at, row))
             .collect();
         insert_history(&txn, history).await?;
-        let Some(lead) = lead_in(&txn, org_id, &change.lead_id).await? else {
+        let Some(lead) = find_lead(&txn, org_id, &change.lead_id).await? else {
             return Ok(Applied::Unchanged(None));
         };
         enqueue(&txn, org_id, change.events(&lead)).await?;
@@ -298,12 +285,8 @@ impl Store {
             let rows = lead::Entity::find()
                 .filter(lead::Column::OrgId.eq(org_id))
                 .filter(lead::Column::Id.is_in(chunk.iter().copied()))
-                .order_by_asc(lead::Column::CreatedAtUs)
-                .all(&txn)
-                .await?;
-            for row in rows {
-                written.push(Lead::try_from(row)?);
-            }
+                .order_by_asc(lead::Column::CreatedAtUs);
+            written.extend(fetch_all::<_, Lead>(&txn, rows).await?);
         }
         enqueue(&txn, org_id, plan.events(request, &written)).await?;
         txn.commit().await?;

@@ -4,19 +4,40 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 
 use super::Store;
 use super::entities::{lead, lead_event, lead_tag};
 use crate::domain::events::OwnershipFact;
 use crate::domain::filter::{LeadQuery, OwnerFilter, PageCursor, SortOrder};
-use crate::domain::lead::{AssignmentMethod, EventKind, Lead, LeadEvent, LeadSource, LeadStatus};
+use crate::domain::lead::{Lead, LeadEvent, LeadStatus};
 use crate::domain::permissions::LeadScope;
+use crate::domain::stored::StoredName;
 use crate::error::LeadsError;
 
 fn corrupt(what: &str, value: &str) -> LeadsError {
     LeadsError::Internal(format!("unknown stored {what} {value:?}"))
+}
+
+/// A stored name read back; one the service does not know is a corrupt row
+/// (`what` names the column in the error).
+pub(super) fn stored<T: StoredName>(what: &str, text: &str) -> Result<T, LeadsError> {
+    T::parse_stored(text).ok_or_else(|| corrupt(what, text))
+}
+
+/// [`stored`], for a nullable column.
+pub(super) fn stored_opt<T: StoredName>(
+    what: &str,
+    text: Option<&str>,
+) -> Result<Option<T>, LeadsError> {
+    text.map(|text| stored(what, text)).transpose()
+}
+
+/// The stored spelling of a nullable name.
+pub(super) fn name_of<T: StoredName>(value: Option<T>) -> Option<String> {
+    value.map(|value| value.as_str().to_owned())
 }
 
 impl TryFrom<lead::Model> for Lead {
@@ -24,15 +45,9 @@ impl TryFrom<lead::Model> for Lead {
 
     fn try_from(m: lead::Model) -> Result<Self, Self::Error> {
         Ok(Lead {
-            source: LeadSource::parse_stored(&m.source)
-                .ok_or_else(|| corrupt("source", &m.source))?,
-            status: LeadStatus::parse_stored(&m.status)
-                .ok_or_else(|| corrupt("status", &m.status))?,
-            assignment_method: m
-                .assignment_method
-                .as_deref()
-                .map(|s| AssignmentMethod::parse_stored(s).ok_or_else(|| corrupt("method", s)))
-                .transpose()?,
+            source: stored("source", &m.source)?,
+            status: stored("status", &m.status)?,
+            assignment_method: stored_opt("method", m.assignment_method.as_deref())?,
             tags: serde_json::from_str(&m.tags).map_err(|_| corrupt("tags", &m.tags))?,
             id: m.id,
             name: m.name,
@@ -54,19 +69,11 @@ impl TryFrom<lead_event::Model> for LeadEvent {
     type Error = LeadsError;
 
     fn try_from(m: lead_event::Model) -> Result<Self, Self::Error> {
-        let status = |s: Option<String>| {
-            s.map(|s| LeadStatus::parse_stored(&s).ok_or_else(|| corrupt("status", &s)))
-                .transpose()
-        };
         Ok(LeadEvent {
-            kind: EventKind::parse_stored(&m.kind).ok_or_else(|| corrupt("event kind", &m.kind))?,
-            method: m
-                .method
-                .as_deref()
-                .map(|s| AssignmentMethod::parse_stored(s).ok_or_else(|| corrupt("method", s)))
-                .transpose()?,
-            from_status: status(m.from_status)?,
-            to_status: status(m.to_status)?,
+            kind: stored("event kind", &m.kind)?,
+            method: stored_opt("method", m.method.as_deref())?,
+            from_status: stored_opt("status", m.from_status.as_deref())?,
+            to_status: stored_opt("status", m.to_status.as_deref())?,
             id: m.id,
             lead_id: m.lead_id,
             actor_id: m.actor_id,
@@ -77,6 +84,40 @@ impl TryFrom<lead_event::Model> for LeadEvent {
             at: m.at,
         })
     }
+}
+
+/// A domain type read from a row of `E`: a row it cannot read is corrupt.
+pub(super) trait FromRow<E: EntityTrait>: TryFrom<E::Model, Error = LeadsError> {}
+
+impl<E: EntityTrait, T: TryFrom<E::Model, Error = LeadsError>> FromRow<E> for T {}
+
+/// Runs `select` and reads every row as its domain type.
+pub(super) async fn fetch_all<E: EntityTrait, T: FromRow<E>>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+) -> Result<Vec<T>, LeadsError> {
+    select.all(db).await?.into_iter().map(T::try_from).collect()
+}
+
+/// [`fetch_all`] of the first row only.
+pub(super) async fn fetch_one<E: EntityTrait, T: FromRow<E>>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+) -> Result<Option<T>, LeadsError> {
+    Ok(fetch_all(db, select.limit(1)).await?.pop())
+}
+
+/// One lead of the org, if it exists.
+pub(super) async fn find_lead(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Option<Lead>, LeadsError> {
+    fetch_one(
+        db,
+        lead::Entity::find_by_id(lead_id.to_owned()).filter(lead::Column::OrgId.eq(org_id)),
+    )
+    .await
 }
 
 /// The SQL condition for "leads of this org that this caller sees and that
@@ -164,13 +205,9 @@ fn after_cursor(order: SortOrder, cursor: &PageCursor) -> Condition {
 }
 
 impl Store {
+    /// One lead of the org, if it exists.
     pub async fn lead(&self, org_id: &str, lead_id: &str) -> Result<Option<Lead>, LeadsError> {
-        lead::Entity::find_by_id(lead_id.to_owned())
-            .filter(lead::Column::OrgId.eq(org_id))
-            .one(&self.db)
-            .await?
-            .map(Lead::try_from)
-            .transpose()
+        find_lead(&self.db, org_id, lead_id).await
     }
 
     /// One page of leads, plus how many match in all.
@@ -200,28 +237,18 @@ impl Store {
                 .order_by_desc(lead::Column::CreatedAtUs)
                 .order_by_desc(lead::Column::Id),
         };
-        let leads = select
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(Lead::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((leads, total))
+        Ok((fetch_all(&self.db, select.limit(limit)).await?, total))
     }
 
     /// A lead's history, oldest first.
     pub async fn history(&self, org_id: &str, lead_id: &str) -> Result<Vec<LeadEvent>, LeadsError> {
-        lead_event::Entity::find()
+        let events = lead_event::Entity::find()
             .filter(lead_event::Column::OrgId.eq(org_id))
             .filter(lead_event::Column::LeadId.eq(lead_id))
-            .order_by_asc(lead_event::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(LeadEvent::try_from)
-            .collect()
+            .order_by_asc(lead_event::Column::Id);
+        fetch_all(&self.db, events).await
     }
+
     /// The truth routing reconciles against: every lead of the org as an
     /// ownership fact, in id order, after `after_id`.
     pub async fn ownership_truth(

@@ -1,6 +1,7 @@
 //! `spawn_app`: a leads server of its own for each test.
 
 use leadflow_auth::Role;
+use leadflow_db::OwnDatabase;
 use leadflow_leads::store::Store;
 use leadflow_proto::common::v1 as common;
 use leadflow_proto::leads::v1 as pb;
@@ -32,15 +33,9 @@ pub async fn spawn_app() -> TestApp {
     let auth = TestAuth::new();
     let (server_store, verifier) = (store.clone(), auth.verifier.clone());
     let server = TestServer::spawn(move |listener, shutdown| async move {
-        leadflow_leads::serve(
-            server_store,
-            verifier,
-            &ServerArgs::default(),
-            leadflow_leads::Links::standalone(),
-            listener,
-            shutdown,
-        )
-        .await
+        leadflow_leads::host(server_store, leadflow_leads::Links::standalone())
+            .serve(&ServerArgs::default(), verifier, listener, shutdown)
+            .await
     })
     .await;
     let app = TestApp {

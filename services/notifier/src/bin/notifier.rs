@@ -9,5 +9,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    leadflow_server::cli::main::<leadflow_notifier::NotifierService>().await
+    leadflow_server::cli::main_with::<
+        leadflow_notifier::NotifierService,
+        leadflow_notifier::NotifierCommands,
+    >()
+    .await
 }

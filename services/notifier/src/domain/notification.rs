@@ -189,16 +189,10 @@ pub fn check_text(
 
 /// Ids: printable, no whitespace, at most 128 bytes.
 pub fn check_id(field: &str, value: &str) -> Result<(), NotifierError> {
-    if value.is_empty()
-        || value.len() > 128
-        || value.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(NotifierError::invalid(
-            field,
-            "must be 1 to 128 printable characters without spaces",
-        ));
+    match leadflow_text::is_id(value) {
+        true => Ok(()),
+        false => Err(NotifierError::invalid(field, leadflow_text::ID_RULE)),
     }
-    Ok(())
 }
 
 /// A minimal email syntax check (one @, a dotted domain, no spaces).

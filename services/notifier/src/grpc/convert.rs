@@ -3,7 +3,7 @@
 //! the messages callers see. Nothing here reads the database.
 
 use leadflow_auth::Caller;
-use leadflow_db::directory::{DirectoryFact, MAX_FACTS};
+use leadflow_db::directory::DirectoryFact;
 use leadflow_proto::common::v1 as common;
 use leadflow_proto::notifier::v1 as pb;
 use leadflow_server::page::{self, PageLimits};
@@ -248,36 +248,11 @@ pub fn parse_endpoint_to_remove(endpoint: String) -> Result<String, NotifierErro
     Ok(endpoint)
 }
 
-/// ApplyDirectoryChanges' members, at most [`MAX_FACTS`].
+/// ApplyDirectoryChanges' members, as routing reads them too.
 pub fn directory_facts(
     members: Vec<common::DirectoryFact>,
 ) -> Result<Vec<DirectoryFact>, NotifierError> {
-    if members.len() > MAX_FACTS {
-        return Err(NotifierError::invalid(
-            "members",
-            format!("at most {MAX_FACTS} per call"),
-        ));
-    }
-    members.into_iter().map(directory_fact).collect()
-}
-
-fn directory_fact(f: common::DirectoryFact) -> Result<DirectoryFact, NotifierError> {
-    check_id("members.user_id", &f.user_id)?;
-    if f.version < 0 {
-        return Err(NotifierError::invalid(
-            "members.version",
-            "may not be negative",
-        ));
-    }
-    Ok(DirectoryFact {
-        role: common::Role::try_from(f.role)
-            .map_or("ROLE_UNSPECIFIED", |r| r.as_str_name())
-            .to_ascii_lowercase(),
-        user_id: f.user_id,
-        active: f.active,
-        available: f.available,
-        version: f.version,
-    })
+    Ok(leadflow_db::directory::facts_from_wire(members)?)
 }
 
 impl From<pb::UpdatePreferencesRequest> for Preferences {

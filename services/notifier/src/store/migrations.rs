@@ -1,10 +1,9 @@
 //! The notifier database schema, migrated under a Postgres advisory lock.
 
-use sea_orm::DatabaseConnection;
 use sea_orm_migration::prelude::*;
 
 /// The advisory lock id for notifier migrations ("NOTIF" in ASCII).
-const MIGRATION_LOCK_ID: i64 = 0x4e_4f_54_49_46;
+pub const MIGRATION_LOCK_ID: i64 = 0x4e_4f_54_49_46;
 
 pub struct Migrator;
 
@@ -22,11 +21,6 @@ impl MigratorTrait for Migrator {
     fn migration_table_name() -> DynIden {
         "notifier_migrations".into_iden()
     }
-}
-
-/// Applies every pending migration under this service's advisory lock.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    leadflow_db::migrate::<Migrator>(db, MIGRATION_LOCK_ID).await
 }
 
 mod m0001_initial {

@@ -23,7 +23,6 @@ mod preferences;
 mod subscriptions;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::DatabaseConnection;
 
 pub use crate::domain::fanout::{Channel, Preferences};
 pub use deliveries::{DeliveryView, DueDelivery, Outcome, Status};
@@ -57,29 +56,8 @@ fn to_notification(m: notification::Model) -> Result<Notification, NotifierError
     })
 }
 
-/// The notifier database.
-#[derive(Debug, Clone)]
-pub struct Store {
-    /// The pool every query of every replica task shares.
-    db: DatabaseConnection,
-}
-
-impl Store {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Store { db }
-    }
-
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
-        Ok(Store::new(
-            leadflow_db::connect(url, max_connections).await?,
-        ))
-    }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
-        migrations::migrate(&self.db).await
-    }
+leadflow_db::own_database! {
+    /// The notifier database.
+    pub struct Store;
+    migrations: migrations::Migrator, lock: migrations::MIGRATION_LOCK_ID
 }

@@ -1,5 +1,6 @@
 //! Spawning notifier replicas over one database.
 
+use leadflow_db::OwnDatabase;
 use std::time::Duration;
 
 use leadflow_auth::Role;
@@ -96,14 +97,9 @@ impl NotifierApp {
         let verifier = self.auth.verifier.clone();
         self.servers.push(
             TestServer::spawn(move |listener, shutdown| async move {
-                leadflow_notifier::serve(
-                    parts,
-                    verifier,
-                    &ServerArgs::default(),
-                    listener,
-                    shutdown,
-                )
-                .await
+                leadflow_notifier::host(parts)
+                    .serve(&ServerArgs::default(), verifier, listener, shutdown)
+                    .await
             })
             .await,
         );

@@ -1,5 +1,6 @@
 //! The in-app bell: inbox, unread count, and the live stream across replicas.
 
+use leadflow_db::OwnDatabase;
 use std::time::Duration;
 
 use leadflow_proto::notifier::v1 as pb;
@@ -251,14 +252,14 @@ async fn on_sqlite_one_process_fans_out_in_process() {
     let auth = leadflow_testkit::TestAuth::new();
     let verifier = auth.verifier.clone();
     let server = leadflow_testkit::TestServer::spawn(move |listener, shutdown| async move {
-        leadflow_notifier::serve(
-            parts,
-            verifier,
-            &leadflow_server::ServerArgs::default(),
-            listener,
-            shutdown,
-        )
-        .await
+        leadflow_notifier::host(parts)
+            .serve(
+                &leadflow_server::ServerArgs::default(),
+                verifier,
+                listener,
+                shutdown,
+            )
+            .await
     })
     .await;
     let mut client =

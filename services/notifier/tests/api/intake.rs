@@ -3,6 +3,7 @@
 //! follow each recipient's preferences, and one notification the database
 //! refuses fails only its own call.
 
+use leadflow_db::OwnDatabase;
 use std::collections::{HashMap, HashSet};
 
 use leadflow_proto::notifier::v1 as pb;

@@ -6,7 +6,7 @@
 mod convert;
 mod requests;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use leadflow_auth::Caller;
@@ -156,7 +156,7 @@ impl RoutingService for RoutingApi {
 fn observe_decision(decision: pb::RouteDecision) -> pb::RouteDecision {
     let reason =
         pb::DecisionReason::try_from(decision.reason).map_or("unknown", |r| r.as_str_name());
-    decisions_counter().add(
+    DECISIONS.add(
         1,
         &[
             opentelemetry::KeyValue::new("reason", reason),
@@ -182,13 +182,9 @@ fn observe_reconcile(org_id: &str, done: Reconciled) -> pb::ReconcileWorkloadRes
 
 /// Routing decisions by reason and fallback, for alerts ("leads are not
 /// being routed") and dashboards.
-fn decisions_counter() -> &'static opentelemetry::metrics::Counter<u64> {
-    static COUNTER: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
-        std::sync::OnceLock::new();
-    COUNTER.get_or_init(|| {
-        leadflow_telemetry::meter()
-            .u64_counter("leadflow.routing.decisions")
-            .with_description("RouteLead decisions by reason and fallback")
-            .build()
-    })
-}
+static DECISIONS: LazyLock<opentelemetry::metrics::Counter<u64>> = LazyLock::new(|| {
+    leadflow_telemetry::counter(
+        "leadflow.routing.decisions",
+        "RouteLead decisions by reason and fallback",
+    )
+});

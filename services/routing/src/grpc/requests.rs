@@ -69,13 +69,12 @@ impl TryFrom<pb::RouteLeadRequest> for RouteLead {
         // Recorded as soon as it is known to be an id, so the trace of a
         // request refused for a later field still names its lead.
         tracing::Span::current().record("lead.id", req.lead_id.as_str());
-        let source = source_from_pb("source", req.source)?;
-        let tags = tags_from_pb("tags", req.tags)?;
+        let lead = lead_from_pb(["source", "tags"], req.source, req.tags)?;
         let candidates = candidates_from_pb(req.candidates)?;
         Ok(RouteLead {
             attempt: attempt_from_pb(req.attempt)?,
             lead_id: req.lead_id,
-            lead: Lead { source, tags },
+            lead,
             candidates,
         })
     }
@@ -96,12 +95,7 @@ impl TryFrom<pb::SimulateRoutingRequest> for Simulation {
         let leads = req
             .leads
             .into_iter()
-            .map(|lead| {
-                Ok(Lead {
-                    source: source_from_pb("leads.source", lead.source)?,
-                    tags: tags_from_pb("leads.tags", lead.tags)?,
-                })
-            })
+            .map(|lead| lead_from_pb(["leads.source", "leads.tags"], lead.source, lead.tags))
             .collect::<Result<_, RoutingError>>()?;
         Ok(Simulation {
             draft,
@@ -140,38 +134,11 @@ pub fn ownership_changes(
     facts_from_pb("changes", req.changes)
 }
 
-/// ApplyDirectoryChanges' facts. (The notifier has its own copy; see
-/// `leadflow_db::directory`.)
+/// ApplyDirectoryChanges' facts, as the notifier reads them too.
 pub fn directory_from_pb(
     req: common::ApplyDirectoryChangesRequest,
 ) -> Result<Vec<DirectoryFact>, RoutingError> {
-    if req.members.len() > directory::MAX_FACTS {
-        return Err(RoutingError::invalid(
-            "members",
-            format!("at most {} per call", directory::MAX_FACTS),
-        ));
-    }
-    req.members
-        .into_iter()
-        .map(|f| {
-            check_id("members.user_id", &f.user_id)?;
-            if f.version < 0 {
-                return Err(RoutingError::invalid(
-                    "members.version",
-                    "may not be negative",
-                ));
-            }
-            Ok(DirectoryFact {
-                role: role_from_pb(f.role)
-                    .map_or("unknown", |r| r.as_str())
-                    .to_owned(),
-                user_id: f.user_id,
-                active: f.active,
-                available: f.available,
-                version: f.version,
-            })
-        })
-        .collect()
+    Ok(directory::facts_from_wire(req.members)?)
 }
 
 /// Settings from the wire, validated by [`Settings::parse`].
@@ -208,13 +175,10 @@ pub fn role_from_pb(raw: i32) -> Option<Role> {
 
 /// A user or lead id: 1 to 128 printable characters without spaces.
 pub fn check_id(field: &str, id: &str) -> Result<(), RoutingError> {
-    if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RoutingError::invalid(
-            field,
-            "must be 1 to 128 printable characters without spaces",
-        ));
+    match leadflow_text::is_id(id) {
+        true => Ok(()),
+        false => Err(RoutingError::invalid(field, leadflow_text::ID_RULE)),
     }
-    Ok(())
 }
 
 fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, RoutingError> {
@@ -236,6 +200,16 @@ fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, 
             })
         })
         .collect()
+}
+
+/// The routed facts of a lead; `fields` name its source and tags in the
+/// request (`source`, `tags` in RouteLead; `leads.source`, `leads.tags` in
+/// SimulateRouting).
+fn lead_from_pb(fields: [&str; 2], source: i32, tags: Vec<String>) -> Result<Lead, RoutingError> {
+    Ok(Lead {
+        source: source_from_pb(fields[0], source)?,
+        tags: tags_from_pb(fields[1], tags)?,
+    })
 }
 
 fn source_from_pb(field: &str, raw: i32) -> Result<common::LeadSource, RoutingError> {

@@ -1,11 +1,10 @@
 //! The routing database schema. Like every leadflow service, migrations run
 //! under a Postgres advisory lock so that pods starting together are safe.
 
-use sea_orm::DatabaseConnection;
 use sea_orm_migration::prelude::*;
 
 /// The advisory lock id for routing migrations ("ROUTE" in ASCII).
-const MIGRATION_LOCK_ID: i64 = 0x52_4f_55_54_45;
+pub const MIGRATION_LOCK_ID: i64 = 0x52_4f_55_54_45;
 
 pub struct Migrator;
 
@@ -21,11 +20,6 @@ impl MigratorTrait for Migrator {
     fn migration_table_name() -> DynIden {
         "routing_migrations".into_iden()
     }
-}
-
-/// Applies every pending migration under this service's advisory lock.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    leadflow_db::migrate::<Migrator>(db, MIGRATION_LOCK_ID).await
 }
 
 mod m0001_initial {

@@ -2,8 +2,8 @@
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TryInsertResult,
 };
 
 use super::entities::{audit, settings};
@@ -29,32 +29,13 @@ fn parse(json: &str) -> Result<Settings, RoutingError> {
     serde_json::from_str(json).map_err(|e| RoutingError::Internal(format!("stored settings: {e}")))
 }
 
-/// The routing database.
-#[derive(Debug, Clone)]
-pub struct SettingsStore {
-    /// The routing database (the directory table lives there too).
-    db: DatabaseConnection,
+leadflow_db::own_database! {
+    /// The routing database.
+    pub struct SettingsStore;
+    migrations: super::migrations::Migrator, lock: super::migrations::MIGRATION_LOCK_ID
 }
 
 impl SettingsStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        SettingsStore { db }
-    }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sea_orm::DbErr> {
-        Ok(SettingsStore::new(
-            leadflow_db::connect(url, max_connections).await?,
-        ))
-    }
-
-    pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
-        super::migrations::migrate(&self.db).await
-    }
-
     /// The organisation's settings; routing off at version 0 if never saved.
     pub async fn get(&self, org_id: &str) -> Result<VersionedSettings, RoutingError> {
         Ok(

@@ -1,5 +1,6 @@
 //! Spawning routing replicas that share one settings database and one state.
 
+use leadflow_db::OwnDatabase;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +75,8 @@ pub async fn spawn_routing(replicas: usize, kind: StateKind) -> RoutingApp {
         let verifier = auth.verifier.clone();
         servers.push(
             TestServer::spawn(move |listener, shutdown| async move {
-                leadflow_routing::serve(api, verifier, &ServerArgs::default(), listener, shutdown)
+                leadflow_routing::host(api)
+                    .serve(&ServerArgs::default(), verifier, listener, shutdown)
                     .await
             })
             .await,

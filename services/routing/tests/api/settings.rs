@@ -1,6 +1,7 @@
 //! Settings: versioned, audited, validated.
 
 use leadflow_auth::Role;
+use leadflow_db::OwnDatabase;
 use leadflow_proto::routing::v1 as pb;
 use tonic::Code;
 
