@@ -26,6 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| root.join(p)).collect();
+    // Each file too: a directory's own mtime does not change when a file in
+    // it is edited in place.
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("leadflow_descriptor.bin"))
         .compile_protos(&files, &[root])?;

@@ -181,7 +181,13 @@ impl Gen {
             tags: self.texts(),
             user_ids: self.texts(),
             strategy: self.int(),
+            weights: self.weights(),
         }
+    }
+
+    fn weights(&mut self) -> std::collections::HashMap<String, i32> {
+        let ids = self.texts();
+        ids.into_iter().map(|id| (id, self.int())).collect()
     }
 
     fn settings(&mut self) -> Option<routing_pb::RoutingSettings> {
@@ -198,6 +204,7 @@ impl Gen {
                     }
                 })
                 .collect(),
+            weights: self.weights(),
             ..Default::default()
         })
     }

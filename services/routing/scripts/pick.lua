@@ -7,19 +7,33 @@
 -- KEYS[5] load      HASH  user id -> open leads
 -- KEYS[6] touched   HASH  lead id -> the reconcile epoch it was last written in
 -- KEYS[7] epoch     STRING  the current reconcile epoch (missing: 0)
+-- KEYS[8] weights   HASH  pool .. "\n" .. user id -> smooth-weighted current weight
+-- KEYS[9] settings  STRING  the newest settings version published
 -- ARGV[1] pool key, ARGV[2] strategy ("rr" | "balanced"), ARGV[3] lead id,
 -- ARGV[4] decision TTL (seconds), ARGV[5] a fresh generation id,
--- ARGV[6..] the eligible user ids, ascending (the rotation order).
+-- ARGV[6] the eligible reps' weights, comma-separated in their order ("":
+-- an unweighted pool), ARGV[7] the settings version the pool was planned
+-- with, ARGV[8..] the eligible user ids, ascending (the rotation order).
+--
+-- A pick planned with settings older than the newest published is refused
+-- (newer_settings = 1, nothing changed): the caller reloads and plans again.
+--
+-- The choice is crate::domain::decision::choose_in, in Lua: plain round
+-- robin from the cursor; smooth weighted round robin (nginx) over the
+-- current weights, where only the eligible reps' weights change (a skipped
+-- rep's stays frozen, a new rep starts at 0); balancing by open leads, per
+-- unit of weight when weighted (compared by cross-multiplying).
 --
 -- A remembered decision is replayed only while its assignee is still in the
 -- pool: one who was deactivated, went away or lost a sales role since gets
 -- no lead late; the lead is decided again and the earlier provisional count
 -- is released.
 --
--- Returns {assignee, replayed (0|1), generation, state_reset (0|1)}.
+-- Returns {assignee, replayed (0|1), generation, state_reset (0|1),
+-- newer_settings (0|1)}.
 -- All keys share the organisation's hash tag, so this runs on Redis Cluster.
 
-local FIRST = 6
+local FIRST = 8
 -- HMGET arguments per call: Lua's unpack has a C-stack limit (~8,000).
 local SLICE = 1000
 
@@ -48,7 +62,7 @@ local stored = redis.call('GET', KEYS[2])
 if stored then
   for i = FIRST, #ARGV do
     if ARGV[i] == stored then
-      return {stored, 1, gen, reset}
+      return {stored, 1, gen, reset, 0}
     end
   end
   -- No longer eligible: release the provisional count it was given.
@@ -58,6 +72,10 @@ if stored then
       redis.call('HDEL', KEYS[5], stored)
     end
   end
+end
+
+if tonumber(redis.call('GET', KEYS[9]) or '0') > tonumber(ARGV[7]) then
+  return {'', 0, gen, reset, 1}
 end
 
 -- The first eligible id after the cursor, wrapping to the start.
@@ -72,29 +90,65 @@ if cursor then
   end
 end
 
-local pick
-if strategy == 'rr' then
-  pick = ARGV[start]
-else
-  local counts = {}
+local weights = nil
+if ARGV[6] ~= '' then
+  weights = {}
+  for w in string.gmatch(ARGV[6], '%d+') do
+    weights[#weights + 1] = tonumber(w)
+  end
+end
+
+-- The values of `hash` for the eligible ids (field = prefix .. id), in order.
+local function values(hash, prefix)
+  local out = {}
   for from = FIRST, #ARGV, SLICE do
     local to = math.min(from + SLICE - 1, #ARGV)
-    local part = redis.call('HMGET', KEYS[5], unpack(ARGV, from, to))
+    local fields = {}
+    for i = from, to do fields[#fields + 1] = prefix .. ARGV[i] end
+    local part = redis.call('HMGET', hash, unpack(fields))
     for j = 1, #part do
-      counts[#counts + 1] = tonumber(part[j]) or 0
+      out[#out + 1] = tonumber(part[j]) or 0
     end
   end
-  local min
+  return out
+end
+
+local pick
+if strategy == 'rr' and weights == nil then
+  pick = ARGV[start]
+elseif strategy == 'rr' then
+  local prefix = pool .. '\n'
+  local current = values(KEYS[8], prefix)
+  local total, best = 0, 1
   for i = 1, n do
-    if min == nil or counts[i] < min then min = counts[i] end
+    total = total + weights[i]
+    current[i] = current[i] + weights[i]
+    if current[i] > current[best] then best = i end
   end
+  current[best] = current[best] - total
+  for from = 1, n, SLICE do
+    local args = {}
+    for i = from, math.min(from + SLICE - 1, n) do
+      args[#args + 1] = prefix .. ARGV[FIRST + i - 1]
+      args[#args + 1] = current[i]
+    end
+    redis.call('HSET', KEYS[8], unpack(args))
+  end
+  pick = ARGV[FIRST + best - 1]
+else
+  local counts = values(KEYS[5], '')
+  local best
   for k = 0, n - 1 do
-    local i = ((start - FIRST + k) % n) + FIRST
-    if counts[i - FIRST + 1] == min then
-      pick = ARGV[i]
-      break
+    local i = ((start - FIRST + k) % n) + 1
+    if best == nil then
+      best = i
+    else
+      local wi = weights and weights[i] or 1
+      local wb = weights and weights[best] or 1
+      if counts[i] * wb < counts[best] * wi then best = i end
     end
   end
+  pick = ARGV[FIRST + best - 1]
 end
 
 redis.call('HSET', KEYS[1], pool, pick)
@@ -107,4 +161,4 @@ if redis.call('HEXISTS', KEYS[4], lead) == 0 then
   redis.call('HINCRBY', KEYS[5], pick, 1)
 end
 redis.call('SET', KEYS[2], pick, 'EX', ARGV[4])
-return {pick, 0, gen, reset}
+return {pick, 0, gen, reset, 0}

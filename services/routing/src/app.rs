@@ -30,8 +30,12 @@ pub fn audit_fingerprint(org_id: &str) -> [u8; 32] {
     fingerprint("routing-audit", &org_id)
 }
 
-/// Settings read per RouteLead are cached this briefly per replica: an update
-/// on this replica is seen at once, one on another replica within the TTL.
+/// Settings read per RouteLead are cached this briefly per replica. An update
+/// on this replica is seen at once; one on another replica is published to
+/// the state store, which refuses a pick planned with older settings, so the
+/// next lead on every replica uses the new settings. Only if publishing
+/// failed (the state store was down) does a replica keep older settings, for
+/// at most the TTL.
 #[derive(Debug)]
 struct SettingsCache {
     /// How long an entry is reused.
@@ -198,6 +202,9 @@ impl Routing {
             .update(org, actor, &update.settings, update.expected_version)
             .await?;
         self.cache.put(org, saved.clone());
+        if let Err(error) = self.state.publish_settings(org, saved.version).await {
+            tracing::warn!(org = %org, %error, "settings saved but not published to the routing state; other replicas see them within the settings cache TTL");
+        }
         Ok(saved)
     }
 
@@ -218,27 +225,50 @@ impl Routing {
     /// chooses from it atomically with moving its cursor.
     pub async fn route_lead(&self, org_id: &str, ask: RouteLead) -> Result<Routed, RoutingError> {
         let settings = self.current_settings(org_id).await?;
+        match self.route_with(org_id, &ask, &settings).await? {
+            Some(routed) => Ok(routed),
+            // Newer settings were saved on another replica: read them and plan again.
+            None => {
+                let settings = self.settings.get(org_id).await?;
+                self.cache.put(org_id, settings.clone());
+                self.route_with(org_id, &ask, &settings)
+                    .await?
+                    .ok_or_else(|| RoutingError::Aborted("routing settings changed; retry".into()))
+            }
+        }
+    }
+
+    /// [`Routing::route_lead`] with `settings`; `None` when newer ones exist.
+    async fn route_with(
+        &self,
+        org_id: &str,
+        ask: &RouteLead,
+        settings: &VersionedSettings,
+    ) -> Result<Option<Routed>, RoutingError> {
         let lead = &ask.lead;
         let plan = decision::plan(&settings.settings, &ask.candidates, lead.source, &lead.tags);
         let Some(pool) = plan.pool() else {
             let decision = Decision::new(plan, None);
-            return Ok(Routed {
+            return Ok(Some(Routed {
                 decision,
                 replayed: false,
                 generation: None,
-            });
+            }));
         };
         let key = pool.pool.key();
-        let pick = Pick::of(&ask.lead_id, ask.attempt, &key, pool)?;
+        let pick = Pick::of(&ask.lead_id, ask.attempt, &key, pool)?.planned_with(settings.version);
         let picked = self.state.pick_with(org_id, &pick).await?;
+        if picked.newer_settings {
+            return Ok(None);
+        }
         if picked.generation.reset {
             tracing::warn!(org = %org_id, "routing state was empty: a new generation started; workload needs a reconcile");
         }
-        Ok(Routed {
+        Ok(Some(Routed {
             decision: Decision::new(plan, Some(picked.assignee)),
             replayed: picked.replayed,
             generation: Some(picked.generation),
-        })
+        }))
     }
 
     /// SimulateRouting: [`decision::dry_run`] over a scratch copy of the live

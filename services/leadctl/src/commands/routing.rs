@@ -1,6 +1,8 @@
 //! `leadctl routing …`: settings (show, set), their audit log, a dry run
 //! (simulate) and the workload counters.
 
+use std::collections::HashMap;
+
 use clap::Subcommand;
 use leadflow_proto::common::v1::LeadSource;
 use leadflow_proto::leads::v1 as leads_pb;
@@ -34,6 +36,13 @@ pub enum RoutingCommand {
         /// Remove every rule.
         #[arg(long, conflicts_with = "rules")]
         clear_rules: bool,
+        /// A rep's weight in the default pool, 1 to 100 (repeat for more;
+        /// replaces all weights when given): `ana=3`.
+        #[arg(long = "weight", value_parser = parse_weight)]
+        weights: Vec<(String, i32)>,
+        /// Remove every weight of the default pool (everyone weighs 1).
+        #[arg(long, conflicts_with = "weights")]
+        clear_weights: bool,
     },
     /// Who changed the settings, when, and from what to what.
     Audit {
@@ -80,6 +89,8 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             rotation,
             rules,
             clear_rules,
+            weights,
+            clear_weights,
         } => {
             let request = pb::GetRoutingSettingsRequest {};
             let mut settings = routing
@@ -99,6 +110,11 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
                 settings.rules.clear();
             } else if !rules.is_empty() {
                 settings.rules = rules;
+            }
+            if clear_weights {
+                settings.weights.clear();
+            } else if !weights.is_empty() {
+                settings.weights = weights.into_iter().collect();
             }
             let request = pb::UpdateRoutingSettingsRequest {
                 settings: Some(settings),
@@ -198,6 +214,10 @@ fn print_settings(format: Format, s: &pb::RoutingSettings) {
             vec!["enabled".into(), yes_no(s.enabled)],
             vec!["strategy".into(), strategy(s.strategy)],
             vec!["rotation".into(), or_dash(&s.rotation_user_ids.join(", "))],
+            vec![
+                "weights".into(),
+                or_dash(&weights_text(&s.weights, "=", ", ")),
+            ],
         ];
         for (i, rule) in s.rules.iter().enumerate() {
             rows.push(vec![format!("rule {}", i + 1), rule_text(rule)]);
@@ -252,7 +272,33 @@ fn rule_text(rule: &pb::RoutingRule) -> String {
     if rule.strategy != pb::Strategy::Unspecified as i32 {
         parts.push(format!("strategy={}", strategy(rule.strategy)));
     }
+    if !rule.weights.is_empty() {
+        parts.push(format!("weights={}", weights_text(&rule.weights, ":", ",")));
+    }
     parts.join(";")
+}
+
+/// Weights in user id order: `ana=3, ben=2` (or `ana:3,ben:2` in a rule).
+fn weights_text(weights: &HashMap<String, i32>, pair: &str, between: &str) -> String {
+    let mut sorted: Vec<_> = weights.iter().collect();
+    sorted.sort();
+    let parts: Vec<String> = sorted
+        .into_iter()
+        .map(|(id, w)| format!("{id}{pair}{w}"))
+        .collect();
+    parts.join(between)
+}
+
+/// `ana=3` (or `ana:3` inside a rule): a user id and a whole-number weight.
+fn parse_weight(text: &str) -> Result<(String, i32), String> {
+    let (id, weight) = text
+        .split_once(['=', ':'])
+        .ok_or_else(|| format!("`{text}` is not user=weight"))?;
+    let weight = weight
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}`: the weight must be a whole number (1 to 100)"))?;
+    Ok((id.trim().to_owned(), weight))
 }
 
 /// What an audit entry changed, in a few words.
@@ -279,6 +325,12 @@ fn describe_change(before: &pb::RoutingSettings, after: &pb::RoutingSettings) ->
     }
     if before.rules != after.rules {
         changes.push(format!("{} rule(s)", after.rules.len()));
+    }
+    if before.weights != after.weights {
+        changes.push(format!(
+            "weights {}",
+            or_dash(&weights_text(&after.weights, "=", ","))
+        ));
     }
     if changes.is_empty() {
         "saved unchanged".into()
@@ -312,9 +364,15 @@ fn parse_rule(text: &str) -> Result<pb::RoutingRule, String> {
             "tags" => rule.tags = list(value),
             "users" => rule.user_ids = list(value),
             "strategy" => rule.strategy = parse::strategy(value)? as i32,
+            "weights" => {
+                rule.weights = list(value)
+                    .iter()
+                    .map(|w| parse_weight(w))
+                    .collect::<Result<_, _>>()?
+            }
             other => {
                 return Err(format!(
-                    "unknown rule key `{other}`; use name, sources, tags, users, strategy"
+                    "unknown rule key `{other}`; use name, sources, tags, users, strategy, weights"
                 ));
             }
         }
@@ -344,6 +402,21 @@ mod tests {
             "name=web;sources=website,facebook;tags=vip;users=ana,ben;strategy=balanced_workload"
         );
         assert!(parse_rule("sources=website").unwrap_err().contains("name"));
+        let weighted = parse_rule("name=fb;users=ana,ben;weights=ana:3,ben:1").unwrap();
+        assert_eq!(
+            weighted.weights,
+            HashMap::from([("ana".into(), 3), ("ben".into(), 1)])
+        );
+        assert_eq!(
+            rule_text(&weighted),
+            "name=fb;users=ana,ben;weights=ana:3,ben:1"
+        );
+        assert_eq!(parse_weight("ana=3"), Ok(("ana".into(), 3)));
+        assert!(
+            parse_weight("ana=lots")
+                .unwrap_err()
+                .contains("whole number")
+        );
         assert!(
             parse_rule("name=x;colour=red")
                 .unwrap_err()

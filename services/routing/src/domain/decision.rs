@@ -31,7 +31,11 @@ use std::collections::HashMap;
 use leadflow_auth::Role;
 use leadflow_proto::common::v1::LeadSource;
 
-use super::settings::{Settings, Strategy};
+pub use choice::{
+    Choice, PoolState, choose, choose_in, next_round_robin, pick_balanced, smooth_weighted,
+};
+
+use super::settings::{Settings, Strategy, Weights};
 
 /// One team member as the leads service saw them when it asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +158,9 @@ pub struct PoolPlan {
     pub strategy: Strategy,
     /// Eligible user ids, ascending (the rotation order).
     pub eligible: Vec<String>,
+    /// Each eligible rep's weight, in `eligible`'s order; `None` when the
+    /// pool has no weights (plain round robin, plain balancing).
+    pub weights: Option<Vec<u32>>,
     /// People of the pools considered who were passed over.
     pub skipped: Vec<(String, SkipReason)>,
     /// The rotation had nobody eligible, so the whole team was used.
@@ -179,6 +186,17 @@ fn eligible_among<'a>(
     eligible.sort();
     eligible.dedup();
     eligible
+}
+
+/// The weights of `eligible` from `weights` (1 for anyone not listed);
+/// `None` when the pool has none.
+fn weights_of(weights: &Weights, eligible: &[String]) -> Option<Vec<u32>> {
+    (!weights.is_empty()).then(|| {
+        eligible
+            .iter()
+            .map(|id| weights.get(id).copied().unwrap_or(1))
+            .collect()
+    })
 }
 
 /// Decides which pool a lead goes to.
@@ -208,6 +226,7 @@ pub fn plan(
             return Plan::Pick(PoolPlan {
                 pool: Pool::Rule(rule.name.clone()),
                 strategy: rule.strategy.unwrap_or(default_strategy),
+                weights: weights_of(&rule.weights, &eligible),
                 eligible,
                 skipped,
                 fallback_used: false,
@@ -230,6 +249,7 @@ pub fn plan(
             return Plan::Pick(PoolPlan {
                 pool: Pool::Rotation,
                 strategy: default_strategy,
+                weights: weights_of(&settings.weights, &eligible),
                 eligible,
                 skipped,
                 fallback_used: false,
@@ -258,6 +278,7 @@ pub fn plan(
     Plan::Pick(PoolPlan {
         pool: Pool::Team,
         strategy: default_strategy,
+        weights: weights_of(&settings.weights, &eligible),
         eligible,
         skipped,
         fallback_used: !settings.rotation_user_ids.is_empty(),
@@ -265,58 +286,17 @@ pub fn plan(
     })
 }
 
-/// Round robin: the smallest eligible id after the pool's cursor (the last
-/// assigned id), wrapping around. Because the cursor is an id, not an index,
-/// people joining or leaving (even the one it names) skip or repeat no one.
-/// `eligible` must be ascending and non-empty.
-pub fn next_round_robin<'a>(eligible: &'a [String], cursor: Option<&str>) -> &'a str {
-    cursor
-        .and_then(|last| eligible.iter().find(|id| id.as_str() > last))
-        .unwrap_or(&eligible[0])
-}
-
-/// Balanced by workload: the fewest open leads wins; ties go to the first in
-/// rotation order after the pool's cursor, so the same rep is not always
-/// favoured. `eligible` must be ascending and non-empty.
-pub fn pick_balanced<'a>(
-    eligible: &'a [String],
-    load: &HashMap<String, i64>,
-    cursor: Option<&str>,
-) -> &'a str {
-    let start = cursor
-        .and_then(|last| eligible.iter().position(|id| id.as_str() > last))
-        .unwrap_or(0);
-    let count = |id: &String| load.get(id).copied().unwrap_or(0);
-    let min = eligible.iter().map(count).min().unwrap_or(0);
-    (0..eligible.len())
-        .map(|i| &eligible[(start + i) % eligible.len()])
-        .find(|id| count(id) == min)
-        .expect("a non-empty pool has a least-loaded rep")
-}
-
-/// The one choice of a rep: `strategy` over `eligible` (ascending,
-/// non-empty) from the pool's `cursor` and the open-lead counts `load`.
-/// `scripts/pick.lua` is the same rule, run atomically inside Redis.
-pub fn choose<'a>(
-    strategy: Strategy,
-    eligible: &'a [String],
-    cursor: Option<&str>,
-    load: &HashMap<String, i64>,
-) -> &'a str {
-    match strategy {
-        Strategy::RoundRobin => next_round_robin(eligible, cursor),
-        Strategy::BalancedWorkload => pick_balanced(eligible, load, cursor),
-    }
-}
-
-/// The part of the routing state a decision reads: every pool's cursor and
-/// every rep's open-lead count (a copy for a dry run, the memory store's own).
+/// The part of the routing state a decision reads: every pool's cursor,
+/// every rep's open-lead count and the weighted pools' current weights (a
+/// copy for a dry run, the memory store's own).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Pool key ([`Pool::key`]) -> the last user id assigned from it.
     pub cursors: HashMap<String, String>,
     /// User id -> open leads; reps with none are absent.
     pub load: HashMap<String, i64>,
+    /// Pool key -> user id -> smooth-weighted current weight.
+    pub current: HashMap<String, HashMap<String, i64>>,
 }
 
 impl Snapshot {
@@ -325,9 +305,29 @@ impl Snapshot {
         self.cursors.get(key).map(String::as_str)
     }
 
+    /// What a choice from the pool `key` reads.
+    pub fn pool(&self, key: &str) -> PoolState<'_> {
+        PoolState {
+            cursor: self.cursor(key),
+            load: &self.load,
+            current: self.current.get(key),
+        }
+    }
+
     /// Moves the pool's cursor to the rep just assigned.
     pub fn advance(&mut self, key: &str, assignee: &str) {
         self.cursors.insert(key.to_owned(), assignee.to_owned());
+    }
+
+    /// Records a choice from the pool `key`: its cursor and current weights.
+    pub fn record(&mut self, key: &str, choice: &Choice<'_>) {
+        self.advance(key, choice.assignee);
+        if !choice.current.is_empty() {
+            let pool = self.current.entry(key.to_owned()).or_default();
+            for &(id, weight) in &choice.current {
+                pool.insert(id.to_owned(), weight);
+            }
+        }
     }
 
     /// Changes a rep's open-lead count; one at zero is forgotten.
@@ -367,29 +367,44 @@ impl Decision {
 }
 
 /// The routing decision for `lead`, given the routing state `state`:
-/// [`plan`], then [`choose`] from the pool's cursor and the counts.
+/// [`plan`], then [`choose_in`] from the pool's state.
 pub fn decide(
     settings: &Settings,
     candidates: &[Candidate],
     lead: &Lead,
     state: &Snapshot,
 ) -> Decision {
+    decide_and_record(settings, candidates, lead, &mut state.clone())
+}
+
+/// [`decide`], recording the pick in `state` (cursor, count, current
+/// weights) as the live state would.
+fn decide_and_record(
+    settings: &Settings,
+    candidates: &[Candidate],
+    lead: &Lead,
+    state: &mut Snapshot,
+) -> Decision {
     let plan = plan(settings, candidates, lead.source, &lead.tags);
     let assignee = plan.pool().map(|p| {
-        choose(
+        let key = p.pool.key();
+        let choice = choose_in(
             p.strategy,
             &p.eligible,
-            state.cursor(&p.pool.key()),
-            &state.load,
-        )
-        .to_owned()
+            p.weights.as_deref(),
+            state.pool(&key),
+        );
+        let assignee = choice.assignee.to_owned();
+        state.record(&key, &choice);
+        state.count(&assignee, 1);
+        assignee
     });
     Decision { plan, assignee }
 }
 
 /// Decides `leads` one after the other over the scratch state `state`, each
-/// pick moving its pool's cursor and counting one open lead, as the live
-/// state would: what SimulateRouting shows.
+/// pick moving its pool's cursor (and current weights) and counting one open
+/// lead, as the live state would: what SimulateRouting shows.
 pub fn dry_run(
     settings: &Settings,
     candidates: &[Candidate],
@@ -398,14 +413,7 @@ pub fn dry_run(
 ) -> Vec<Decision> {
     leads
         .iter()
-        .map(|lead| {
-            let decision = decide(settings, candidates, lead, state);
-            if let (Some(pool), Some(assignee)) = (decision.plan.pool(), &decision.assignee) {
-                state.advance(&pool.pool.key(), assignee);
-                state.count(assignee, 1);
-            }
-            decision
-        })
+        .map(|lead| decide_and_record(settings, candidates, lead, state))
         .collect()
 }
 
@@ -424,11 +432,21 @@ pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
                 Pool::Rotation => "the rotation".into(),
                 Pool::Team => "the whole sales team".into(),
             };
+            let people: Vec<String> = match &p.weights {
+                None => p.eligible.clone(),
+                Some(weights) => p
+                    .eligible
+                    .iter()
+                    .zip(weights)
+                    .map(|(id, w)| format!("{id} weight {w}"))
+                    .collect(),
+            };
             let mut text = format!(
-                "{} over {} ({}): assigned to {}",
+                "{}{} over {} ({}): assigned to {}",
+                if p.weights.is_some() { "weighted " } else { "" },
                 p.strategy.label(),
                 pool,
-                some_of(p.eligible.iter().cloned(), p.eligible.len()),
+                some_of(people.into_iter(), p.eligible.len()),
                 assignee.unwrap_or("nobody")
             );
             if !p.notes.is_empty() {
@@ -469,5 +487,6 @@ fn append_skipped(text: &mut String, skipped: &[(String, SkipReason)]) {
     }
 }
 
+mod choice;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! Routing settings: on or off, the strategy, who is in the rotation, and
 //! rules by source or tag. Versioned; every change is audited.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use leadflow_proto::common::v1::LeadSource;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,11 @@ pub const MAX_PEOPLE: usize = 1_000;
 pub const MAX_RULE_TAGS: usize = 20;
 /// Most sources one rule lists (there are seven; repeats are harmless).
 pub const MAX_RULE_SOURCES: usize = 32;
+/// The largest weight a rep may have (the smallest is 1, the default).
+pub const MAX_WEIGHT: i32 = 100;
+
+/// User id -> weight (1 to [`MAX_WEIGHT`]); a rep not listed weighs 1.
+pub type Weights = BTreeMap<String, u32>;
 
 /// How a pool's next rep is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,6 +55,10 @@ pub struct Rule {
     pub user_ids: Vec<String>,
     /// `None`: the settings' strategy.
     pub strategy: Option<Strategy>,
+    /// Sales ops' shares within the rule's people; empty: everyone weighs 1
+    /// (and round robin is the plain rotation).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: Weights,
 }
 
 impl Rule {
@@ -71,6 +80,10 @@ pub struct Settings {
     pub rotation_user_ids: Vec<String>,
     /// First match wins.
     pub rules: Vec<Rule>,
+    /// Shares within the default pool (the rotation, or the whole team when
+    /// the rotation is empty); empty: everyone weighs 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: Weights,
 }
 
 impl Default for Settings {
@@ -81,6 +94,7 @@ impl Default for Settings {
             strategy: None,
             rotation_user_ids: Vec::new(),
             rules: Vec::new(),
+            weights: Weights::new(),
         }
     }
 }
@@ -111,6 +125,8 @@ pub struct RuleInput {
     pub user_ids: Vec<String>,
     /// A raw `Strategy` value (0: the settings' strategy).
     pub strategy: i32,
+    /// Raw user id -> weight pairs.
+    pub weights: Vec<(String, i32)>,
 }
 
 /// Settings as they arrived on the wire.
@@ -124,6 +140,8 @@ pub struct SettingsInput {
     pub rotation_user_ids: Vec<String>,
     /// The rules, in order.
     pub rules: Vec<RuleInput>,
+    /// Raw user id -> weight pairs for the default pool.
+    pub weights: Vec<(String, i32)>,
 }
 
 /// Reads a strategy enum; 0 is "not given", anything unknown is an error.
@@ -164,6 +182,45 @@ fn parse_people(field: &str, ids: &[String]) -> Result<Vec<String>, RoutingError
         }
     }
     Ok(people)
+}
+
+/// Reads weights: each 1 to [`MAX_WEIGHT`], for a user id of `pool` when
+/// the pool is an explicit list (`None`: the whole team, any id).
+fn parse_weights(
+    field: &str,
+    raw: &[(String, i32)],
+    pool: Option<&[String]>,
+) -> Result<Weights, RoutingError> {
+    if raw.len() > MAX_PEOPLE {
+        return Err(RoutingError::invalid(
+            field,
+            format!("at most {MAX_PEOPLE} weights"),
+        ));
+    }
+    let mut weights = Weights::new();
+    for (id, weight) in raw {
+        let id = id.trim();
+        if !leadflow_text::is_id(id) {
+            return Err(RoutingError::invalid(
+                field,
+                format!("{id:?} is not a user id"),
+            ));
+        }
+        if !(1..=MAX_WEIGHT).contains(weight) {
+            return Err(RoutingError::invalid(
+                field,
+                format!("the weight of {id} must be 1 to {MAX_WEIGHT}, not {weight}"),
+            ));
+        }
+        if pool.is_some_and(|people| !people.iter().any(|p| p == id)) {
+            return Err(RoutingError::invalid(
+                field,
+                format!("{id} has a weight but is not in this pool's people"),
+            ));
+        }
+        weights.insert(id.to_owned(), *weight as u32);
+    }
+    Ok(weights)
 }
 
 impl Settings {
@@ -241,19 +298,24 @@ impl Settings {
                     format!("rule {name:?} routes to nobody"),
                 ));
             }
+            let weights = parse_weights("settings.rules.weights", &rule.weights, Some(&user_ids))?;
             rules.push(Rule {
                 name,
                 sources,
                 tags: rule.tags.iter().map(|t| t.trim().to_owned()).collect(),
                 user_ids,
                 strategy: parse_strategy("settings.rules.strategy", rule.strategy)?,
+                weights,
             });
         }
+        let explicit = (!rotation_user_ids.is_empty()).then_some(rotation_user_ids.as_slice());
+        let weights = parse_weights("settings.weights", &input.weights, explicit)?;
         Ok(Settings {
             enabled: input.enabled,
             strategy,
             rotation_user_ids,
             rules,
+            weights,
         })
     }
 }
@@ -355,6 +417,7 @@ mod tests {
                 sources: vec![LeadSource::Facebook as i32],
                 ..rule("fb")
             }],
+            weights: vec![],
         })
         .unwrap();
         assert_eq!(
@@ -365,5 +428,49 @@ mod tests {
         let json = serde_json::to_string(&settings).unwrap();
         assert!(json.contains("\"FACEBOOK\""));
         assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), settings);
+    }
+
+    #[test]
+    fn weights_are_one_to_a_hundred_for_people_of_their_pool() {
+        let with = |weights: Vec<(String, i32)>, rotation: &[&str]| SettingsInput {
+            enabled: true,
+            strategy: 1,
+            rotation_user_ids: rotation.iter().map(|s| s.to_string()).collect(),
+            weights,
+            ..Default::default()
+        };
+        for bad in [0, 101, -1] {
+            let input = with(vec![("a".into(), bad)], &[]);
+            assert_eq!(field(Settings::parse(input)), "settings.weights");
+        }
+        let outside = with(vec![("c".into(), 2)], &["a", "b"]);
+        assert_eq!(field(Settings::parse(outside)), "settings.weights");
+        let rule_outside = SettingsInput {
+            rules: vec![RuleInput {
+                weights: vec![("z".into(), 2)],
+                ..rule("x")
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            field(Settings::parse(rule_outside)),
+            "settings.rules.weights"
+        );
+        let team =
+            Settings::parse(with(vec![("anyone".into(), 100), ("b".into(), 1)], &[])).unwrap();
+        assert_eq!(
+            team.weights,
+            [("anyone".to_owned(), 100), ("b".to_owned(), 1)].into()
+        );
+        let json = serde_json::to_string(&team).unwrap();
+        assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), team);
+        // Settings stored before weights existed still read.
+        let old = r#"{"enabled":true,"strategy":"round_robin","rotation_user_ids":[],"rules":[]}"#;
+        assert!(
+            serde_json::from_str::<Settings>(old)
+                .unwrap()
+                .weights
+                .is_empty()
+        );
     }
 }

@@ -6,7 +6,7 @@ use prost_types::Timestamp;
 
 use crate::app::Routed;
 use crate::domain::decision::{Decision, Plan, SkipReason, explain};
-use crate::domain::settings::{Strategy, VersionedSettings};
+use crate::domain::settings::{Strategy, VersionedSettings, Weights};
 use crate::store::AuditEntry;
 
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
@@ -24,6 +24,14 @@ pub fn strategy_to_pb(strategy: Option<Strategy>) -> i32 {
     }
 }
 
+/// Weights as the wire's map.
+fn weights_to_pb(weights: &Weights) -> std::collections::HashMap<String, i32> {
+    weights
+        .iter()
+        .map(|(id, &w)| (id.clone(), w as i32))
+        .collect()
+}
+
 pub fn settings_to_pb(v: &VersionedSettings) -> pb::RoutingSettings {
     let s = &v.settings;
     pb::RoutingSettings {
@@ -39,8 +47,10 @@ pub fn settings_to_pb(v: &VersionedSettings) -> pb::RoutingSettings {
                 tags: r.tags.clone(),
                 user_ids: r.user_ids.clone(),
                 strategy: strategy_to_pb(r.strategy),
+                weights: weights_to_pb(&r.weights),
             })
             .collect(),
+        weights: weights_to_pb(&s.weights),
         version: v.version,
         updated_by: v.updated_by.clone(),
         updated_at: v.updated_at.map(timestamp),

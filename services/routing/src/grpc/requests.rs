@@ -156,8 +156,10 @@ pub fn settings_from_pb(s: pb::RoutingSettings) -> Result<Settings, RoutingError
                 tags: r.tags,
                 user_ids: r.user_ids,
                 strategy: r.strategy,
+                weights: r.weights.into_iter().collect(),
             })
             .collect(),
+        weights: s.weights.into_iter().collect(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! The in-memory routing state for `make run` without Redis. One process
 //! only: a second replica would keep its own cursors. It follows the same
 //! rules as the Lua scripts (the conformance suite runs against both), and
-//! picks with the one domain choice, [`crate::domain::decision::choose`].
+//! picks with the one domain choice, [`crate::domain::decision::choose_in`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::state::{
     Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError, new_generation,
 };
-use crate::domain::decision::choose;
+use crate::domain::decision::choose_in;
 
 /// One organisation's routing state: what Redis keeps under its hash tag.
 #[derive(Debug, Default)]
@@ -27,6 +27,8 @@ struct OrgState {
     epoch: i64,
     /// The generation marker; `None` until the state is first used.
     generation: Option<String>,
+    /// The newest settings version published.
+    settings_version: i64,
 }
 
 impl OrgState {
@@ -106,9 +108,10 @@ impl OrgState {
     /// Chooses afresh, moves the cursor, counts the lead provisionally
     /// (version 0) unless an entry exists, and remembers the decision.
     fn decide(&mut self, pick: &Pick<'_>, expires: Instant) -> String {
-        let cursor = self.view.cursor(pick.pool);
-        let assignee = choose(pick.strategy, pick.eligible(), cursor, &self.view.load).to_owned();
-        self.view.advance(pick.pool, &assignee);
+        let state = self.view.pool(pick.pool);
+        let choice = choose_in(pick.strategy, pick.eligible(), pick.weights(), state);
+        let assignee = choice.assignee.to_owned();
+        self.view.record(pick.pool, &choice);
         if !self.owners.contains_key(pick.lead_id) {
             self.owners
                 .insert(pick.lead_id.to_owned(), (0, assignee.clone()));
@@ -156,14 +159,18 @@ impl RoutingState for MemoryState {
         Ok(self.with_org(org_id, |org| {
             let generation = org.generation();
             let now = Instant::now();
-            let (assignee, replayed) = match org.replay(pick, now) {
-                Some(assignee) => (assignee, true),
-                None => (org.decide(pick, now + ttl), false),
+            let (assignee, replayed, newer_settings) = match org.replay(pick, now) {
+                Some(assignee) => (assignee, true, false),
+                None if org.settings_version > pick.settings_version() => {
+                    (String::new(), false, true)
+                }
+                None => (org.decide(pick, now + ttl), false, false),
             };
             Picked {
                 assignee,
                 replayed,
                 generation,
+                newer_settings,
             }
         }))
     }
@@ -235,5 +242,12 @@ impl RoutingState for MemoryState {
 
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError> {
         Ok(self.with_org(org_id, |org| org.view.clone()))
+    }
+
+    async fn publish_settings(&self, org_id: &str, version: i64) -> Result<(), StateError> {
+        self.with_org(org_id, |org| {
+            org.settings_version = org.settings_version.max(version);
+        });
+        Ok(())
     }
 }

@@ -98,6 +98,8 @@ pub struct RedisState {
     timeout: Duration,
     /// scripts/pick.lua: the atomic pick.
     pick_script: Script,
+    /// Raises the published settings version (never lowers it).
+    publish_script: Script,
     /// scripts/ownership.lua: ownership facts and the reconcile steps.
     ownership_script: Script,
 }
@@ -125,6 +127,7 @@ impl RedisState {
             decision_ttl,
             timeout,
             pick_script: Script::new(include_str!("../../scripts/pick.lua")),
+            publish_script: Script::new(PUBLISH_SETTINGS),
             ownership_script: Script::new(include_str!("../../scripts/ownership.lua")),
         }
     }
@@ -280,6 +283,8 @@ impl RoutingState for RedisState {
             .key(self.key(org_id, "load"))
             .key(self.key(org_id, "touched"))
             .key(self.key(org_id, "epoch"))
+            .key(self.key(org_id, "weights"))
+            .key(self.key(org_id, "settings"))
             .arg(pick.pool)
             .arg(match pick.strategy {
                 Strategy::RoundRobin => "rr",
@@ -287,11 +292,19 @@ impl RoutingState for RedisState {
             })
             .arg(pick.lead_id)
             .arg(self.decision_ttl.as_secs().max(1))
-            .arg(new_generation());
+            .arg(new_generation())
+            .arg(pick.weights().map_or_else(String::new, |weights| {
+                weights
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }))
+            .arg(pick.settings_version());
         for id in pick.eligible() {
             call.arg(id);
         }
-        let (assignee, replayed, generation, reset): (String, i64, String, i64) =
+        let (assignee, replayed, generation, reset, newer): (String, i64, String, i64, i64) =
             self.invoke("pick script", call).await?;
         Ok(Picked {
             assignee,
@@ -300,6 +313,7 @@ impl RoutingState for RedisState {
                 id: generation,
                 reset: reset == 1,
             },
+            newer_settings: newer == 1,
         })
     }
 
@@ -364,12 +378,45 @@ impl RoutingState for RedisState {
         self.hgetall("reading workload", org_id, "load").await
     }
 
+    async fn publish_settings(&self, org_id: &str, version: i64) -> Result<(), StateError> {
+        let mut call = self.publish_script.prepare_invoke();
+        call.key(self.key(org_id, "settings")).arg(version);
+        let _: i64 = self.invoke("publish settings", call).await?;
+        Ok(())
+    }
+
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError> {
         Ok(Snapshot {
             cursors: self.hgetall("reading cursors", org_id, "cursors").await?,
             load: self.workload(org_id).await?,
+            current: current_weights(self.hgetall("reading weights", org_id, "weights").await?),
         })
     }
+}
+
+/// Raises KEYS[1] to ARGV[1] if it is higher; returns the version kept.
+const PUBLISH_SETTINGS: &str = r#"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local version = tonumber(ARGV[1])
+if version > current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return version
+end
+return current
+"#;
+
+/// The weights hash (`pool \n user` -> current weight) as pool -> user -> weight.
+fn current_weights(flat: HashMap<String, i64>) -> HashMap<String, HashMap<String, i64>> {
+    let mut pools: HashMap<String, HashMap<String, i64>> = HashMap::new();
+    for (field, weight) in flat {
+        if let Some((pool, user)) = field.split_once('\n') {
+            pools
+                .entry(pool.to_owned())
+                .or_default()
+                .insert(user.to_owned(), weight);
+        }
+    }
+    pools
 }
 
 impl RedisState {

@@ -47,6 +47,10 @@ pub struct Picked {
     pub replayed: bool,
     /// The state's generation, so the caller knows when to reconcile.
     pub generation: Generation,
+    /// Nothing was picked: newer settings were published than the ones the
+    /// pick was planned with. The caller reloads them and plans again, so a
+    /// settings change takes effect at the next lead on every replica.
+    pub newer_settings: bool,
 }
 
 /// One pick to make: a lead's question to a non-empty pool.
@@ -62,6 +66,10 @@ pub struct Pick<'a> {
     pub strategy: Strategy,
     /// The pool's eligible user ids, ascending and never empty.
     eligible: &'a [String],
+    /// Their weights, in `eligible`'s order (`None`: unweighted pool).
+    weights: Option<&'a [u32]>,
+    /// The settings version the pool was planned with (0: not fenced).
+    settings_version: i64,
 }
 
 impl<'a> Pick<'a> {
@@ -82,7 +90,31 @@ impl<'a> Pick<'a> {
             pool,
             strategy,
             eligible,
+            weights: None,
+            settings_version: 0,
         })
+    }
+
+    /// The same pick, planned with settings `version`: refused with
+    /// [`Picked::newer_settings`] once a newer version was published.
+    pub fn planned_with(self, version: i64) -> Self {
+        Pick {
+            settings_version: version,
+            ..self
+        }
+    }
+
+    /// The settings version the pool was planned with.
+    pub fn settings_version(&self) -> i64 {
+        self.settings_version
+    }
+
+    /// The same pick with `weights` (one per eligible rep, each at least 1).
+    pub fn weighted(self, weights: Option<&'a [u32]>) -> Result<Self, StateError> {
+        if weights.is_some_and(|w| w.len() != self.eligible.len() || w.contains(&0)) {
+            return Err(StateError("weights do not match the pool".into()));
+        }
+        Ok(Pick { weights, ..self })
     }
 
     /// The pick a plan's pool asks for; `pool_key` is `plan.pool.key()`.
@@ -92,12 +124,18 @@ impl<'a> Pick<'a> {
         pool_key: &'a str,
         plan: &'a PoolPlan,
     ) -> Result<Self, StateError> {
-        Pick::new(lead_id, attempt, pool_key, plan.strategy, &plan.eligible)
+        Pick::new(lead_id, attempt, pool_key, plan.strategy, &plan.eligible)?
+            .weighted(plan.weights.as_deref())
     }
 
     /// The eligible user ids, ascending and non-empty.
     pub fn eligible(&self) -> &'a [String] {
         self.eligible
+    }
+
+    /// The eligible reps' weights, if the pool has any.
+    pub fn weights(&self) -> Option<&'a [u32]> {
+        self.weights
     }
 }
 
@@ -169,6 +207,11 @@ pub trait RoutingState: Send + Sync + 'static {
 
     /// The cursors and counts now, for a dry run that must not change them.
     async fn snapshot(&self, org_id: &str) -> Result<Snapshot, StateError>;
+
+    /// Publishes that settings `version` is saved (the highest one wins):
+    /// from now on a pick planned with an older version is refused with
+    /// [`Picked::newer_settings`].
+    async fn publish_settings(&self, org_id: &str, version: i64) -> Result<(), StateError>;
 
     /// How many leads routing keeps an entry for (tests, and the bound on
     /// what Redis holds).

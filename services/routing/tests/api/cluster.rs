@@ -6,8 +6,9 @@ use std::sync::Arc;
 use leadflow_routing::store::RedisTarget;
 use leadflow_testkit::redis::RedisCluster;
 
-use crate::fairness::{LEADS, REPS, route_many, spread};
+use crate::fairness::{LEADS, REPS, route_many, route_many_to, spread};
 use crate::helpers::*;
+use crate::weights::{counts_of, three, three_two_one};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fairness_holds_on_a_redis_cluster_for_several_organisations() {
@@ -36,6 +37,12 @@ async fn fairness_holds_on_a_redis_cluster_for_several_organisations() {
     }
     let (min, max) = spread(&results[2]);
     assert!(max - min <= 1, "balanced on the cluster: {:?}", results[2]);
+
+    // Weights 3:2:1 stay exact on the cluster too.
+    let weighted = format!("{}-weighted", app.org);
+    app.set_in(&weighted, three_two_one()).await;
+    let counts = route_many_to(&app, &weighted, three(), 6_000).await;
+    assert_eq!(counts_of(&counts), [3_000, 2_000, 1_000], "{counts:?}");
 
     // A dozen more organisations: their keys land in many slots, so on more
     // than one master (all on one would be a 1-in-177,147 fluke).

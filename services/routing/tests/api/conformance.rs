@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 
+use leadflow_routing::domain::decision::{Snapshot, choose_in};
 use leadflow_routing::domain::settings::Strategy;
-use leadflow_routing::store::{MemoryState, Ownership, RedisState, RedisTarget, RoutingState};
+use leadflow_routing::store::{
+    MemoryState, Ownership, Pick, RedisState, RedisTarget, RoutingState,
+};
 use leadflow_testkit::redis::{redis_url, unique_prefix};
 use std::time::Duration;
 
@@ -377,6 +380,118 @@ async fn closed_leads_are_forgotten_unless_newer(state: &dyn RoutingState) {
     );
 }
 
+async fn weighted(
+    state: &dyn RoutingState,
+    lead: &str,
+    strategy: Strategy,
+    pool: &[&str],
+    weights: &[u32],
+) -> String {
+    let eligible = ids(pool);
+    let pick = Pick::new(lead, 1, "team", strategy, &eligible)
+        .unwrap()
+        .weighted(Some(weights))
+        .unwrap();
+    state.pick_with("org", &pick).await.unwrap().assignee
+}
+
+/// The domain's own sequence for the same picks: what the script must match.
+fn domain_sequence(steps: &[(&[&str], &[u32])]) -> (Vec<String>, Snapshot) {
+    let mut snapshot = Snapshot::default();
+    let picks = steps
+        .iter()
+        .map(|(pool, weights)| {
+            let eligible = ids(pool);
+            let choice = choose_in(
+                Strategy::RoundRobin,
+                &eligible,
+                Some(weights),
+                snapshot.pool("team"),
+            );
+            let assignee = choice.assignee.to_owned();
+            snapshot.record("team", &choice);
+            assignee
+        })
+        .collect();
+    (picks, snapshot)
+}
+
+async fn weighted_round_robin_follows_the_domain_and_freezes_a_skipped_rep(
+    state: &dyn RoutingState,
+) {
+    let all: (&[&str], &[u32]) = (&["ana", "ben", "carl"], &[3, 2, 1]);
+    let without_carl: (&[&str], &[u32]) = (&["ana", "ben"], &[3, 2]);
+    let mut steps = vec![all; 6];
+    steps.extend([without_carl; 4]);
+    steps.extend([all; 8]);
+    let (want, snapshot) = domain_sequence(&steps);
+    let mut got = Vec::new();
+    for (i, (pool, weights)) in steps.iter().enumerate() {
+        got.push(weighted(state, &format!("w{i}"), Strategy::RoundRobin, pool, weights).await);
+    }
+    assert_eq!(got, want);
+    assert_eq!(
+        &got[..6],
+        ["ana", "ben", "ana", "carl", "ben", "ana"],
+        "one cycle of 3:2:1, smooth"
+    );
+    assert_eq!(
+        state.snapshot("org").await.unwrap().current,
+        snapshot.current,
+        "the current weights are the domain's"
+    );
+}
+
+async fn weighted_balance_divides_open_leads_by_weight(state: &dyn RoutingState) {
+    state
+        .apply(
+            "org",
+            &[
+                fact("x1", Some("ana"), true, 1),
+                fact("x2", Some("ana"), true, 1),
+                fact("x3", Some("ana"), true, 1),
+                fact("y1", Some("ben"), true, 1),
+            ],
+        )
+        .await
+        .unwrap();
+    // 3 open of weight 4 (0.75 each) beats 1 open of weight 1.
+    let pool = ["ana", "ben"];
+    assert_eq!(
+        weighted(state, "b1", Strategy::BalancedWorkload, &pool, &[4, 1]).await,
+        "ana"
+    );
+    // Unweighted, ben's single lead wins.
+    assert_eq!(
+        state
+            .pick(
+                "org",
+                "b2",
+                1,
+                "team",
+                Strategy::BalancedWorkload,
+                &ids(&pool)
+            )
+            .await
+            .unwrap()
+            .assignee,
+        "ben"
+    );
+}
+
+async fn a_pick_planned_with_older_settings_is_refused_and_moves_nothing(state: &dyn RoutingState) {
+    state.publish_settings("org", 5).await.unwrap();
+    state.publish_settings("org", 3).await.unwrap();
+    let eligible = ids(&["ana", "ben"]);
+    let pick = Pick::new("s1", 1, "team", Strategy::RoundRobin, &eligible).unwrap();
+    let stale = state.pick_with("org", &pick.planned_with(4)).await.unwrap();
+    assert!(stale.newer_settings, "5 was published; 3 did not lower it");
+    assert_eq!(state.snapshot("org").await.unwrap(), Snapshot::default());
+    let fresh = state.pick_with("org", &pick.planned_with(5)).await.unwrap();
+    assert!(!fresh.newer_settings);
+    assert_eq!(fresh.assignee, "ana");
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod redis_store {
@@ -401,4 +516,7 @@ conformance!(
     a_new_attempt_asks_a_new_question,
     an_authoritative_reconcile_removes_picks_for_leads_never_stored_and_keeps_new_ones,
     closed_leads_are_forgotten_unless_newer,
+    weighted_round_robin_follows_the_domain_and_freezes_a_skipped_rep,
+    weighted_balance_divides_open_leads_by_weight,
+    a_pick_planned_with_older_settings_is_refused_and_moves_nothing,
 );

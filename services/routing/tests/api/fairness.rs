@@ -21,16 +21,26 @@ pub fn team() -> Vec<pb::Candidate> {
 /// Sends `LEADS` RouteLead calls for `org` from `CALLERS` concurrent callers
 /// spread over every replica, and counts leads per rep.
 pub async fn route_many(app: &Arc<RoutingApp>, org: &str) -> HashMap<String, usize> {
+    route_many_to(app, org, team(), LEADS).await
+}
+
+/// `leads` RouteLead calls for `org` over `team`, from `CALLERS` concurrent
+/// callers spread over every replica; leads per rep.
+pub async fn route_many_to(
+    app: &Arc<RoutingApp>,
+    org: &str,
+    team: Vec<pb::Candidate>,
+    leads: usize,
+) -> HashMap<String, usize> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut callers = Vec::new();
     for c in 0..CALLERS {
-        let (app, next, org) = (app.clone(), next.clone(), org.to_owned());
+        let (app, next, org, team) = (app.clone(), next.clone(), org.to_owned(), team.clone());
         callers.push(tokio::spawn(async move {
             let mut client = app.client(c);
             let token = app.token_in(&org, Role::Service);
-            let team = team();
             let mut mine = Vec::new();
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < LEADS {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < leads {
                 let decision = client
                     .route_lead(req(
                         route_request(&lead_id(), common::LeadSource::Website, &team),

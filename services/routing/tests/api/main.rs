@@ -10,4 +10,5 @@ mod helpers;
 mod permissions;
 mod rules;
 mod settings;
+mod weights;
 mod workload;

@@ -1,7 +1,7 @@
 //! The decision rules, one case each, and the explanation's bounds.
 
 use super::*;
-use crate::domain::settings::Rule;
+use crate::domain::settings::{Rule, Weights};
 
 #[test]
 fn an_explanation_names_twenty_people_and_counts_the_rest() {
@@ -128,6 +128,7 @@ fn source_rules_send_facebook_to_a_and_google_to_b() {
         tags: vec![],
         user_ids: vec![who.into()],
         strategy: None,
+        weights: Weights::new(),
     };
     let settings = Settings {
         rules: vec![
@@ -157,6 +158,7 @@ fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default()
                 tags: vec!["vip".into()],
                 user_ids: vec!["carl".into()],
                 strategy: None,
+                weights: Weights::new(),
             },
             Rule {
                 name: "all".into(),
@@ -164,6 +166,7 @@ fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default()
                 tags: vec![],
                 user_ids: vec!["ana".into()],
                 strategy: None,
+                weights: Weights::new(),
             },
         ],
         rotation_user_ids: vec!["ben".into()],
@@ -266,6 +269,7 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
             tags: vec![],
             user_ids: vec!["ana".into(), "ben".into()],
             strategy: None,
+            weights: Weights::new(),
         }],
         ..on(Strategy::RoundRobin)
     };
@@ -276,6 +280,7 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
         ]
         .into(),
         load: HashMap::new(),
+        current: HashMap::new(),
     };
     let fb = decide(&settings, &team(), &lead(LeadSource::Facebook, &[]), &state);
     assert_eq!(fb.assignee.as_deref(), Some("ben"));
@@ -321,4 +326,139 @@ fn a_snapshot_forgets_a_rep_whose_count_reaches_zero() {
     state.count("ana", 1);
     state.count("ana", -1);
     assert!(state.load.is_empty());
+}
+
+/// `n` picks of smooth weighted round robin from zero, as indices.
+fn weighted_run(weights: &[u32], n: usize) -> Vec<usize> {
+    let mut current = vec![0; weights.len()];
+    (0..n)
+        .map(|_| {
+            let (best, next) = smooth_weighted(weights, &current);
+            current = next;
+            best
+        })
+        .collect()
+}
+
+#[test]
+fn smooth_weights_give_exact_shares_every_cycle_and_stay_under_one_lead_ahead() {
+    for weights in [
+        vec![3, 2, 1],
+        vec![1, 1, 1, 1, 7, 7],
+        vec![5, 1],
+        vec![100, 1, 37],
+    ] {
+        let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+        let mut counts = vec![0i64; weights.len()];
+        for (n, pick) in weighted_run(&weights, 3 * total as usize)
+            .into_iter()
+            .enumerate()
+        {
+            counts[pick] += 1;
+            let n = n as i64 + 1;
+            for (count, &w) in counts.iter().zip(&weights) {
+                assert!(
+                    count * total - n * i64::from(w) < total,
+                    "{weights:?} after {n}: {counts:?}"
+                );
+            }
+            if n % total == 0 {
+                let k = n / total;
+                let want: Vec<i64> = weights.iter().map(|&w| k * i64::from(w)).collect();
+                assert_eq!(counts, want, "{weights:?} after {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_skipped_rep_keeps_its_place_and_does_not_catch_up_in_a_burst() {
+    let pool = ids(&["ana", "ben", "carl"]);
+    let pair = ids(&["ana", "ben"]);
+    let mut state = Snapshot::default();
+    let pick = |eligible: &[String], weights: &[u32], state: &mut Snapshot| {
+        let choice = choose_in(
+            Strategy::RoundRobin,
+            eligible,
+            Some(weights),
+            state.pool("team"),
+        );
+        let who = choice.assignee.to_owned();
+        state.record("team", &choice);
+        who
+    };
+    for _ in 0..3 {
+        pick(&pool, &[1, 1, 1], &mut state);
+    }
+    let carl_before = state.current["team"]["carl"];
+    // carl is away for 10 leads: his current weight stays as it was.
+    for _ in 0..10 {
+        assert_ne!(pick(&pair, &[1, 1], &mut state), "carl");
+    }
+    assert_eq!(
+        state.current["team"]["carl"], carl_before,
+        "frozen while skipped"
+    );
+    // Back: he gets one lead per cycle, not the ten he missed.
+    let back: Vec<String> = (0..6)
+        .map(|_| pick(&pool, &[1, 1, 1], &mut state))
+        .collect();
+    assert_eq!(
+        back.iter().filter(|id| *id == "carl").count(),
+        2,
+        "{back:?}"
+    );
+}
+
+#[test]
+fn pools_carry_the_weights_of_their_rule_or_of_the_settings() {
+    let settings = Settings {
+        rules: vec![Rule {
+            name: "fb".into(),
+            sources: vec![LeadSource::Facebook],
+            tags: vec![],
+            user_ids: vec!["ana".into(), "ben".into()],
+            strategy: None,
+            weights: [("ben".to_owned(), 4)].into(),
+        }],
+        weights: [("ana".to_owned(), 2)].into(),
+        ..on(Strategy::RoundRobin)
+    };
+    let fb = plan(&settings, &team(), LeadSource::Facebook, &[]);
+    assert_eq!(pool(&fb).weights, Some(vec![1, 4]), "ana 1 (absent), ben 4");
+    let web = plan(&settings, &team(), LeadSource::Website, &[]);
+    assert_eq!(pool(&web).eligible, ["ana", "ben", "mia"]);
+    assert_eq!(pool(&web).weights, Some(vec![2, 1, 1]));
+    assert_eq!(
+        explain(&web, Some("ana")),
+        "weighted round robin over the whole sales team (ana weight 2, ben weight 1, mia weight 1): assigned to ana; skipped carl (inactive), dora (away)"
+    );
+    let unweighted = plan(&on(Strategy::RoundRobin), &team(), LeadSource::Website, &[]);
+    assert_eq!(
+        pool(&unweighted).weights,
+        None,
+        "no weights: plain round robin"
+    );
+}
+
+#[test]
+fn weighted_balance_compares_open_leads_per_unit_of_weight() {
+    let pool = ids(&["ana", "ben"]);
+    let load: HashMap<String, i64> = [("ana".into(), 5), ("ben".into(), 2)].into();
+    let state = PoolState {
+        cursor: None,
+        load: &load,
+        current: None,
+    };
+    // 5/3 < 2/1: ana, though she has more open leads.
+    let choice = choose_in(Strategy::BalancedWorkload, &pool, Some(&[3, 1]), state);
+    assert_eq!(choice.assignee, "ana");
+    assert_eq!(
+        choose(Strategy::BalancedWorkload, &pool, None, &load),
+        "ben"
+    );
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
