@@ -49,6 +49,7 @@ pub fn directory_fact(member: &Member, version: i64) -> DirectoryFact {
         active: member.active,
         available: member.available,
         version,
+        schedule: member.schedule.clone(),
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Member {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When they last changed (their latest audit row's time).
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// When they work, in their own time zone; `None`: any time, no time off.
+    pub schedule: Option<leadflow_schedule::Schedule>,
 }
 
 impl Member {
@@ -140,6 +142,7 @@ mod tests {
             available: true,
             created_at: now,
             updated_at: now,
+            schedule: None,
         }
     }
 

@@ -152,14 +152,29 @@ pub fn may_upsert_member(
 
 /// SetAvailability: the member themself, or an owner, admin or manager.
 pub fn may_set_availability(caller: &Caller, target_user_id: &str) -> Result<(), LeadsError> {
+    may_change_own_routing_facts(caller, target_user_id, "set availability")
+}
+
+/// SetSchedule: as SetAvailability.
+pub fn may_set_schedule(caller: &Caller, target_user_id: &str) -> Result<(), LeadsError> {
+    may_change_own_routing_facts(caller, target_user_id, "set a schedule")
+}
+
+/// What a rep may change about themself and lead managers about anyone:
+/// the facts routing reads (availability, schedule).
+fn may_change_own_routing_facts(
+    caller: &Caller,
+    target_user_id: &str,
+    what: &str,
+) -> Result<(), LeadsError> {
     if caller.role.is_lead_manager()
         || (caller.role.is_person() && caller.user_id == target_user_id)
     {
         Ok(())
     } else {
-        Err(LeadsError::PermissionDenied(
-            "only the member themself, or an owner, admin or manager, may set availability".into(),
-        ))
+        Err(LeadsError::PermissionDenied(format!(
+            "only the member themself, or an owner, admin or manager, may {what}"
+        )))
     }
 }
 

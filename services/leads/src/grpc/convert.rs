@@ -1,6 +1,7 @@
 //! Conversions between the wire types (leadflow-proto) and domain types.
 
 use chrono::{DateTime, Utc};
+use leadflow_proto::common::v1 as common;
 use leadflow_proto::leads::v1 as pb;
 use prost_types::Timestamp;
 
@@ -83,7 +84,28 @@ pub fn member_to_pb(m: Member) -> pb::Member {
         available: m.available,
         created_at: Some(timestamp(m.created_at)),
         updated_at: Some(timestamp(m.updated_at)),
+        schedule: m
+            .schedule
+            .as_ref()
+            .map(leadflow_db::directory::schedule_to_wire),
     }
+}
+
+/// A SetSchedule call, validated: whose schedule, and the schedule (`None`:
+/// cleared, any time). Errors name the request field.
+pub fn schedule_input(
+    req: pb::SetScheduleRequest,
+) -> Result<(String, Option<leadflow_schedule::Schedule>), LeadsError> {
+    let user_id = req.user_id.trim().to_owned();
+    crate::domain::lead::parse_user_id("user_id", &user_id)?;
+    let wire = common::Schedule {
+        time_zone: req.time_zone,
+        working_hours: req.working_hours,
+        time_off: req.time_off,
+    };
+    let schedule = leadflow_db::directory::schedule_from_wire(wire)
+        .map_err(|e| LeadsError::invalid(e.field, e.message))?;
+    Ok((user_id, schedule))
 }
 
 pub fn lead_to_pb(l: Lead) -> pb::Lead {

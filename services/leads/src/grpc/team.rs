@@ -4,7 +4,7 @@ use leadflow_proto::leads::v1::{self as pb, team_service_server::TeamService};
 use tonic::{Request, Response, Status};
 
 use super::active_caller;
-use super::convert::{member_to_pb, member_upsert};
+use super::convert::{member_to_pb, member_upsert, schedule_input};
 use crate::domain::lead::parse_user_id;
 use crate::domain::member::{MemberUpsert, check_last_owner};
 use crate::domain::permissions;
@@ -35,6 +35,22 @@ impl TeamApi {
         permissions::may_set_availability(caller, user_id)?;
         self.store
             .set_availability(&caller.org_id, &caller.user_id, user_id, available)
+            .await?
+            .ok_or_else(|| LeadsError::NotFound("no such team member".into()))
+    }
+
+    /// SetSchedule: `user_id`'s working hours and time off, if the caller
+    /// may (as for SetAvailability: their own, or anyone's for owners, admins
+    /// and managers).
+    async fn schedule(
+        &self,
+        caller: &leadflow_auth::Caller,
+        user_id: &str,
+        schedule: Option<leadflow_schedule::Schedule>,
+    ) -> Result<crate::domain::member::Member, LeadsError> {
+        permissions::may_set_schedule(caller, user_id)?;
+        self.store
+            .set_schedule(&caller.org_id, &caller.user_id, user_id, schedule)
             .await?
             .ok_or_else(|| LeadsError::NotFound("no such team member".into()))
     }
@@ -101,6 +117,17 @@ impl TeamService for TeamApi {
         Ok(Response::new(pb::ListMembersResponse {
             members: members.into_iter().map(member_to_pb).collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "SetSchedule"))]
+    async fn set_schedule(
+        &self,
+        request: Request<pb::SetScheduleRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
+        let caller = active_caller(&self.store, &request).await?;
+        let (user_id, schedule) = schedule_input(request.into_inner())?;
+        let member = self.schedule(&caller, &user_id, schedule).await?;
+        Ok(Response::new(member_to_pb(member)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "SetAvailability"))]

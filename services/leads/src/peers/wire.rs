@@ -87,6 +87,10 @@ pub fn directory_changes(facts: &[DirectoryFact]) -> common::ApplyDirectoryChang
                 active: f.active,
                 available: f.available,
                 version: f.version,
+                schedule: f
+                    .schedule
+                    .as_ref()
+                    .map(leadflow_db::directory::schedule_to_wire),
             })
             .collect(),
     }

@@ -28,6 +28,8 @@ pub mod member {
         pub created_at: ChronoDateTimeUtc,
         /// When the member last changed; their audit row's `at` is the same time.
         pub updated_at: ChronoDateTimeUtc,
+        /// JSON of their `leadflow_schedule::Schedule`; `None` until SetSchedule (any time).
+        pub schedule: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! The team directory.
 
 use leadflow_auth::Role;
+use leadflow_schedule::Schedule;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -32,6 +33,12 @@ impl TryFrom<member::Model> for Member {
             available: m.available,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            schedule: m
+                .schedule
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| LeadsError::Internal(format!("stored schedule: {e}")))?,
         })
     }
 }
@@ -43,6 +50,7 @@ fn snapshot(m: &Member) -> String {
         "role": m.role.as_str(),
         "active": m.active,
         "available": m.available,
+        "schedule": m.schedule,
     })
     .to_string()
 }
@@ -177,6 +185,43 @@ impl Store {
         user_id: &str,
         available: bool,
     ) -> Result<Option<Member>, LeadsError> {
+        self.change_member(org_id, actor_id, user_id, |before, model| {
+            model.available = Set(available);
+            before.available != available
+        })
+        .await
+    }
+
+    /// Replaces a member's schedule (`None`: any time). `None` if there is
+    /// no such member.
+    pub async fn set_schedule(
+        &self,
+        org_id: &str,
+        actor_id: &str,
+        user_id: &str,
+        schedule: Option<Schedule>,
+    ) -> Result<Option<Member>, LeadsError> {
+        let json = schedule
+            .as_ref()
+            .map(|s| serde_json::to_string(s).expect("a schedule always serialises"));
+        self.change_member(org_id, actor_id, user_id, |before, model| {
+            model.schedule = Set(json);
+            before.schedule != schedule
+        })
+        .await
+    }
+
+    /// One change to member `user_id` under a row lock: `change` sets the new
+    /// values on the row and says whether anything differs from `before`.
+    /// A change is audited and its directory fact queued in the same
+    /// transaction; no change writes nothing.
+    async fn change_member(
+        &self,
+        org_id: &str,
+        actor_id: &str,
+        user_id: &str,
+        change: impl FnOnce(&Member, &mut member::ActiveModel) -> bool,
+    ) -> Result<Option<Member>, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let Some(old) = member_by_id(org_id, user_id)
             .lock_exclusive()
@@ -186,11 +231,10 @@ impl Store {
             return Ok(None);
         };
         let before = Member::try_from(old.clone())?;
-        if before.available == available {
+        let mut model: member::ActiveModel = old.into();
+        if !change(&before, &mut model) {
             return Ok(Some(before));
         }
-        let mut model: member::ActiveModel = old.into();
-        model.available = Set(available);
         model.updated_at = Set(now());
         let saved = Member::try_from(model.update(&txn).await?)?;
         record_change(&txn, org_id, actor_id, &saved, Some(snapshot(&before))).await?;

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_instance::Migration),
             Box::new(m0005_outbox_lease_token::Migration),
             Box::new(m0006_idempotency_response::Migration),
+            Box::new(m0007_member_schedule::Migration),
         ]
     }
 
@@ -420,6 +421,32 @@ mod m0006_idempotency_response {
                 Table::alter()
                     .table("idempotency_keys")
                     .add_column(ColumnDef::new("response").text().null())
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+/// Each member's working hours and time off (JSON of `leadflow_schedule::Schedule`).
+mod m0007_member_schedule {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0007_member_schedule"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("members")
+                    .add_column(ColumnDef::new("schedule").text().null())
                     .to_owned(),
             )
             .await

@@ -11,4 +11,5 @@ mod isolation;
 mod listing;
 mod permissions;
 mod process;
+mod schedule;
 mod team;

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_delivery_trace::Migration),
             Box::new(m0003_delivery_lease_token::Migration),
             Box::new(m0004_directory::Migration),
+            Box::new(leadflow_db::directory::ScheduleMigration),
         ]
     }
 

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_directory::Migration),
+            Box::new(leadflow_db::directory::ScheduleMigration),
         ]
     }
 

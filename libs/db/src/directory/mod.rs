@@ -13,11 +13,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use leadflow_server::error::InvalidField;
+use leadflow_schedule::Schedule;
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, OnConflict, Query, Table, TableCreateStatement,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+
+mod wire;
+
+pub use wire::{facts_from_wire, schedule_from_wire, schedule_to_wire};
 
 /// How long a replica reuses what it read about a caller.
 pub const CACHE_TTL: Duration = Duration::from_secs(2);
@@ -39,44 +43,37 @@ pub struct DirectoryFact {
     /// The member's own change counter (their audit rows): facts apply in
     /// its order, so a late, older fact never undoes a newer one.
     pub version: i64,
+    /// When they work (routing skips them off shift or on time off, when
+    /// asked to); `None`: any time. Older facts without one read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
-/// ApplyDirectoryChanges' members as facts: at most [`MAX_FACTS`], each with
-/// an id and a version that is not negative. Routing and the notifier both
-/// take them this way, so they keep the same directory.
-pub fn facts_from_wire(
-    members: Vec<leadflow_proto::common::v1::DirectoryFact>,
-) -> Result<Vec<DirectoryFact>, InvalidField> {
-    if members.len() > MAX_FACTS {
-        return Err(InvalidField::new(
-            "members",
-            format!("at most {MAX_FACTS} per call"),
-        ));
-    }
-    members.into_iter().map(fact_from_wire).collect()
+/// The migration step that adds schedules (each service's own migrations run
+/// it after [`create_table`], as its own step, so databases created before
+/// schedules existed get the column too).
+pub fn add_schedule_column() -> sea_orm::sea_query::TableAlterStatement {
+    Table::alter()
+        .table(Alias::new("directory"))
+        .add_column(ColumnDef::new(Alias::new("schedule")).text().null())
+        .to_owned()
 }
 
-fn fact_from_wire(
-    fact: leadflow_proto::common::v1::DirectoryFact,
-) -> Result<DirectoryFact, InvalidField> {
-    use leadflow_proto::common::v1::Role;
-    if !leadflow_text::is_id(&fact.user_id) {
-        return Err(InvalidField::new("members.user_id", leadflow_text::ID_RULE));
+/// The migration that adds [`add_schedule_column`]: each service that keeps
+/// the directory lists it after the one creating the table.
+pub struct ScheduleMigration;
+
+impl sea_orm_migration::MigrationName for ScheduleMigration {
+    fn name(&self) -> &str {
+        "directory_schedule"
     }
-    if fact.version < 0 {
-        return Err(InvalidField::new("members.version", "may not be negative"));
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for ScheduleMigration {
+    async fn up(&self, m: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(add_schedule_column()).await
     }
-    let role = match Role::try_from(fact.role) {
-        Ok(Role::Unspecified) | Err(_) => "unknown",
-        Ok(role) => role.as_str_name(),
-    };
-    Ok(DirectoryFact {
-        role: role.to_ascii_lowercase(),
-        user_id: fact.user_id,
-        active: fact.active,
-        available: fact.available,
-        version: fact.version,
-    })
 }
 
 /// The migration step that creates the table (each service's own migrations
@@ -134,10 +131,15 @@ impl Directory {
                     "active",
                     "available",
                     "version",
+                    "schedule",
                 ]
                 .map(Alias::new),
             );
             for f in chunk {
+                let schedule = f
+                    .schedule
+                    .as_ref()
+                    .map(|s| serde_json::to_string(s).expect("a schedule always serialises"));
                 insert.values_panic([
                     org_id.into(),
                     f.user_id.clone().into(),
@@ -145,11 +147,14 @@ impl Directory {
                     f.active.into(),
                     f.available.into(),
                     f.version.into(),
+                    schedule.into(),
                 ]);
             }
             insert.on_conflict(
                 OnConflict::columns([Alias::new("org_id"), Alias::new("user_id")])
-                    .update_columns(["role", "active", "available", "version"].map(Alias::new))
+                    .update_columns(
+                        ["role", "active", "available", "version", "schedule"].map(Alias::new),
+                    )
                     .action_and_where(
                         Expr::col((Alias::new("directory"), Alias::new("version")))
                             .lt(Expr::col((Alias::new("excluded"), Alias::new("version")))),
@@ -163,6 +168,34 @@ impl Directory {
             cache.remove(&(org_id.to_owned(), f.user_id.clone()));
         }
         Ok(())
+    }
+
+    /// The schedules the directory holds for `user_ids` (members without one
+    /// are absent: any time). Read in chunks, so a large team is fine.
+    pub async fn schedules(
+        &self,
+        org_id: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Schedule>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let mut schedules = HashMap::new();
+        for chunk in user_ids.chunks(500) {
+            let select = Query::select()
+                .columns([Alias::new("user_id"), Alias::new("schedule")])
+                .from(Alias::new("directory"))
+                .and_where(Expr::col(Alias::new("org_id")).eq(org_id))
+                .and_where(Expr::col(Alias::new("user_id")).is_in(chunk.iter().cloned()))
+                .and_where(Expr::col(Alias::new("schedule")).is_not_null())
+                .to_owned();
+            for row in self.db.query_all_raw(backend.build(&select)).await? {
+                let user_id: String = row.try_get("", "user_id")?;
+                let json: String = row.try_get("", "schedule")?;
+                let schedule = serde_json::from_str(&json)
+                    .map_err(|e| DbErr::Custom(format!("stored schedule of {user_id}: {e}")))?;
+                schedules.insert(user_id, schedule);
+            }
+        }
+        Ok(schedules)
     }
 
     /// Whether the directory says `user_id` was deactivated. Someone it does
