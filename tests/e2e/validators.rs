@@ -400,6 +400,10 @@ async fn no_generated_request_gets_internal_unknown_or_a_crash() {
                 })
                 .collect(),
             candidates: g.candidates(),
+            at: g.0.gen_bool(0.5).then(|| prost_types::Timestamp {
+                seconds: g.int() as i64 * 1_000_000,
+                nanos: g.int(),
+            }),
         };
         check(
             "SimulateRouting",

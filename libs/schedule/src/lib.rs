@@ -15,6 +15,10 @@
 //! A schedule without working hours means "any time" (24/7); time off still
 //! applies to it.
 
+mod clock;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock};
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};

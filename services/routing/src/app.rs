@@ -5,6 +5,7 @@
 //! the pool to the state store and writes what changed.
 
 use leadflow_db::OwnDatabase;
+use leadflow_schedule::{SharedClock, system_clock};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -110,8 +111,10 @@ pub struct Simulation {
     pub draft: Option<Settings>,
     /// The leads, in the order they would arrive.
     pub leads: Vec<Lead>,
-    /// The team to route among.
+    /// The team to route among; empty: the organisation's directory.
     pub candidates: Vec<Candidate>,
+    /// The moment to decide at; `None`: now.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// ReconcileWorkload: one step of an authoritative reconcile.
@@ -149,6 +152,8 @@ pub struct Routing {
     state: Arc<dyn RoutingState>,
     /// Settings RouteLead read lately, per organisation.
     cache: Arc<SettingsCache>,
+    /// "Now" for working hours and time off (a manual clock in tests).
+    clock: SharedClock,
 }
 
 impl Routing {
@@ -165,7 +170,55 @@ impl Routing {
                 ttl: settings_cache_ttl,
                 entries: Mutex::new(HashMap::new()),
             }),
+            clock: system_clock(),
         }
+    }
+
+    /// The same use cases reading `clock` for "now" (tests move it).
+    pub fn with_clock(self, clock: SharedClock) -> Self {
+        Routing { clock, ..self }
+    }
+
+    /// `candidates` with their directory schedules, when the settings respect
+    /// working hours (the directory is the one truth about schedules; callers
+    /// do not send them).
+    async fn with_schedules<'c>(
+        &self,
+        org_id: &str,
+        settings: &Settings,
+        candidates: &'c [Candidate],
+    ) -> Result<std::borrow::Cow<'c, [Candidate]>, RoutingError> {
+        if !settings.respect_working_hours {
+            return Ok(std::borrow::Cow::Borrowed(candidates));
+        }
+        let ids: Vec<String> = candidates.iter().map(|c| c.user_id.clone()).collect();
+        let mut schedules = self.directory.schedules(org_id, &ids).await?;
+        Ok(std::borrow::Cow::Owned(
+            candidates
+                .iter()
+                .map(|c| Candidate {
+                    schedule: schedules.remove(&c.user_id),
+                    ..c.clone()
+                })
+                .collect(),
+        ))
+    }
+
+    /// The organisation's directory as candidates (SimulateRouting without a team).
+    async fn directory_candidates(&self, org_id: &str) -> Result<Vec<Candidate>, RoutingError> {
+        Ok(self
+            .directory
+            .members(org_id)
+            .await?
+            .into_iter()
+            .map(|f| Candidate {
+                role: f.role.parse().ok(),
+                user_id: f.user_id,
+                active: f.active,
+                available: f.available,
+                schedule: f.schedule,
+            })
+            .collect())
     }
 
     /// The caller, if the directory does not say they were deactivated
@@ -246,7 +299,11 @@ impl Routing {
         settings: &VersionedSettings,
     ) -> Result<Option<Routed>, RoutingError> {
         let lead = &ask.lead;
-        let plan = decision::plan(&settings.settings, &ask.candidates, lead.source, &lead.tags);
+        let candidates = self
+            .with_schedules(org_id, &settings.settings, &ask.candidates)
+            .await?;
+        let at = self.clock.now();
+        let plan = decision::plan(&settings.settings, &candidates, lead.source, &lead.tags, at);
         let Some(pool) = plan.pool() else {
             let decision = Decision::new(plan, None);
             return Ok(Some(Routed {
@@ -283,12 +340,18 @@ impl Routing {
             None => self.settings.get(org_id).await?.settings,
         };
         let mut scratch = self.state.snapshot(org_id).await?;
-        let (candidates, leads) = (&simulation.candidates, &simulation.leads);
+        let team = match simulation.candidates.is_empty() {
+            true => self.directory_candidates(org_id).await?,
+            false => simulation.candidates,
+        };
+        let candidates = self.with_schedules(org_id, &settings, &team).await?;
+        let at = simulation.at.unwrap_or_else(|| self.clock.now());
         Ok(decision::dry_run(
             &settings,
-            candidates,
-            leads,
+            &candidates,
+            &simulation.leads,
             &mut scratch,
+            at,
         ))
     }
 

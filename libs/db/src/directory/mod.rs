@@ -170,6 +170,48 @@ impl Directory {
         Ok(())
     }
 
+    /// Every member the directory holds for `org_id`, by user id (what
+    /// SimulateRouting routes among when it is given no team).
+    pub async fn members(&self, org_id: &str) -> Result<Vec<DirectoryFact>, DbErr> {
+        let select = Query::select()
+            .columns(
+                [
+                    "user_id",
+                    "role",
+                    "active",
+                    "available",
+                    "version",
+                    "schedule",
+                ]
+                .map(Alias::new),
+            )
+            .from(Alias::new("directory"))
+            .and_where(Expr::col(Alias::new("org_id")).eq(org_id))
+            .order_by(Alias::new("user_id"), sea_orm::sea_query::Order::Asc)
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        let rows = self.db.query_all_raw(backend.build(&select)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let user_id: String = row.try_get("", "user_id")?;
+                let schedule = match row.try_get::<Option<String>>("", "schedule")? {
+                    Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                        DbErr::Custom(format!("stored schedule of {user_id}: {e}"))
+                    })?),
+                    None => None,
+                };
+                Ok(DirectoryFact {
+                    role: row.try_get("", "role")?,
+                    active: row.try_get("", "active")?,
+                    available: row.try_get("", "available")?,
+                    version: row.try_get("", "version")?,
+                    schedule,
+                    user_id,
+                })
+            })
+            .collect()
+    }
+
     /// The schedules the directory holds for `user_ids` (members without one
     /// are absent: any time). Read in chunks, so a large team is fine.
     pub async fn schedules(

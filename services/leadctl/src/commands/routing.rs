@@ -62,6 +62,10 @@ pub enum RoutingCommand {
         /// How many leads.
         #[arg(long, default_value_t = 5)]
         count: usize,
+        /// Decide as at this moment (RFC 3339 or a date): working hours, time
+        /// off and local days as they would be then. Default: now.
+        #[arg(long, value_parser = parse::time)]
+        at: Option<prost_types::Timestamp>,
     },
     /// Open leads per member, as routing counts them.
     Workload,
@@ -143,6 +147,7 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             source,
             tags,
             count,
+            at,
         } => {
             if count == 0 || count > 1_000 {
                 return Err(Failure("--count must be between 1 and 1000".into()).into());
@@ -175,6 +180,7 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
                 settings: None,
                 leads: vec![lead; count],
                 candidates,
+                at,
             };
             let simulated = routing
                 .call(request, RoutingClient::simulate_routing)

@@ -35,6 +35,9 @@ pub use choice::{
     Choice, PoolState, choose, choose_in, next_round_robin, pick_balanced, smooth_weighted,
 };
 
+use chrono::{DateTime, Utc};
+use leadflow_schedule::{Availability, Schedule};
+
 use super::settings::{Settings, Strategy, Weights};
 
 /// One team member as the leads service saw them when it asked.
@@ -48,6 +51,9 @@ pub struct Candidate {
     pub active: bool,
     /// Members marked away (`false`) are skipped until they are back.
     pub available: bool,
+    /// Their working hours and time off, from the directory (`None`: any
+    /// time); read only when the settings respect working hours.
+    pub schedule: Option<Schedule>,
 }
 
 impl Candidate {
@@ -67,6 +73,38 @@ impl Candidate {
             None
         }
     }
+
+    /// Why this eligible person cannot take a lead at `at` (off shift, on
+    /// time off), and when they next can.
+    fn held_back(&self, at: DateTime<Utc>) -> Option<HeldBack> {
+        let schedule = self.schedule.as_ref()?;
+        let (reason, next) = match schedule.availability(at) {
+            Availability::On { .. } => return None,
+            Availability::OffShift { next } => (SkipReason::OffShift, next),
+            Availability::TimeOff { next } => (SkipReason::TimeOff, next),
+        };
+        let note = match next {
+            Some(next) => format!(
+                "{} {} until {}",
+                self.user_id,
+                reason.label(),
+                schedule.local_clock(next)
+            ),
+            None => format!("{} {} for the next year", self.user_id, reason.label()),
+        };
+        Some(HeldBack { reason, next, note })
+    }
+}
+
+/// Someone who could take the lead, but not at this moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HeldBack {
+    /// Off shift or on time off.
+    reason: SkipReason,
+    /// When they may next take a lead (`None`: not within the horizon).
+    next: Option<DateTime<Utc>>,
+    /// For the explanation: "ana off shift until 09:00 America/New_York".
+    note: String,
 }
 
 /// Why someone in a pool was passed over.
@@ -80,6 +118,10 @@ pub enum SkipReason {
     NotSalesCapable,
     /// Picked in the settings but not in the team snapshot.
     NotAMember,
+    /// Outside their working hours (only when the settings respect them).
+    OffShift,
+    /// On time off (only when the settings respect working hours).
+    TimeOff,
 }
 
 impl SkipReason {
@@ -89,6 +131,8 @@ impl SkipReason {
             SkipReason::Unavailable => "away",
             SkipReason::NotSalesCapable => "not sales-capable",
             SkipReason::NotAMember => "not on the team",
+            SkipReason::OffShift => "off shift",
+            SkipReason::TimeOff => "on time off",
         }
     }
 }
@@ -137,6 +181,17 @@ pub enum Plan {
     },
     /// Someone of this pool gets the lead.
     Pick(PoolPlan),
+    /// Someone of this pool could take the lead, but nobody now: it waits.
+    Held {
+        /// The pool that holds it.
+        pool: Pool,
+        /// The earliest moment someone of the pool may take it.
+        retry_at: Option<DateTime<Utc>>,
+        /// Everyone passed over, and why.
+        skipped: Vec<(String, SkipReason)>,
+        /// How routing got here, and when each held-back rep is back.
+        notes: Vec<String>,
+    },
 }
 
 impl Plan {
@@ -144,7 +199,7 @@ impl Plan {
     pub fn pool(&self) -> Option<&PoolPlan> {
         match self {
             Plan::Pick(pool) => Some(pool),
-            Plan::Off | Plan::NoCandidates { .. } => None,
+            Plan::Off | Plan::NoCandidates { .. } | Plan::Held { .. } => None,
         }
     }
 }
@@ -169,23 +224,59 @@ pub struct PoolPlan {
     pub notes: Vec<String>,
 }
 
-/// Splits `people` into the eligible (ascending) and the skipped.
-fn eligible_among<'a>(
+/// A pool's people at one moment: who can take the lead now, and who could
+/// but not now.
+struct Standing {
+    /// Eligible now, ascending.
+    eligible: Vec<String>,
+    /// Eligible but off shift or on time off.
+    held_back: Vec<HeldBack>,
+}
+
+impl Standing {
+    /// Nobody now, but someone later: the lead waits for the first of them.
+    fn hold(self, pool: Pool, skipped: Vec<(String, SkipReason)>, mut notes: Vec<String>) -> Plan {
+        let retry_at = self.held_back.iter().filter_map(|h| h.next).min();
+        notes.extend(self.held_back.into_iter().map(|h| h.note));
+        Plan::Held {
+            pool,
+            retry_at,
+            skipped,
+            notes,
+        }
+    }
+}
+
+/// Splits `people` into the eligible now (ascending), the held back (when
+/// `hours` gives the moment working hours are checked at) and the skipped.
+fn standing_among<'a>(
     people: impl IntoIterator<Item = &'a str>,
     team: &HashMap<&str, &Candidate>,
+    hours: Option<DateTime<Utc>>,
     skipped: &mut Vec<(String, SkipReason)>,
-) -> Vec<String> {
+) -> Standing {
     let mut eligible = Vec::new();
+    let mut held_back = Vec::new();
     for id in people {
-        match team.get(id).map(|c| c.ineligibility()) {
-            Some(None) => eligible.push(id.to_owned()),
-            Some(Some(reason)) => skipped.push((id.to_owned(), reason)),
-            None => skipped.push((id.to_owned(), SkipReason::NotAMember)),
+        let Some(candidate) = team.get(id) else {
+            skipped.push((id.to_owned(), SkipReason::NotAMember));
+            continue;
+        };
+        if let Some(reason) = candidate.ineligibility() {
+            skipped.push((id.to_owned(), reason));
+        } else if let Some(held) = hours.and_then(|at| candidate.held_back(at)) {
+            skipped.push((id.to_owned(), held.reason));
+            held_back.push(held);
+        } else {
+            eligible.push(id.to_owned());
         }
     }
     eligible.sort();
     eligible.dedup();
-    eligible
+    Standing {
+        eligible,
+        held_back,
+    }
 }
 
 /// The weights of `eligible` from `weights` (1 for anyone not listed);
@@ -199,16 +290,24 @@ fn weights_of(weights: &Weights, eligible: &[String]) -> Option<Vec<u32>> {
     })
 }
 
-/// Decides which pool a lead goes to.
+/// Decides which pool a lead goes to, at the instant `at` (working hours and
+/// time off are checked then, when the settings respect them).
+///
+/// Off shift and on time off hold a pool; they never fall through to the
+/// next pool, which would break the rule's or the rotation's intent. Only a
+/// pool with nobody who could take the lead at all (inactive, away, not
+/// sales-capable) falls through, as without working hours.
 pub fn plan(
     settings: &Settings,
     candidates: &[Candidate],
     source: LeadSource,
     tags: &[String],
+    at: DateTime<Utc>,
 ) -> Plan {
     if !settings.enabled {
         return Plan::Off;
     }
+    let hours = settings.respect_working_hours.then_some(at);
     let default_strategy = settings.strategy.unwrap_or(Strategy::RoundRobin);
     let team: HashMap<&str, &Candidate> =
         candidates.iter().map(|c| (c.user_id.as_str(), c)).collect();
@@ -216,22 +315,27 @@ pub fn plan(
     let mut notes = Vec::new();
 
     if let Some(rule) = settings.rules.iter().find(|r| r.matches(source, tags)) {
-        let eligible = eligible_among(
-            rule.user_ids.iter().map(String::as_str),
-            &team,
-            &mut skipped,
-        );
-        if !eligible.is_empty() {
+        let people = rule.user_ids.iter().map(String::as_str);
+        let standing = standing_among(people, &team, hours, &mut skipped);
+        let pool = Pool::Rule(rule.name.clone());
+        if !standing.eligible.is_empty() {
             notes.push(format!("rule {:?} matched", rule.name));
             return Plan::Pick(PoolPlan {
-                pool: Pool::Rule(rule.name.clone()),
+                pool,
                 strategy: rule.strategy.unwrap_or(default_strategy),
-                weights: weights_of(&rule.weights, &eligible),
-                eligible,
+                weights: weights_of(&rule.weights, &standing.eligible),
+                eligible: standing.eligible,
                 skipped,
                 fallback_used: false,
                 notes,
             });
+        }
+        if !standing.held_back.is_empty() {
+            notes.push(format!(
+                "rule {:?} matched but nobody in it can take leads right now",
+                rule.name
+            ));
+            return standing.hold(pool, skipped, notes);
         }
         notes.push(format!(
             "rule {:?} matched but nobody in it can take leads now, so the default rotation applies",
@@ -240,21 +344,22 @@ pub fn plan(
     }
 
     if !settings.rotation_user_ids.is_empty() {
-        let eligible = eligible_among(
-            settings.rotation_user_ids.iter().map(String::as_str),
-            &team,
-            &mut skipped,
-        );
-        if !eligible.is_empty() {
+        let people = settings.rotation_user_ids.iter().map(String::as_str);
+        let standing = standing_among(people, &team, hours, &mut skipped);
+        if !standing.eligible.is_empty() {
             return Plan::Pick(PoolPlan {
                 pool: Pool::Rotation,
                 strategy: default_strategy,
-                weights: weights_of(&settings.weights, &eligible),
-                eligible,
+                weights: weights_of(&settings.weights, &standing.eligible),
+                eligible: standing.eligible,
                 skipped,
                 fallback_used: false,
                 notes,
             });
+        }
+        if !standing.held_back.is_empty() {
+            notes.push("nobody in the rotation can take leads right now".into());
+            return standing.hold(Pool::Rotation, skipped, notes);
         }
         notes.push("nobody in the rotation can take leads now, so the whole team is used".into());
     }
@@ -265,21 +370,25 @@ pub fn plan(
         .filter(|c| c.sales_capable())
         .map(|c| c.user_id.as_str());
     let mut team_skipped = Vec::new();
-    let eligible = eligible_among(capable, &team, &mut team_skipped);
+    let standing = standing_among(capable, &team, hours, &mut team_skipped);
     for entry in team_skipped {
         if !skipped.contains(&entry) {
             skipped.push(entry);
         }
     }
-    if eligible.is_empty() {
+    if standing.eligible.is_empty() {
+        if !standing.held_back.is_empty() {
+            notes.push("nobody on the sales team can take leads right now".into());
+            return standing.hold(Pool::Team, skipped, notes);
+        }
         notes.push("no sales-capable team member is active and available".into());
         return Plan::NoCandidates { skipped, notes };
     }
     Plan::Pick(PoolPlan {
         pool: Pool::Team,
         strategy: default_strategy,
-        weights: weights_of(&settings.weights, &eligible),
-        eligible,
+        weights: weights_of(&settings.weights, &standing.eligible),
+        eligible: standing.eligible,
         skipped,
         fallback_used: !settings.rotation_user_ids.is_empty(),
         notes,
@@ -373,8 +482,9 @@ pub fn decide(
     candidates: &[Candidate],
     lead: &Lead,
     state: &Snapshot,
+    at: DateTime<Utc>,
 ) -> Decision {
-    decide_and_record(settings, candidates, lead, &mut state.clone())
+    decide_and_record(settings, candidates, lead, &mut state.clone(), at)
 }
 
 /// [`decide`], recording the pick in `state` (cursor, count, current
@@ -384,8 +494,9 @@ fn decide_and_record(
     candidates: &[Candidate],
     lead: &Lead,
     state: &mut Snapshot,
+    at: DateTime<Utc>,
 ) -> Decision {
-    let plan = plan(settings, candidates, lead.source, &lead.tags);
+    let plan = plan(settings, candidates, lead.source, &lead.tags, at);
     let assignee = plan.pool().map(|p| {
         let key = p.pool.key();
         let choice = choose_in(
@@ -410,10 +521,11 @@ pub fn dry_run(
     candidates: &[Candidate],
     leads: &[Lead],
     state: &mut Snapshot,
+    at: DateTime<Utc>,
 ) -> Vec<Decision> {
     leads
         .iter()
-        .map(|lead| decide_and_record(settings, candidates, lead, state))
+        .map(|lead| decide_and_record(settings, candidates, lead, state, at))
         .collect()
 }
 
@@ -423,6 +535,22 @@ pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
         Plan::Off => "routing is off, so the lead stays unassigned".into(),
         Plan::NoCandidates { skipped, notes } => {
             let mut text = format!("nobody could take the lead: {}", notes.join("; "));
+            append_skipped(&mut text, skipped);
+            text
+        }
+        Plan::Held {
+            retry_at,
+            skipped,
+            notes,
+            ..
+        } => {
+            let mut text = format!("held: {}", notes.join("; "));
+            if let Some(at) = retry_at {
+                text.push_str(&format!(
+                    "; routed again at {}",
+                    at.format("%Y-%m-%d %H:%M UTC")
+                ));
+            }
             append_skipped(&mut text, skipped);
             text
         }

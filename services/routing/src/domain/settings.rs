@@ -84,6 +84,10 @@ pub struct Settings {
     /// the rotation is empty); empty: everyone weighs 1.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub weights: Weights,
+    /// Skip reps off shift or on time off (their directory schedules), and
+    /// hold a pool's lead while nobody in it is on shift. Off: 24/7.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub respect_working_hours: bool,
 }
 
 impl Default for Settings {
@@ -95,6 +99,7 @@ impl Default for Settings {
             rotation_user_ids: Vec::new(),
             rules: Vec::new(),
             weights: Weights::new(),
+            respect_working_hours: false,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct SettingsInput {
     pub rules: Vec<RuleInput>,
     /// Raw user id -> weight pairs for the default pool.
     pub weights: Vec<(String, i32)>,
+    /// Skip reps off shift or on time off.
+    pub respect_working_hours: bool,
 }
 
 /// Reads a strategy enum; 0 is "not given", anything unknown is an error.
@@ -316,6 +323,7 @@ impl Settings {
             rotation_user_ids,
             rules,
             weights,
+            respect_working_hours: input.respect_working_hours,
         })
     }
 }
@@ -418,6 +426,7 @@ mod tests {
                 ..rule("fb")
             }],
             weights: vec![],
+            respect_working_hours: false,
         })
         .unwrap();
         assert_eq!(

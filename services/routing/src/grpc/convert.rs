@@ -51,6 +51,7 @@ pub fn settings_to_pb(v: &VersionedSettings) -> pb::RoutingSettings {
             })
             .collect(),
         weights: weights_to_pb(&s.weights),
+        respect_working_hours: s.respect_working_hours,
         version: v.version,
         updated_by: v.updated_by.clone(),
         updated_at: v.updated_at.map(timestamp),
@@ -89,6 +90,17 @@ pub fn decision_to_pb(decision: &Decision, lead_id: &str) -> pb::RouteDecision {
         Plan::Off => out.reason = pb::DecisionReason::RoutingOff as i32,
         Plan::NoCandidates { skipped, .. } => {
             out.reason = pb::DecisionReason::NoCandidates as i32;
+            out.skipped = skipped_to_pb(skipped);
+        }
+        Plan::Held {
+            pool,
+            retry_at,
+            skipped,
+            ..
+        } => {
+            out.reason = pb::DecisionReason::Held as i32;
+            out.rule = pool.rule_name().to_owned();
+            out.retry_at = retry_at.map(timestamp);
             out.skipped = skipped_to_pb(skipped);
         }
         Plan::Pick(p) => {
@@ -155,5 +167,7 @@ pub fn skip_reason_to_pb(reason: SkipReason) -> i32 {
         SkipReason::Unavailable => pb::SkipReason::Unavailable,
         SkipReason::NotSalesCapable => pb::SkipReason::NotSalesCapable,
         SkipReason::NotAMember => pb::SkipReason::NotAMember,
+        SkipReason::OffShift => pb::SkipReason::OffShift,
+        SkipReason::TimeOff => pb::SkipReason::TimeOff,
     }) as i32
 }

@@ -41,6 +41,13 @@ impl RoutingApi {
         }
     }
 
+    /// The same API reading `clock` for "now" (tests move it).
+    pub fn with_clock(self, clock: leadflow_schedule::SharedClock) -> Self {
+        RoutingApi {
+            app: self.app.with_clock(clock),
+        }
+    }
+
     /// The caller, if `may` lets them and they were not deactivated.
     async fn authorize<T>(&self, request: &Request<T>, may: Permission) -> Result<Caller, Status> {
         let caller = Caller::from_request(request)?;

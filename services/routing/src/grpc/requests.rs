@@ -97,10 +97,21 @@ impl TryFrom<pb::SimulateRoutingRequest> for Simulation {
             .into_iter()
             .map(|lead| lead_from_pb(["leads.source", "leads.tags"], lead.source, lead.tags))
             .collect::<Result<_, RoutingError>>()?;
+        let at = match req.at {
+            Some(t) => Some(
+                chrono::DateTime::from_timestamp(
+                    t.seconds,
+                    u32::try_from(t.nanos).unwrap_or(u32::MAX),
+                )
+                .ok_or_else(|| RoutingError::invalid("at", "is not a valid time"))?,
+            ),
+            None => None,
+        };
         Ok(Simulation {
             draft,
             leads,
             candidates,
+            at,
         })
     }
 }
@@ -160,6 +171,7 @@ pub fn settings_from_pb(s: pb::RoutingSettings) -> Result<Settings, RoutingError
             })
             .collect(),
         weights: s.weights.into_iter().collect(),
+        respect_working_hours: s.respect_working_hours,
     })
 }
 
@@ -199,6 +211,7 @@ fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, 
                 user_id: c.user_id,
                 active: c.active,
                 available: c.available,
+                schedule: None,
             })
         })
         .collect()

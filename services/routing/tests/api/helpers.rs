@@ -56,6 +56,15 @@ pub fn state(kind: &StateKind, prefix: &str) -> Arc<dyn RoutingState> {
 }
 
 pub async fn spawn_routing(replicas: usize, kind: StateKind) -> RoutingApp {
+    spawn_routing_with_clock(replicas, kind, leadflow_schedule::system_clock()).await
+}
+
+/// [`spawn_routing`] with every replica reading `clock` for "now".
+pub async fn spawn_routing_with_clock(
+    replicas: usize,
+    kind: StateKind,
+    clock: leadflow_schedule::SharedClock,
+) -> RoutingApp {
     assert!(
         replicas == 1 || !matches!(kind, StateKind::Memory),
         "memory state is one replica only"
@@ -71,7 +80,8 @@ pub async fn spawn_routing(replicas: usize, kind: StateKind) -> RoutingApp {
             SettingsStore::connect(&db.url, 8).await.expect("connect"),
             state(&kind, &prefix),
             Duration::from_millis(1000),
-        );
+        )
+        .with_clock(clock.clone());
         let verifier = auth.verifier.clone();
         servers.push(
             TestServer::spawn(move |listener, shutdown| async move {

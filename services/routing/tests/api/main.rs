@@ -7,6 +7,7 @@ mod conformance;
 mod fairness;
 mod faults;
 mod helpers;
+mod hours;
 mod permissions;
 mod rules;
 mod settings;

@@ -92,6 +92,7 @@ async fn call(app: &RoutingApp, rpc: &str, role: Role) -> Result<(), tonic::Stat
                         tags: vec![],
                     }],
                     candidates: vec![rep("a")],
+                    at: None,
                 },
                 &token,
             ))

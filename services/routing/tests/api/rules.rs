@@ -189,6 +189,7 @@ async fn simulate_uses_the_same_logic_and_leaves_cursors_and_counts_untouched() 
                     3
                 ],
                 candidates: team(),
+                at: None,
             },
             &manager,
         ))
@@ -229,6 +230,7 @@ async fn simulate_uses_the_same_logic_and_leaves_cursors_and_counts_untouched() 
                     tags: vec![],
                 }],
                 candidates: team(),
+                at: None,
             },
             &manager,
         ))

@@ -12,12 +12,18 @@ fn an_explanation_names_twenty_people_and_counts_the_rest() {
     assert_eq!(some_of(["a".to_owned()].into_iter(), 1), "a");
 }
 
+/// The moment decisions are made at (a Wednesday, 13:00 UTC).
+fn at() -> chrono::DateTime<chrono::Utc> {
+    "2026-01-14T13:00:00Z".parse().unwrap()
+}
+
 fn rep(id: &str) -> Candidate {
     Candidate {
         user_id: id.into(),
         role: Some(Role::Sales),
         active: true,
         available: true,
+        schedule: None,
     }
 }
 
@@ -62,14 +68,26 @@ fn pool(plan: &Plan) -> &PoolPlan {
 #[test]
 fn routing_off_routes_nothing() {
     assert_eq!(
-        plan(&Settings::default(), &team(), LeadSource::Website, &[]),
+        plan(
+            &Settings::default(),
+            &team(),
+            LeadSource::Website,
+            &[],
+            at()
+        ),
         Plan::Off
     );
 }
 
 #[test]
 fn an_empty_rotation_is_the_whole_active_sales_capable_team_without_accounting() {
-    let p = plan(&on(Strategy::RoundRobin), &team(), LeadSource::Website, &[]);
+    let p = plan(
+        &on(Strategy::RoundRobin),
+        &team(),
+        LeadSource::Website,
+        &[],
+        at(),
+    );
     let p = pool(&p);
     assert_eq!(p.pool, Pool::Team);
     assert_eq!(p.eligible, ["ana", "ben", "mia"]);
@@ -91,7 +109,7 @@ fn inactive_and_away_picks_are_skipped() {
         rotation_user_ids: vec!["carl".into(), "ben".into(), "dora".into()],
         ..on(Strategy::RoundRobin)
     };
-    let p = plan(&settings, &team(), LeadSource::Website, &[]);
+    let p = plan(&settings, &team(), LeadSource::Website, &[], at());
     let p = pool(&p);
     assert_eq!(
         (p.pool.clone(), p.eligible.clone()),
@@ -112,7 +130,7 @@ fn when_every_pick_is_inactive_routing_falls_back_to_the_whole_team() {
         rotation_user_ids: vec!["carl".into(), "gone".into()],
         ..on(Strategy::RoundRobin)
     };
-    let p = plan(&settings, &team(), LeadSource::Website, &[]);
+    let p = plan(&settings, &team(), LeadSource::Website, &[], at());
     let p = pool(&p);
     assert_eq!(p.pool, Pool::Team);
     assert!(p.fallback_used);
@@ -137,14 +155,14 @@ fn source_rules_send_facebook_to_a_and_google_to_b() {
         ],
         ..on(Strategy::RoundRobin)
     };
-    let fb = plan(&settings, &team(), LeadSource::Facebook, &[]);
+    let fb = plan(&settings, &team(), LeadSource::Facebook, &[], at());
     assert_eq!(
         (pool(&fb).pool.rule_name(), pool(&fb).eligible.clone()),
         ("facebook", vec!["ana".to_owned()])
     );
-    let g = plan(&settings, &team(), LeadSource::Google, &[]);
+    let g = plan(&settings, &team(), LeadSource::Google, &[], at());
     assert_eq!(pool(&g).eligible, ["ben"]);
-    let web = plan(&settings, &team(), LeadSource::Website, &[]);
+    let web = plan(&settings, &team(), LeadSource::Website, &[], at());
     assert_eq!(pool(&web).pool.rule_name(), "default");
 }
 
@@ -173,7 +191,13 @@ fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default()
         ..on(Strategy::RoundRobin)
     };
     // vip matches first, but carl is inactive: the default rotation, not rule "all".
-    let p = plan(&settings, &team(), LeadSource::Website, &["vip".into()]);
+    let p = plan(
+        &settings,
+        &team(),
+        LeadSource::Website,
+        &["vip".into()],
+        at(),
+    );
     assert_eq!(
         (pool(&p).pool.clone(), pool(&p).eligible.clone()),
         (Pool::Rotation, vec!["ben".to_owned()])
@@ -194,11 +218,23 @@ fn nobody_eligible_is_no_candidates() {
         },
     ];
     assert!(matches!(
-        plan(&on(Strategy::RoundRobin), &team, LeadSource::Website, &[]),
+        plan(
+            &on(Strategy::RoundRobin),
+            &team,
+            LeadSource::Website,
+            &[],
+            at()
+        ),
         Plan::NoCandidates { .. }
     ));
     assert!(matches!(
-        plan(&on(Strategy::RoundRobin), &[], LeadSource::Website, &[]),
+        plan(
+            &on(Strategy::RoundRobin),
+            &[],
+            LeadSource::Website,
+            &[],
+            at()
+        ),
         Plan::NoCandidates { .. }
     ));
 }
@@ -282,10 +318,22 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
         load: HashMap::new(),
         current: HashMap::new(),
     };
-    let fb = decide(&settings, &team(), &lead(LeadSource::Facebook, &[]), &state);
+    let fb = decide(
+        &settings,
+        &team(),
+        &lead(LeadSource::Facebook, &[]),
+        &state,
+        at(),
+    );
     assert_eq!(fb.assignee.as_deref(), Some("ben"));
     assert_eq!(pool(&fb.plan).pool, Pool::Rule("fb".into()));
-    let web = decide(&settings, &team(), &lead(LeadSource::Website, &[]), &state);
+    let web = decide(
+        &settings,
+        &team(),
+        &lead(LeadSource::Website, &[]),
+        &state,
+        at(),
+    );
     assert_eq!(
         web.assignee.as_deref(),
         Some("ana"),
@@ -296,6 +344,7 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
         &team(),
         &lead(LeadSource::Website, &[]),
         &state,
+        at(),
     );
     assert_eq!(off, Decision::new(Plan::Off, None));
 }
@@ -304,7 +353,7 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
 fn a_dry_run_moves_its_scratch_cursor_and_counts_like_the_live_state() {
     let mut state = Snapshot::default();
     let leads = vec![lead(LeadSource::Website, &[]); 4];
-    let rr = dry_run(&on(Strategy::RoundRobin), &team(), &leads, &mut state);
+    let rr = dry_run(&on(Strategy::RoundRobin), &team(), &leads, &mut state, at());
     let who: Vec<_> = rr.iter().filter_map(|d| d.assignee.clone()).collect();
     assert_eq!(who, ["ana", "ben", "mia", "ana"]);
     assert_eq!(state.cursor("team"), Some("ana"));
@@ -315,6 +364,7 @@ fn a_dry_run_moves_its_scratch_cursor_and_counts_like_the_live_state() {
         &team(),
         &leads[..2],
         &mut state,
+        at(),
     );
     let who: Vec<_> = balanced.iter().filter_map(|d| d.assignee.clone()).collect();
     assert_eq!(who, ["ben", "mia"]);
@@ -424,16 +474,22 @@ fn pools_carry_the_weights_of_their_rule_or_of_the_settings() {
         weights: [("ana".to_owned(), 2)].into(),
         ..on(Strategy::RoundRobin)
     };
-    let fb = plan(&settings, &team(), LeadSource::Facebook, &[]);
+    let fb = plan(&settings, &team(), LeadSource::Facebook, &[], at());
     assert_eq!(pool(&fb).weights, Some(vec![1, 4]), "ana 1 (absent), ben 4");
-    let web = plan(&settings, &team(), LeadSource::Website, &[]);
+    let web = plan(&settings, &team(), LeadSource::Website, &[], at());
     assert_eq!(pool(&web).eligible, ["ana", "ben", "mia"]);
     assert_eq!(pool(&web).weights, Some(vec![2, 1, 1]));
     assert_eq!(
         explain(&web, Some("ana")),
         "weighted round robin over the whole sales team (ana weight 2, ben weight 1, mia weight 1): assigned to ana; skipped carl (inactive), dora (away)"
     );
-    let unweighted = plan(&on(Strategy::RoundRobin), &team(), LeadSource::Website, &[]);
+    let unweighted = plan(
+        &on(Strategy::RoundRobin),
+        &team(),
+        LeadSource::Website,
+        &[],
+        at(),
+    );
     assert_eq!(
         pool(&unweighted).weights,
         None,
@@ -461,4 +517,199 @@ fn weighted_balance_compares_open_leads_per_unit_of_weight() {
 
 fn ids(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Weekdays 09:00-17:00 in `tz`.
+fn nine_to_five(tz: &str) -> leadflow_schedule::Schedule {
+    leadflow_schedule::Schedule::parse(leadflow_schedule::ScheduleInput {
+        time_zone: tz.into(),
+        working_hours: (1..=5)
+            .map(|day| leadflow_schedule::BlockInput {
+                day_of_week: day,
+                start: "09:00".into(),
+                end: "17:00".into(),
+            })
+            .collect(),
+        time_off: vec![],
+    })
+    .unwrap()
+}
+
+/// ana in New York and ben in Berlin, both 09:00-17:00 local.
+fn two_zones() -> Vec<Candidate> {
+    vec![
+        Candidate {
+            schedule: Some(nine_to_five("America/New_York")),
+            ..rep("ana")
+        },
+        Candidate {
+            schedule: Some(nine_to_five("Europe/Berlin")),
+            ..rep("ben")
+        },
+    ]
+}
+
+fn hours_on() -> Settings {
+    Settings {
+        respect_working_hours: true,
+        ..on(Strategy::RoundRobin)
+    }
+}
+
+fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    text.parse().unwrap()
+}
+
+#[test]
+fn with_working_hours_only_reps_on_shift_are_in_the_pool() {
+    let at_13 = plan(
+        &hours_on(),
+        &two_zones(),
+        LeadSource::Website,
+        &[],
+        utc("2026-01-14T13:00:00Z"),
+    );
+    assert_eq!(pool(&at_13).eligible, ["ben"]);
+    assert!(
+        pool(&at_13)
+            .skipped
+            .contains(&("ana".into(), SkipReason::OffShift))
+    );
+    let at_15 = plan(
+        &hours_on(),
+        &two_zones(),
+        LeadSource::Website,
+        &[],
+        utc("2026-01-14T15:00:00Z"),
+    );
+    assert_eq!(pool(&at_15).eligible, ["ana", "ben"]);
+    // Off, schedules are ignored: 24/7.
+    let off = plan(
+        &on(Strategy::RoundRobin),
+        &two_zones(),
+        LeadSource::Website,
+        &[],
+        utc("2026-01-14T03:00:00Z"),
+    );
+    assert_eq!(pool(&off).eligible, ["ana", "ben"]);
+}
+
+#[test]
+fn with_nobody_on_shift_the_lead_is_held_until_the_first_shift_starts() {
+    // Wednesday 03:00 UTC: 22:00 in New York, 04:00 in Berlin.
+    let held = plan(
+        &hours_on(),
+        &two_zones(),
+        LeadSource::Website,
+        &[],
+        utc("2026-01-14T03:00:00Z"),
+    );
+    let Plan::Held {
+        pool,
+        retry_at,
+        skipped,
+        ..
+    } = &held
+    else {
+        panic!("expected HELD, got {held:?}");
+    };
+    assert_eq!(pool, &Pool::Team);
+    assert_eq!(
+        *retry_at,
+        Some(utc("2026-01-14T08:00:00Z")),
+        "09:00 in Berlin"
+    );
+    assert_eq!(skipped.len(), 2);
+    let text = explain(&held, None);
+    assert!(
+        text.contains("ben off shift until 09:00 Europe/Berlin"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ana off shift until 09:00 America/New_York"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_off_shift_rule_or_rotation_holds_and_never_falls_back_but_an_inactive_one_does() {
+    let mut team = two_zones();
+    team.push(rep("carl")); // any time
+    let settings = Settings {
+        rules: vec![Rule {
+            name: "us".into(),
+            sources: vec![LeadSource::Facebook],
+            tags: vec![],
+            user_ids: vec!["ana".into()],
+            strategy: None,
+            weights: Weights::new(),
+        }],
+        rotation_user_ids: vec!["ana".into(), "ben".into()],
+        ..hours_on()
+    };
+    let night = utc("2026-01-14T03:00:00Z");
+    let rule = plan(&settings, &team, LeadSource::Facebook, &[], night);
+    assert!(
+        matches!(&rule, Plan::Held { pool: Pool::Rule(name), .. } if name == "us"),
+        "{rule:?}"
+    );
+    let rotation = plan(&settings, &team, LeadSource::Website, &[], night);
+    assert!(
+        matches!(
+            &rotation,
+            Plan::Held {
+                pool: Pool::Rotation,
+                ..
+            }
+        ),
+        "{rotation:?}"
+    );
+    // An inactive rotation falls back to the whole team (carl), as without hours.
+    let asleep: Vec<Candidate> = team
+        .iter()
+        .map(|c| Candidate {
+            active: c.user_id == "carl",
+            ..c.clone()
+        })
+        .collect();
+    let fallback = plan(&settings, &asleep, LeadSource::Website, &[], night);
+    assert_eq!(pool(&fallback).eligible, ["carl"]);
+    assert!(pool(&fallback).fallback_used);
+}
+
+#[test]
+fn a_rep_on_time_off_is_skipped_for_exactly_that_range() {
+    let mut schedule = nine_to_five("Europe/Berlin");
+    schedule.time_off.push(leadflow_schedule::TimeOff {
+        start: utc("2026-03-10T00:00:00Z"),
+        end: utc("2026-03-21T00:00:00Z"),
+    });
+    let team = vec![
+        Candidate {
+            schedule: Some(schedule),
+            ..rep("ben")
+        },
+        rep("carl"),
+    ];
+    let during = plan(
+        &hours_on(),
+        &team,
+        LeadSource::Website,
+        &[],
+        utc("2026-03-16T10:00:00Z"),
+    );
+    assert_eq!(pool(&during).eligible, ["carl"]);
+    assert!(
+        pool(&during)
+            .skipped
+            .contains(&("ben".into(), SkipReason::TimeOff))
+    );
+    let after = plan(
+        &hours_on(),
+        &team,
+        LeadSource::Website,
+        &[],
+        utc("2026-03-23T10:00:00Z"),
+    );
+    assert_eq!(pool(&after).eligible, ["ben", "carl"]);
 }
