@@ -9,11 +9,19 @@
 -- KEYS[7] epoch     STRING  the current reconcile epoch (missing: 0)
 -- KEYS[8] weights   HASH  pool .. "\n" .. user id -> smooth-weighted current weight
 -- KEYS[9] settings  STRING  the newest settings version published
+-- KEYS[10] daily    HASH  user id .. "\n" .. local day -> leads routed to them that day
 -- ARGV[1] pool key, ARGV[2] strategy ("rr" | "balanced"), ARGV[3] lead id,
 -- ARGV[4] decision TTL (seconds), ARGV[5] a fresh generation id,
 -- ARGV[6] the eligible reps' weights, comma-separated in their order ("":
 -- an unweighted pool), ARGV[7] the settings version the pool was planned
--- with, ARGV[8..] the eligible user ids, ascending (the rotation order).
+-- with, ARGV[8] the eligible reps' caps in their order, `open,per_day,day`
+-- separated by ';' ("": nobody capped; 0 is unlimited; day is the rep's
+-- local YYYY-MM-DD), ARGV[9..] the eligible user ids, ascending (the
+-- rotation order).
+--
+-- A rep at a cap (open leads from KEYS[5], today's routed leads from
+-- KEYS[10]) is passed over as if absent: their cursor place and current
+-- weight stay. With everyone capped nothing changes and the lead is held.
 --
 -- A pick planned with settings older than the newest published is refused
 -- (newer_settings = 1, nothing changed): the caller reloads and plans again.
@@ -30,10 +38,12 @@
 -- is released.
 --
 -- Returns {assignee, replayed (0|1), generation, state_reset (0|1),
--- newer_settings (0|1)}.
+-- newer_settings (0|1), capped}: capped lists "user\tO\topen\tmax" (at the
+-- open-lead cap) or "user\tD\ttoday\tmax" (at the daily cap) entries; an
+-- empty assignee with newer_settings 0 means everyone was capped.
 -- All keys share the organisation's hash tag, so this runs on Redis Cluster.
 
-local FIRST = 8
+local FIRST = 9
 -- HMGET arguments per call: Lua's unpack has a C-stack limit (~8,000).
 local SLICE = 1000
 
@@ -62,7 +72,7 @@ local stored = redis.call('GET', KEYS[2])
 if stored then
   for i = FIRST, #ARGV do
     if ARGV[i] == stored then
-      return {stored, 1, gen, reset, 0}
+      return {stored, 1, gen, reset, 0, {}}
     end
   end
   -- No longer eligible: release the provisional count it was given.
@@ -75,7 +85,7 @@ if stored then
 end
 
 if tonumber(redis.call('GET', KEYS[9]) or '0') > tonumber(ARGV[7]) then
-  return {'', 0, gen, reset, 1}
+  return {'', 0, gen, reset, 1, {}}
 end
 
 -- The first eligible id after the cursor, wrapping to the start.
@@ -113,42 +123,91 @@ local function values(hash, prefix)
   return out
 end
 
-local pick
+-- Caps: who is under theirs. ok[i] for the i-th eligible rep (1-based).
+local ok, capped, days = {}, {}, nil
+for i = 1, n do ok[i] = true end
+if ARGV[8] ~= '' then
+  days = {}
+  local caps = {}
+  for entry in string.gmatch(ARGV[8], '[^;]+') do
+    local open, per_day, day = string.match(entry, '^(%d+),(%d+),(.+)$')
+    caps[#caps + 1] = {tonumber(open), tonumber(per_day)}
+    days[#days + 1] = day
+  end
+  local open_counts = values(KEYS[5], '')
+  local today = {}
+  for from = 1, n, SLICE do
+    local fields = {}
+    for i = from, math.min(from + SLICE - 1, n) do
+      fields[#fields + 1] = ARGV[FIRST + i - 1] .. '\n' .. days[i]
+    end
+    local part = redis.call('HMGET', KEYS[10], unpack(fields))
+    for j = 1, #part do today[#today + 1] = tonumber(part[j]) or 0 end
+  end
+  for i = 1, n do
+    local id = ARGV[FIRST + i - 1]
+    if caps[i][1] > 0 and open_counts[i] >= caps[i][1] then
+      ok[i] = false
+      capped[#capped + 1] = id .. '\tO\t' .. open_counts[i] .. '\t' .. caps[i][1]
+    elseif caps[i][2] > 0 and today[i] >= caps[i][2] then
+      ok[i] = false
+      capped[#capped + 1] = id .. '\tD\t' .. today[i] .. '\t' .. caps[i][2]
+    end
+  end
+end
+
+local pick, best
 if strategy == 'rr' and weights == nil then
-  pick = ARGV[start]
+  -- The first rep under their caps at or after the cursor's successor.
+  for k = 0, n - 1 do
+    local i = ((start - FIRST + k) % n) + 1
+    if ok[i] then best = i break end
+  end
 elseif strategy == 'rr' then
   local prefix = pool .. '\n'
   local current = values(KEYS[8], prefix)
-  local total, best = 0, 1
+  local total = 0
   for i = 1, n do
-    total = total + weights[i]
-    current[i] = current[i] + weights[i]
-    if current[i] > current[best] then best = i end
-  end
-  current[best] = current[best] - total
-  for from = 1, n, SLICE do
-    local args = {}
-    for i = from, math.min(from + SLICE - 1, n) do
-      args[#args + 1] = prefix .. ARGV[FIRST + i - 1]
-      args[#args + 1] = current[i]
+    if ok[i] then
+      total = total + weights[i]
+      current[i] = current[i] + weights[i]
+      if best == nil or current[i] > current[best] then best = i end
     end
-    redis.call('HSET', KEYS[8], unpack(args))
   end
-  pick = ARGV[FIRST + best - 1]
+  if best ~= nil then
+    current[best] = current[best] - total
+    for from = 1, n, SLICE do
+      local args = {}
+      for i = from, math.min(from + SLICE - 1, n) do
+        if ok[i] then
+          args[#args + 1] = prefix .. ARGV[FIRST + i - 1]
+          args[#args + 1] = current[i]
+        end
+      end
+      if #args > 0 then redis.call('HSET', KEYS[8], unpack(args)) end
+    end
+  end
 else
   local counts = values(KEYS[5], '')
-  local best
   for k = 0, n - 1 do
     local i = ((start - FIRST + k) % n) + 1
-    if best == nil then
-      best = i
-    else
-      local wi = weights and weights[i] or 1
-      local wb = weights and weights[best] or 1
-      if counts[i] * wb < counts[best] * wi then best = i end
+    if ok[i] then
+      if best == nil then
+        best = i
+      else
+        local wi = weights and weights[i] or 1
+        local wb = weights and weights[best] or 1
+        if counts[i] * wb < counts[best] * wi then best = i end
+      end
     end
   end
-  pick = ARGV[FIRST + best - 1]
+end
+if best == nil then
+  return {'', 0, gen, reset, 0, capped}
+end
+pick = ARGV[FIRST + best - 1]
+if days ~= nil then
+  redis.call('HINCRBY', KEYS[10], pick .. '\n' .. days[best], 1)
 end
 
 redis.call('HSET', KEYS[1], pool, pick)
@@ -161,4 +220,4 @@ if redis.call('HEXISTS', KEYS[4], lead) == 0 then
   redis.call('HINCRBY', KEYS[5], pick, 1)
 end
 redis.call('SET', KEYS[2], pick, 'EX', ARGV[4])
-return {pick, 0, gen, reset, 0}
+return {pick, 0, gen, reset, 0, capped}

@@ -321,8 +321,15 @@ impl Routing {
         if picked.generation.reset {
             tracing::warn!(org = %org_id, "routing state was empty: a new generation started; workload needs a reconcile");
         }
+        let capped: Vec<(&str, decision::CapHit)> = picked
+            .capped
+            .iter()
+            .map(|(id, hit)| (id.as_str(), *hit))
+            .collect();
+        let plan = plan.after_caps(&capped, !picked.all_capped);
+        let assignee = (!picked.all_capped).then_some(picked.assignee);
         Ok(Some(Routed {
-            decision: Decision::new(plan, Some(picked.assignee)),
+            decision: Decision::new(plan, assignee),
             replayed: picked.replayed,
             generation: Some(picked.generation),
         }))

@@ -32,7 +32,8 @@ use leadflow_auth::Role;
 use leadflow_proto::common::v1::LeadSource;
 
 pub use choice::{
-    Choice, PoolState, choose, choose_in, next_round_robin, pick_balanced, smooth_weighted,
+    Cap, CapHit, CappedChoice, Choice, PoolState, choose, choose_in, choose_under_caps,
+    next_round_robin, pick_balanced, smooth_weighted,
 };
 
 use chrono::{DateTime, Utc};
@@ -118,6 +119,8 @@ pub enum SkipReason {
     NotSalesCapable,
     /// Picked in the settings but not in the team snapshot.
     NotAMember,
+    /// At their cap of open leads or of routed leads today.
+    Capped,
     /// Outside their working hours (only when the settings respect them).
     OffShift,
     /// On time off (only when the settings respect working hours).
@@ -131,6 +134,7 @@ impl SkipReason {
             SkipReason::Unavailable => "away",
             SkipReason::NotSalesCapable => "not sales-capable",
             SkipReason::NotAMember => "not on the team",
+            SkipReason::Capped => "at their cap",
             SkipReason::OffShift => "off shift",
             SkipReason::TimeOff => "on time off",
         }
@@ -195,6 +199,29 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The plan once the state store checked the caps: held when everyone
+    /// on shift was capped (`picked` false), otherwise the same pick with
+    /// the capped reps among the skipped and named in the explanation.
+    pub fn after_caps(self, capped: &[(&str, CapHit)], picked: bool) -> Plan {
+        match self {
+            Plan::Pick(pool) if !picked => held_by_caps(&pool, capped),
+            Plan::Pick(mut pool) if !capped.is_empty() => {
+                let caps = pool.caps.clone().unwrap_or_default();
+                for &(id, hit) in capped {
+                    let cap = pool
+                        .eligible
+                        .iter()
+                        .position(|e| e == id)
+                        .and_then(|i| caps.get(i));
+                    pool.notes.push(cap_note(id, hit, cap));
+                    pool.skipped.push((id.to_owned(), SkipReason::Capped));
+                }
+                Plan::Pick(pool)
+            }
+            other => other,
+        }
+    }
+
     /// The pool to pick from, if anyone can take the lead.
     pub fn pool(&self) -> Option<&PoolPlan> {
         match self {
@@ -216,6 +243,12 @@ pub struct PoolPlan {
     /// Each eligible rep's weight, in `eligible`'s order; `None` when the
     /// pool has no weights (plain round robin, plain balancing).
     pub weights: Option<Vec<u32>>,
+    /// Each eligible rep's caps, in `eligible`'s order; `None` when the
+    /// settings cap nobody (no cap check at all).
+    pub caps: Option<Vec<Cap>>,
+    /// When the first of the pool's off-shift reps is back (for a HELD
+    /// answer's `retry_at` when everyone on shift is capped).
+    pub back_at: Option<DateTime<Utc>>,
     /// People of the pools considered who were passed over.
     pub skipped: Vec<(String, SkipReason)>,
     /// The rotation had nobody eligible, so the whole team was used.
@@ -234,6 +267,11 @@ struct Standing {
 }
 
 impl Standing {
+    /// When the first held-back rep is back.
+    fn back_at(&self) -> Option<DateTime<Utc>> {
+        self.held_back.iter().filter_map(|h| h.next).min()
+    }
+
     /// Nobody now, but someone later: the lead waits for the first of them.
     fn hold(self, pool: Pool, skipped: Vec<(String, SkipReason)>, mut notes: Vec<String>) -> Plan {
         let retry_at = self.held_back.iter().filter_map(|h| h.next).min();
@@ -276,6 +314,80 @@ fn standing_among<'a>(
     Standing {
         eligible,
         held_back,
+    }
+}
+
+/// The caps of `eligible` at `at` (their local day in their own zone, UTC
+/// without a schedule); `None` when the settings cap nobody.
+fn caps_of(
+    settings: &Settings,
+    team: &HashMap<&str, &Candidate>,
+    eligible: &[String],
+    at: DateTime<Utc>,
+) -> Option<Vec<Cap>> {
+    if !settings.has_limits() {
+        return None;
+    }
+    let utc = Schedule::default();
+    Some(
+        eligible
+            .iter()
+            .map(|id| {
+                let limit = settings.limit_of(id);
+                let schedule = team
+                    .get(id.as_str())
+                    .and_then(|c| c.schedule.as_ref())
+                    .unwrap_or(&utc);
+                Cap {
+                    max_open: limit.max_open_leads,
+                    max_per_day: limit.max_new_per_day,
+                    day: schedule.local_day(at).to_string(),
+                    day_ends: schedule.next_local_midnight(at),
+                    zone: schedule.time_zone.name().to_owned(),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A pool whose reps on shift are all at a cap: the lead waits for the
+/// first of them to be free again (a local midnight), or for an off-shift
+/// rep's return, whichever is first. A rep at their open-lead cap frees up
+/// when one of their leads closes, which nobody can time: leads retries
+/// held leads as soon as capacity frees.
+pub fn held_by_caps(pool: &PoolPlan, capped: &[(&str, CapHit)]) -> Plan {
+    let caps = pool.caps.as_deref().unwrap_or_default();
+    let mut skipped = pool.skipped.clone();
+    let mut notes = pool.notes.clone();
+    let mut retry_at = pool.back_at;
+    for &(id, hit) in capped {
+        skipped.push((id.to_owned(), SkipReason::Capped));
+        let cap = pool
+            .eligible
+            .iter()
+            .position(|e| e == id)
+            .and_then(|i| caps.get(i));
+        notes.push(cap_note(id, hit, cap));
+        if let (CapHit::Day { .. }, Some(cap)) = (hit, cap) {
+            retry_at = Some(retry_at.map_or(cap.day_ends, |r| r.min(cap.day_ends)));
+        }
+    }
+    Plan::Held {
+        pool: pool.pool.clone(),
+        retry_at,
+        skipped,
+        notes,
+    }
+}
+
+/// "ben skipped: 10 of 10 new leads today (Europe/Berlin)".
+pub fn cap_note(id: &str, hit: CapHit, cap: Option<&Cap>) -> String {
+    match hit {
+        CapHit::Open { open, max } => format!("{id} skipped: {open} of {max} open leads"),
+        CapHit::Day { today, max } => format!(
+            "{id} skipped: {today} of {max} new leads today ({})",
+            cap.map_or("UTC", |c| c.zone.as_str())
+        ),
     }
 }
 
@@ -324,6 +436,8 @@ pub fn plan(
                 pool,
                 strategy: rule.strategy.unwrap_or(default_strategy),
                 weights: weights_of(&rule.weights, &standing.eligible),
+                caps: caps_of(settings, &team, &standing.eligible, at),
+                back_at: standing.back_at(),
                 eligible: standing.eligible,
                 skipped,
                 fallback_used: false,
@@ -351,6 +465,8 @@ pub fn plan(
                 pool: Pool::Rotation,
                 strategy: default_strategy,
                 weights: weights_of(&settings.weights, &standing.eligible),
+                caps: caps_of(settings, &team, &standing.eligible, at),
+                back_at: standing.back_at(),
                 eligible: standing.eligible,
                 skipped,
                 fallback_used: false,
@@ -388,6 +504,8 @@ pub fn plan(
         pool: Pool::Team,
         strategy: default_strategy,
         weights: weights_of(&settings.weights, &standing.eligible),
+        caps: caps_of(settings, &team, &standing.eligible, at),
+        back_at: standing.back_at(),
         eligible: standing.eligible,
         skipped,
         fallback_used: !settings.rotation_user_ids.is_empty(),
@@ -406,6 +524,8 @@ pub struct Snapshot {
     pub load: HashMap<String, i64>,
     /// Pool key -> user id -> smooth-weighted current weight.
     pub current: HashMap<String, HashMap<String, i64>>,
+    /// [`Cap::daily_key`] -> leads routed to that rep on that local day.
+    pub daily: HashMap<String, i64>,
 }
 
 impl Snapshot {
@@ -420,7 +540,13 @@ impl Snapshot {
             cursor: self.cursor(key),
             load: &self.load,
             current: self.current.get(key),
+            daily: Some(&self.daily),
         }
+    }
+
+    /// Counts a routed lead for `user_id` on their local `day`.
+    pub fn count_day(&mut self, user_id: &str, day: &str) {
+        *self.daily.entry(Cap::daily_key(user_id, day)).or_default() += 1;
     }
 
     /// Moves the pool's cursor to the rep just assigned.
@@ -497,20 +623,47 @@ fn decide_and_record(
     at: DateTime<Utc>,
 ) -> Decision {
     let plan = plan(settings, candidates, lead.source, &lead.tags, at);
-    let assignee = plan.pool().map(|p| {
-        let key = p.pool.key();
-        let choice = choose_in(
-            p.strategy,
-            &p.eligible,
-            p.weights.as_deref(),
-            state.pool(&key),
-        );
+    let Some(p) = plan.pool() else {
+        return Decision {
+            plan,
+            assignee: None,
+        };
+    };
+    let key = p.pool.key();
+    let caps = p.caps.as_deref();
+    let capped = choose_under_caps(
+        p.strategy,
+        &p.eligible,
+        p.weights.as_deref(),
+        caps,
+        state.pool(&key),
+    );
+    let hits: Vec<(String, CapHit)> = capped
+        .capped
+        .iter()
+        .map(|&(id, hit)| (id.to_owned(), hit))
+        .collect();
+    let assignee = capped.choice.map(|choice| {
         let assignee = choice.assignee.to_owned();
+        let day = caps.and_then(|c| {
+            p.eligible
+                .iter()
+                .position(|e| *e == assignee)
+                .map(|i| c[i].day.clone())
+        });
         state.record(&key, &choice);
         state.count(&assignee, 1);
+        if let Some(day) = day {
+            state.count_day(&assignee, &day);
+        }
         assignee
     });
-    Decision { plan, assignee }
+    let hits: Vec<(&str, CapHit)> = hits.iter().map(|(id, hit)| (id.as_str(), *hit)).collect();
+    let picked = assignee.is_some();
+    Decision {
+        plan: plan.after_caps(&hits, picked),
+        assignee,
+    }
 }
 
 /// Decides `leads` one after the other over the scratch state `state`, each

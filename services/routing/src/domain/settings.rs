@@ -22,6 +22,33 @@ pub const MAX_WEIGHT: i32 = 100;
 /// User id -> weight (1 to [`MAX_WEIGHT`]); a rep not listed weighs 1.
 pub type Weights = BTreeMap<String, u32>;
 
+/// A rep's caps; 0 is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    /// Routing sends no more while they own this many open leads.
+    pub max_open_leads: u32,
+    /// Routing gives them at most this many leads per local day.
+    pub max_new_per_day: u32,
+}
+
+impl Limit {
+    /// Whether the limit caps anything.
+    pub fn is_unlimited(&self) -> bool {
+        self.max_open_leads == 0 && self.max_new_per_day == 0
+    }
+}
+
+/// A limit as it arrived on the wire.
+#[derive(Debug, Clone, Default)]
+pub struct LimitInput {
+    /// The rep, unchecked (ignored for the default limit).
+    pub user_id: String,
+    /// Raw open-lead cap.
+    pub max_open_leads: i32,
+    /// Raw daily cap.
+    pub max_new_per_day: i32,
+}
+
 /// How a pool's next rep is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,6 +115,29 @@ pub struct Settings {
     /// hold a pool's lead while nobody in it is on shift. Off: 24/7.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub respect_working_hours: bool,
+    /// Per-rep caps (reps listed); others have `default_limit`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Limit>,
+    /// The caps of everyone not in `limits`; `None`: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_limit: Option<Limit>,
+}
+
+impl Settings {
+    /// The caps that apply to `user_id` (unlimited when nothing caps them).
+    pub fn limit_of(&self, user_id: &str) -> Limit {
+        self.limits
+            .get(user_id)
+            .copied()
+            .or(self.default_limit)
+            .unwrap_or_default()
+    }
+
+    /// Whether any cap is set at all (routing skips the cap check otherwise).
+    pub fn has_limits(&self) -> bool {
+        self.limits.values().any(|l| !l.is_unlimited())
+            || self.default_limit.is_some_and(|l| !l.is_unlimited())
+    }
 }
 
 impl Default for Settings {
@@ -100,6 +150,8 @@ impl Default for Settings {
             rules: Vec::new(),
             weights: Weights::new(),
             respect_working_hours: false,
+            limits: BTreeMap::new(),
+            default_limit: None,
         }
     }
 }
@@ -149,6 +201,10 @@ pub struct SettingsInput {
     pub weights: Vec<(String, i32)>,
     /// Skip reps off shift or on time off.
     pub respect_working_hours: bool,
+    /// Per-rep caps.
+    pub limits: Vec<LimitInput>,
+    /// Everyone else's caps.
+    pub default_limit: Option<LimitInput>,
 }
 
 /// Reads a strategy enum; 0 is "not given", anything unknown is an error.
@@ -228,6 +284,51 @@ fn parse_weights(
         weights.insert(id.to_owned(), *weight as u32);
     }
     Ok(weights)
+}
+
+/// Reads one limit: no negative caps.
+fn parse_limit(field: &'static str, raw: &LimitInput) -> Result<Limit, RoutingError> {
+    let cap = |value: i32, what: &str| {
+        u32::try_from(value).map_err(|_| {
+            RoutingError::invalid(
+                field,
+                format!("{what} may not be negative (0 is unlimited), not {value}"),
+            )
+        })
+    };
+    Ok(Limit {
+        max_open_leads: cap(raw.max_open_leads, "max_open_leads")?,
+        max_new_per_day: cap(raw.max_new_per_day, "max_new_per_day")?,
+    })
+}
+
+/// Reads the per-rep limits: valid user ids, each once, at most [`MAX_PEOPLE`].
+fn parse_limits(raw: &[LimitInput]) -> Result<BTreeMap<String, Limit>, RoutingError> {
+    const FIELD: &str = "settings.limits";
+    if raw.len() > MAX_PEOPLE {
+        return Err(RoutingError::invalid(
+            FIELD,
+            format!("at most {MAX_PEOPLE} limits"),
+        ));
+    }
+    let mut limits = BTreeMap::new();
+    for limit in raw {
+        let id = limit.user_id.trim();
+        if !leadflow_text::is_id(id) {
+            return Err(RoutingError::invalid(
+                "settings.limits.user_id",
+                format!("{id:?} is not a user id"),
+            ));
+        }
+        let parsed = parse_limit(FIELD, limit)?;
+        if limits.insert(id.to_owned(), parsed).is_some() {
+            return Err(RoutingError::invalid(
+                "settings.limits.user_id",
+                format!("{id} has two limits"),
+            ));
+        }
+    }
+    Ok(limits)
 }
 
 impl Settings {
@@ -324,6 +425,12 @@ impl Settings {
             rules,
             weights,
             respect_working_hours: input.respect_working_hours,
+            limits: parse_limits(&input.limits)?,
+            default_limit: input
+                .default_limit
+                .as_ref()
+                .map(|l| parse_limit("settings.default_limit", l))
+                .transpose()?,
         })
     }
 }
@@ -427,6 +534,8 @@ mod tests {
             }],
             weights: vec![],
             respect_working_hours: false,
+            limits: vec![],
+            default_limit: None,
         })
         .unwrap();
         assert_eq!(

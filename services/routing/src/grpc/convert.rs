@@ -6,7 +6,7 @@ use prost_types::Timestamp;
 
 use crate::app::Routed;
 use crate::domain::decision::{Decision, Plan, SkipReason, explain};
-use crate::domain::settings::{Strategy, VersionedSettings, Weights};
+use crate::domain::settings::{Limit, Strategy, VersionedSettings, Weights};
 use crate::store::AuditEntry;
 
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
@@ -21,6 +21,15 @@ pub fn strategy_to_pb(strategy: Option<Strategy>) -> i32 {
         None => pb::Strategy::Unspecified as i32,
         Some(Strategy::RoundRobin) => pb::Strategy::RoundRobin as i32,
         Some(Strategy::BalancedWorkload) => pb::Strategy::BalancedWorkload as i32,
+    }
+}
+
+/// A limit as the wire shows it.
+fn limit_to_pb(user_id: &str, limit: &Limit) -> pb::MemberLimit {
+    pb::MemberLimit {
+        user_id: user_id.to_owned(),
+        max_open_leads: limit.max_open_leads as i32,
+        max_new_per_day: limit.max_new_per_day as i32,
     }
 }
 
@@ -52,6 +61,8 @@ pub fn settings_to_pb(v: &VersionedSettings) -> pb::RoutingSettings {
             .collect(),
         weights: weights_to_pb(&s.weights),
         respect_working_hours: s.respect_working_hours,
+        limits: s.limits.iter().map(|(id, l)| limit_to_pb(id, l)).collect(),
+        default_limit: s.default_limit.as_ref().map(|l| limit_to_pb("", l)),
         version: v.version,
         updated_by: v.updated_by.clone(),
         updated_at: v.updated_at.map(timestamp),
@@ -167,6 +178,7 @@ pub fn skip_reason_to_pb(reason: SkipReason) -> i32 {
         SkipReason::Unavailable => pb::SkipReason::Unavailable,
         SkipReason::NotSalesCapable => pb::SkipReason::NotSalesCapable,
         SkipReason::NotAMember => pb::SkipReason::NotAMember,
+        SkipReason::Capped => pb::SkipReason::Capped,
         SkipReason::OffShift => pb::SkipReason::OffShift,
         SkipReason::TimeOff => pb::SkipReason::TimeOff,
     }) as i32

@@ -12,7 +12,7 @@ use crate::app::{
     AUDIT_PAGES, AuditPage, Reconcile, RouteLead, SettingsUpdate, Simulation, audit_fingerprint,
 };
 use crate::domain::decision::{Candidate, Lead};
-use crate::domain::settings::{RuleInput, Settings, SettingsInput};
+use crate::domain::settings::{LimitInput, RuleInput, Settings, SettingsInput};
 use crate::error::RoutingError;
 use crate::store::Ownership;
 
@@ -172,7 +172,17 @@ pub fn settings_from_pb(s: pb::RoutingSettings) -> Result<Settings, RoutingError
             .collect(),
         weights: s.weights.into_iter().collect(),
         respect_working_hours: s.respect_working_hours,
+        limits: s.limits.into_iter().map(limit_input).collect(),
+        default_limit: s.default_limit.map(limit_input),
     })
+}
+
+fn limit_input(l: pb::MemberLimit) -> LimitInput {
+    LimitInput {
+        user_id: l.user_id,
+        max_open_leads: l.max_open_leads,
+        max_new_per_day: l.max_new_per_day,
+    }
 }
 
 /// A wire role; `None` for one routing does not know.

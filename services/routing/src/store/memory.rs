@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::state::{
     Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError, new_generation,
 };
-use crate::domain::decision::choose_in;
+use crate::domain::decision::{CapHit, choose_under_caps};
 
 /// One organisation's routing state: what Redis keeps under its hash tag.
 #[derive(Debug, Default)]
@@ -107,11 +107,38 @@ impl OrgState {
 
     /// Chooses afresh, moves the cursor, counts the lead provisionally
     /// (version 0) unless an entry exists, and remembers the decision.
-    fn decide(&mut self, pick: &Pick<'_>, expires: Instant) -> String {
+    /// `None` when every eligible rep is at a cap; the capped reps either way.
+    fn decide(
+        &mut self,
+        pick: &Pick<'_>,
+        expires: Instant,
+    ) -> (Option<String>, Vec<(String, CapHit)>) {
         let state = self.view.pool(pick.pool);
-        let choice = choose_in(pick.strategy, pick.eligible(), pick.weights(), state);
+        let capped = choose_under_caps(
+            pick.strategy,
+            pick.eligible(),
+            pick.weights(),
+            pick.caps(),
+            state,
+        );
+        let hits = capped
+            .capped
+            .iter()
+            .map(|&(id, hit)| (id.to_owned(), hit))
+            .collect();
+        let Some(choice) = capped.choice else {
+            return (None, hits);
+        };
         let assignee = choice.assignee.to_owned();
         self.view.record(pick.pool, &choice);
+        if let Some(caps) = pick.caps() {
+            let i = pick
+                .eligible()
+                .iter()
+                .position(|e| *e == assignee)
+                .expect("chosen from the pool");
+            self.view.count_day(&assignee, &caps[i].day);
+        }
         if !self.owners.contains_key(pick.lead_id) {
             self.owners
                 .insert(pick.lead_id.to_owned(), (0, assignee.clone()));
@@ -122,7 +149,7 @@ impl OrgState {
             (pick.lead_id.to_owned(), pick.attempt),
             (assignee.clone(), expires),
         );
-        assignee
+        (Some(assignee), hits)
     }
 }
 
@@ -159,19 +186,30 @@ impl RoutingState for MemoryState {
         Ok(self.with_org(org_id, |org| {
             let generation = org.generation();
             let now = Instant::now();
-            let (assignee, replayed, newer_settings) = match org.replay(pick, now) {
-                Some(assignee) => (assignee, true, false),
-                None if org.settings_version > pick.settings_version() => {
-                    (String::new(), false, true)
-                }
-                None => (org.decide(pick, now + ttl), false, false),
-            };
-            Picked {
-                assignee,
-                replayed,
+            let mut picked = Picked {
+                assignee: String::new(),
+                replayed: false,
                 generation,
-                newer_settings,
+                newer_settings: false,
+                capped: Vec::new(),
+                all_capped: false,
+            };
+            match org.replay(pick, now) {
+                Some(assignee) => {
+                    picked.assignee = assignee;
+                    picked.replayed = true;
+                }
+                None if org.settings_version > pick.settings_version() => {
+                    picked.newer_settings = true;
+                }
+                None => {
+                    let (assignee, capped) = org.decide(pick, now + ttl);
+                    picked.all_capped = assignee.is_none();
+                    picked.assignee = assignee.unwrap_or_default();
+                    picked.capped = capped;
+                }
             }
+            picked
         }))
     }
 

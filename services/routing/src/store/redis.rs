@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use super::state::{
     Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError, new_generation,
 };
+use crate::domain::decision::CapHit;
 use crate::domain::settings::Strategy;
 
 /// Facts per script call: bounded, so a big reconcile never blocks Redis for long.
@@ -285,6 +286,7 @@ impl RoutingState for RedisState {
             .key(self.key(org_id, "epoch"))
             .key(self.key(org_id, "weights"))
             .key(self.key(org_id, "settings"))
+            .key(self.key(org_id, "daily"))
             .arg(pick.pool)
             .arg(match pick.strategy {
                 Strategy::RoundRobin => "rr",
@@ -300,20 +302,38 @@ impl RoutingState for RedisState {
                     .collect::<Vec<_>>()
                     .join(",")
             }))
-            .arg(pick.settings_version());
+            .arg(pick.settings_version())
+            .arg(pick.caps().map_or_else(String::new, |caps| {
+                caps.iter()
+                    .map(|c| format!("{},{},{}", c.max_open, c.max_per_day, c.day))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            }));
         for id in pick.eligible() {
             call.arg(id);
         }
-        let (assignee, replayed, generation, reset, newer): (String, i64, String, i64, i64) =
-            self.invoke("pick script", call).await?;
+        let (assignee, replayed, generation, reset, newer, capped): (
+            String,
+            i64,
+            String,
+            i64,
+            i64,
+            Vec<String>,
+        ) = self.invoke("pick script", call).await?;
+        let capped = capped
+            .iter()
+            .map(|entry| parse_capped(entry))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Picked {
-            assignee,
             replayed: replayed == 1,
             generation: Generation {
                 id: generation,
                 reset: reset == 1,
             },
             newer_settings: newer == 1,
+            all_capped: assignee.is_empty() && newer == 0,
+            assignee,
+            capped,
         })
     }
 
@@ -390,8 +410,35 @@ impl RoutingState for RedisState {
             cursors: self.hgetall("reading cursors", org_id, "cursors").await?,
             load: self.workload(org_id).await?,
             current: current_weights(self.hgetall("reading weights", org_id, "weights").await?),
+            daily: self
+                .hgetall("reading daily counts", org_id, "daily")
+                .await?,
         })
     }
+}
+
+/// One capped entry of pick.lua: `user\tO\topen\tmax` or `user\tD\ttoday\tmax`.
+fn parse_capped(entry: &str) -> Result<(String, CapHit), StateError> {
+    let bad = || StateError(format!("pick script: capped entry {entry:?}"));
+    let mut parts = entry.split('\t');
+    let (id, kind, count, max) = (
+        parts.next().ok_or_else(bad)?,
+        parts.next().ok_or_else(bad)?,
+        parts
+            .next()
+            .and_then(|c| c.parse::<i64>().ok())
+            .ok_or_else(bad)?,
+        parts
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .ok_or_else(bad)?,
+    );
+    let hit = match kind {
+        "O" => CapHit::Open { open: count, max },
+        "D" => CapHit::Day { today: count, max },
+        _ => return Err(bad()),
+    };
+    Ok((id.to_owned(), hit))
 }
 
 /// Raises KEYS[1] to ARGV[1] if it is higher; returns the version kept.

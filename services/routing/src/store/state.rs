@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use crate::domain::decision::PoolPlan;
 pub use crate::domain::decision::Snapshot;
+use crate::domain::decision::{Cap, CapHit, PoolPlan};
 use crate::domain::settings::Strategy;
 
 /// A fact from the leads database: who owns a lead, whether it is open, and
@@ -51,6 +51,10 @@ pub struct Picked {
     /// pick was planned with. The caller reloads them and plans again, so a
     /// settings change takes effect at the next lead on every replica.
     pub newer_settings: bool,
+    /// The reps passed over because they were at a cap, and which cap.
+    pub capped: Vec<(String, CapHit)>,
+    /// Nothing was picked: every eligible rep was at a cap (the lead is held).
+    pub all_capped: bool,
 }
 
 /// One pick to make: a lead's question to a non-empty pool.
@@ -70,6 +74,8 @@ pub struct Pick<'a> {
     weights: Option<&'a [u32]>,
     /// The settings version the pool was planned with (0: not fenced).
     settings_version: i64,
+    /// Each eligible rep's caps, in `eligible`'s order (`None`: nobody capped).
+    caps: Option<&'a [Cap]>,
 }
 
 impl<'a> Pick<'a> {
@@ -92,7 +98,22 @@ impl<'a> Pick<'a> {
             eligible,
             weights: None,
             settings_version: 0,
+            caps: None,
         })
+    }
+
+    /// The same pick with caps (one per eligible rep), checked atomically
+    /// with the pick.
+    pub fn capped(self, caps: Option<&'a [Cap]>) -> Result<Self, StateError> {
+        if caps.is_some_and(|c| c.len() != self.eligible.len()) {
+            return Err(StateError("caps do not match the pool".into()));
+        }
+        Ok(Pick { caps, ..self })
+    }
+
+    /// The eligible reps' caps, if anyone is capped.
+    pub fn caps(&self) -> Option<&'a [Cap]> {
+        self.caps
     }
 
     /// The same pick, planned with settings `version`: refused with
@@ -125,7 +146,8 @@ impl<'a> Pick<'a> {
         plan: &'a PoolPlan,
     ) -> Result<Self, StateError> {
         Pick::new(lead_id, attempt, pool_key, plan.strategy, &plan.eligible)?
-            .weighted(plan.weights.as_deref())
+            .weighted(plan.weights.as_deref())?
+            .capped(plan.caps.as_deref())
     }
 
     /// The eligible user ids, ascending and non-empty.

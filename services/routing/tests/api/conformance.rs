@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use leadflow_routing::domain::decision::{Snapshot, choose_in};
+use leadflow_routing::domain::decision::{Cap, CapHit, Snapshot, choose_in};
 use leadflow_routing::domain::settings::Strategy;
 use leadflow_routing::store::{
-    MemoryState, Ownership, Pick, RedisState, RedisTarget, RoutingState,
+    MemoryState, Ownership, Pick, Picked, RedisState, RedisTarget, RoutingState,
 };
 use leadflow_testkit::redis::{redis_url, unique_prefix};
 use std::time::Duration;
@@ -492,6 +492,74 @@ async fn a_pick_planned_with_older_settings_is_refused_and_moves_nothing(state: 
     assert_eq!(fresh.assignee, "ana");
 }
 
+fn cap(open: u32, per_day: u32, day: &str) -> Cap {
+    Cap {
+        max_open: open,
+        max_per_day: per_day,
+        day: day.into(),
+        day_ends: "2030-01-01T00:00:00Z".parse().unwrap(),
+        zone: "UTC".into(),
+    }
+}
+
+async fn capped_pick(state: &dyn RoutingState, lead: &str, pool: &[&str], caps: &[Cap]) -> Picked {
+    let eligible = ids(pool);
+    let pick = Pick::new(lead, 1, "team", Strategy::RoundRobin, &eligible)
+        .unwrap()
+        .capped(Some(caps))
+        .unwrap();
+    state.pick_with("org", &pick).await.unwrap()
+}
+
+async fn a_rep_at_a_cap_is_passed_over_and_with_everyone_capped_nothing_moves(
+    state: &dyn RoutingState,
+) {
+    let day = |d: &str| vec![cap(0, 2, d), cap(0, 2, d)];
+    let mut got = Vec::new();
+    for i in 0..4 {
+        got.push(
+            capped_pick(state, &format!("c{i}"), &["ana", "ben"], &day("2026-01-14"))
+                .await
+                .assignee,
+        );
+    }
+    assert_eq!(got, ["ana", "ben", "ana", "ben"]);
+    let before = state.snapshot("org").await.unwrap();
+    let held = capped_pick(state, "c4", &["ana", "ben"], &day("2026-01-14")).await;
+    assert!(held.all_capped && held.assignee.is_empty(), "{held:?}");
+    assert_eq!(
+        held.capped,
+        [
+            ("ana".to_owned(), CapHit::Day { today: 2, max: 2 }),
+            ("ben".to_owned(), CapHit::Day { today: 2, max: 2 }),
+        ]
+    );
+    assert_eq!(
+        state.snapshot("org").await.unwrap(),
+        before,
+        "a held lead moves nothing"
+    );
+    // Their next local day counts afresh.
+    let next_day = capped_pick(state, "c5", &["ana", "ben"], &day("2026-01-15")).await;
+    assert_eq!(next_day.assignee, "ana");
+    // An open-lead cap: ben owns one open lead and may have one.
+    state
+        .apply("org", &[fact("x", Some("ben"), true, 1)])
+        .await
+        .unwrap();
+    let open_capped = capped_pick(
+        state,
+        "c6",
+        &["ben", "carl"],
+        &[cap(1, 0, "d"), cap(0, 0, "d")],
+    )
+    .await;
+    assert_eq!(open_capped.assignee, "carl");
+    assert!(
+        matches!(open_capped.capped[..], [(ref id, CapHit::Open { max: 1, .. })] if id == "ben")
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod redis_store {
@@ -519,4 +587,5 @@ conformance!(
     weighted_round_robin_follows_the_domain_and_freezes_a_skipped_rep,
     weighted_balance_divides_open_leads_by_weight,
     a_pick_planned_with_older_settings_is_refused_and_moves_nothing,
+    a_rep_at_a_cap_is_passed_over_and_with_everyone_capped_nothing_moves,
 );

@@ -86,6 +86,8 @@ pub struct PoolState<'s> {
     pub load: &'s HashMap<String, i64>,
     /// The pool's smooth-weighted current weights (absent: 0).
     pub current: Option<&'s HashMap<String, i64>>,
+    /// Routed leads per rep and local day ([`Cap::daily_key`]); absent: 0.
+    pub daily: Option<&'s HashMap<String, i64>>,
 }
 
 /// A rep chosen, and what the choice changes besides the cursor.
@@ -141,6 +143,134 @@ pub fn choose<'a>(
         cursor,
         load,
         current: None,
+        daily: None,
     };
     choose_in(strategy, eligible, None, state).assignee
+}
+
+/// One eligible rep's caps at the decision's moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cap {
+    /// No more routed leads while they own this many open ones (0: no cap).
+    pub max_open: u32,
+    /// At most this many routed leads per local day (0: no cap).
+    pub max_per_day: u32,
+    /// Their local day now, `YYYY-MM-DD`: which daily counter counts.
+    pub day: String,
+    /// When that day ends for them (their next local midnight).
+    pub day_ends: chrono::DateTime<chrono::Utc>,
+    /// Their time zone's name, for explanations.
+    pub zone: String,
+}
+
+impl Cap {
+    /// The daily counter of `user_id` on `day` (a field of the state's daily hash).
+    pub fn daily_key(user_id: &str, day: &str) -> String {
+        format!("{user_id}\n{day}")
+    }
+}
+
+/// Which cap held a rep back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapHit {
+    /// At their open-lead cap.
+    Open {
+        /// Open leads they own.
+        open: i64,
+        /// Their cap.
+        max: u32,
+    },
+    /// At their cap of routed leads for their local day.
+    Day {
+        /// Routed leads today.
+        today: i64,
+        /// Their cap.
+        max: u32,
+    },
+}
+
+/// A choice among the reps under their caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CappedChoice<'a> {
+    /// `None`: every eligible rep is at a cap (the lead is held).
+    pub choice: Option<Choice<'a>>,
+    /// The reps passed over for a cap, and which.
+    pub capped: Vec<(&'a str, CapHit)>,
+}
+
+/// The cap that holds `i` back, if any.
+fn cap_hit(
+    id: &str,
+    cap: &Cap,
+    load: &HashMap<String, i64>,
+    daily: Option<&HashMap<String, i64>>,
+) -> Option<CapHit> {
+    let open = load.get(id).copied().unwrap_or(0);
+    if cap.max_open > 0 && open >= i64::from(cap.max_open) {
+        return Some(CapHit::Open {
+            open,
+            max: cap.max_open,
+        });
+    }
+    let today = daily
+        .and_then(|d| d.get(&Cap::daily_key(id, &cap.day)))
+        .copied()
+        .unwrap_or(0);
+    (cap.max_per_day > 0 && today >= i64::from(cap.max_per_day)).then_some(CapHit::Day {
+        today,
+        max: cap.max_per_day,
+    })
+}
+
+/// [`choose_in`] among the reps of `eligible` under their `caps` (one per
+/// rep, in order; `None`: nobody is capped). A capped rep is passed over as
+/// if absent: their round-robin place and current weight stay as they are.
+/// `scripts/pick.lua` checks the same caps in the same script as the pick.
+pub fn choose_under_caps<'a>(
+    strategy: Strategy,
+    eligible: &'a [String],
+    weights: Option<&[u32]>,
+    caps: Option<&[Cap]>,
+    state: PoolState<'_>,
+) -> CappedChoice<'a> {
+    let Some(caps) = caps else {
+        return CappedChoice {
+            choice: Some(choose_in(strategy, eligible, weights, state)),
+            capped: Vec::new(),
+        };
+    };
+    let mut capped = Vec::new();
+    let mut open = Vec::new();
+    for (i, (id, cap)) in eligible.iter().zip(caps).enumerate() {
+        match cap_hit(id, cap, state.load, state.daily) {
+            Some(hit) => capped.push((id.as_str(), hit)),
+            None => open.push(i),
+        }
+    }
+    if open.is_empty() {
+        return CappedChoice {
+            choice: None,
+            capped,
+        };
+    }
+    let under: Vec<String> = open.iter().map(|&i| eligible[i].clone()).collect();
+    let under_weights: Option<Vec<u32>> = weights.map(|w| open.iter().map(|&i| w[i]).collect());
+    let choice = choose_in(strategy, &under, under_weights.as_deref(), state);
+    let by_id = |id: &str| {
+        let i = open[under
+            .iter()
+            .position(|u| u == id)
+            .expect("chosen from under")];
+        eligible[i].as_str()
+    };
+    let current = choice
+        .current
+        .iter()
+        .map(|&(id, weight)| (by_id(id), weight))
+        .collect();
+    let assignee = by_id(choice.assignee);
+    CappedChoice {
+        choice: Some(Choice { assignee, current }),
+        capped,
+    }
 }

@@ -317,6 +317,7 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
         .into(),
         load: HashMap::new(),
         current: HashMap::new(),
+        daily: HashMap::new(),
     };
     let fb = decide(
         &settings,
@@ -505,6 +506,7 @@ fn weighted_balance_compares_open_leads_per_unit_of_weight() {
         cursor: None,
         load: &load,
         current: None,
+        daily: None,
     };
     // 5/3 < 2/1: ana, though she has more open leads.
     let choice = choose_in(Strategy::BalancedWorkload, &pool, Some(&[3, 1]), state);
