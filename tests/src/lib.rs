@@ -48,6 +48,9 @@ pub struct Stack {
     pub leads: Option<TestServer>,
     pub routing: Option<TestServer>,
     pub notifier: Option<TestServer>,
+    /// The clock routing decides by (working hours, local days): a test
+    /// sets it before starting routing to move time by hand.
+    pub routing_clock: leadflow_schedule::SharedClock,
 }
 
 fn channel(port: u16) -> Channel {
@@ -73,6 +76,7 @@ impl Stack {
             leads: None,
             routing: None,
             notifier: None,
+            routing_clock: leadflow_schedule::system_clock(),
         }
     }
 
@@ -102,7 +106,8 @@ impl Stack {
             Duration::from_secs(3600),
             Duration::from_secs(2),
         ));
-        let api = RoutingApi::new(settings, state, Duration::from_millis(200));
+        let api = RoutingApi::new(settings, state, Duration::from_millis(200))
+            .with_clock(self.routing_clock.clone());
         let verifier = self.auth.verifier.clone();
         self.routing = Some(
             TestServer::spawn_on(self.routing_port, move |listener, shutdown| async move {

@@ -208,6 +208,64 @@ impl Failure {
 /// Members by (organisation, user id), looked up once per round.
 type Recipients = std::collections::HashMap<(String, String), crate::domain::member::Member>;
 
+/// Timers taken per claim.
+const TIMER_BATCH: u64 = 32;
+
+/// Works the due timers ([`crate::store::timers`]): held leads' retries.
+pub struct TimerWorker {
+    /// Where the timers are.
+    pub store: Store,
+    /// The use case a retry goes through.
+    pub leads: Leads,
+    /// Woken when capacity may have freed (ownership delivered to routing).
+    pub wake: Arc<Notify>,
+    /// How often to look for due timers anyway; well under a second, since
+    /// a pool's oldest held lead is due every 750 ms.
+    pub poll: Duration,
+}
+
+impl TimerWorker {
+    /// Works due timers until `shutdown`, oldest hold first. A claim's
+    /// timers are worked one after the other, so a pool's queue moves in
+    /// order; its leases stay alive while it does.
+    pub async fn run(self, mut shutdown: Shutdown) {
+        loop {
+            if shutdown.is_stopping() {
+                return;
+            }
+            let timers = match self.store.claim_timers(TIMER_BATCH).await {
+                Ok(timers) => timers,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming due timers failed");
+                    Vec::new()
+                }
+            };
+            let full = timers.len() as u64 == TIMER_BATCH;
+            if let Some(token) = timers.first().map(|t| t.token) {
+                let work = async {
+                    for timer in &timers {
+                        if let Err(error) = self.leads.retry_held(timer).await {
+                            tracing::warn!(%error, lead = %timer.lead_id, "a held lead's retry failed; its lease expires and it is retried");
+                        }
+                    }
+                };
+                tokio::select! {
+                    () = work => {}
+                    () = self.store.keep_timer_lease(token) => {}
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                () = shutdown.wait() => {}
+            }
+        }
+    }
+}
+
 /// Delivers the outbox.
 pub struct Dispatcher {
     /// Where the outbox is.
@@ -222,6 +280,9 @@ pub struct Dispatcher {
     pub poll: Duration,
     /// The database's identity, read once (see [`Store::instance_id`]).
     pub instance: tokio::sync::OnceCell<String>,
+    /// Wakes the timer worker once routing has applied ownership changes,
+    /// which may have freed capacity for held leads.
+    pub held_wake: Arc<Notify>,
 }
 
 fn backoff(attempts: i32) -> chrono::Duration {
@@ -306,6 +367,32 @@ impl Dispatcher {
             merged.into_iter().flatten().chain(single).collect();
         if let Err(error) = self.store.finish_outbox_many(&outcomes).await {
             tracing::warn!(%error, "recording outbox outcomes failed; the leases expire and they are retried");
+        }
+        self.wake_held(&outcomes).await;
+    }
+
+    /// Routing has applied these ownership changes: capacity may have freed
+    /// in their organisations, so their held leads' heads are due now (on
+    /// every replica, through the database) and this replica's worker looks.
+    async fn wake_held(&self, outcomes: &[(OutboxRow, Delivery)]) {
+        let mut orgs: Vec<&str> = outcomes
+            .iter()
+            .filter(|(row, outcome)| {
+                matches!(row.event, OutboxEvent::Ownership { .. })
+                    && matches!(outcome, Delivery::Delivered)
+            })
+            .map(|(row, _)| row.org_id.as_str())
+            .collect();
+        if orgs.is_empty() {
+            return;
+        }
+        orgs.sort_unstable();
+        orgs.dedup();
+        match self.store.wake_held(&orgs).await {
+            Ok(()) => self.held_wake.notify_one(),
+            Err(error) => {
+                tracing::warn!(%error, "waking held leads failed; their next probe routes them")
+            }
         }
     }
 

@@ -17,7 +17,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::dispatch::{Dispatcher, Reconciler};
+use crate::dispatch::{Dispatcher, Reconciler, TimerWorker};
+
+/// How often the timer worker looks for due timers when not woken: a
+/// quarter of the head probe, so a held lead is asked about within ~1.25 s
+/// of anything changing, on any replica.
+const TIMER_POLL: Duration = Duration::from_millis(250);
 use crate::error::LeadsError;
 use crate::grpc::{LeadApi, OperationsApi, TeamApi};
 use crate::peers::{Peers, ServiceTokens};
@@ -150,6 +155,7 @@ fn host_with(store: Store, links: Links, key_retention: Option<Duration>) -> Hos
         wake: wake.clone(),
         reconciler: reconciler.clone(),
     };
+    let held_wake = Arc::new(Notify::new());
     let dispatcher = Dispatcher {
         store: store.clone(),
         peers: links.peers,
@@ -157,8 +163,16 @@ fn host_with(store: Store, links: Links, key_retention: Option<Duration>) -> Hos
         wake: wake.clone(),
         poll: links.poll,
         instance: Default::default(),
+        held_wake: held_wake.clone(),
     };
     host.spawn("outbox dispatcher", |stop| dispatcher.run(stop));
+    let timers = TimerWorker {
+        store: store.clone(),
+        leads: Leads::new(store.clone(), wiring.clone()),
+        wake: held_wake,
+        poll: TIMER_POLL,
+    };
+    host.spawn("timer worker", |stop| timers.run(stop));
     let periodic = reconciler.clone();
     host.spawn("periodic reconcile", |stop| {
         periodic.run_periodically(links.reconcile_every, stop)

@@ -180,15 +180,16 @@ impl Routing {
     }
 
     /// `candidates` with their directory schedules, when the settings respect
-    /// working hours (the directory is the one truth about schedules; callers
-    /// do not send them).
+    /// working hours or cap anyone (a day cap counts the rep's own local day),
+    /// since the directory is the one truth about schedules: callers do not
+    /// send them.
     async fn with_schedules<'c>(
         &self,
         org_id: &str,
         settings: &Settings,
         candidates: &'c [Candidate],
     ) -> Result<std::borrow::Cow<'c, [Candidate]>, RoutingError> {
-        if !settings.respect_working_hours {
+        if !settings.respect_working_hours && !settings.has_limits() {
             return Ok(std::borrow::Cow::Borrowed(candidates));
         }
         let ids: Vec<String> = candidates.iter().map(|c| c.user_id.clone()).collect();

@@ -36,6 +36,15 @@ impl HistoryRow {
         }
     }
 
+    /// HELD: routing holds the lead; the explanation says who is capped or
+    /// off shift and until when.
+    pub fn held(explanation: &str) -> HistoryRow {
+        HistoryRow {
+            explanation: Some(explanation.to_owned()),
+            ..HistoryRow::new(EventKind::Held, ROUTING_ACTOR)
+        }
+    }
+
     /// ROUTED: routing gave the lead to `assignee`, with its explanation.
     pub fn routed(assignee: &str, explanation: &str) -> HistoryRow {
         HistoryRow {
@@ -43,6 +52,29 @@ impl HistoryRow {
             to_owner_id: Some(assignee.to_owned()),
             explanation: Some(explanation.to_owned()),
             ..HistoryRow::new(EventKind::Routed, ROUTING_ACTOR)
+        }
+    }
+}
+
+/// A lead routing holds: it waits, unassigned, in its pool's queue of held
+/// leads, and is asked about again when capacity may have freed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The pool that holds it (the rule's name, or `default`).
+    pub pool: String,
+    /// The earliest moment someone of the pool may take it, if routing knows.
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Hold {
+    /// The hold routing's answer asks for, if it held the lead.
+    pub fn of(outcome: &RoutingOutcome) -> Option<Hold> {
+        match outcome {
+            RoutingOutcome::Held { pool, retry_at, .. } => Some(Hold {
+                pool: pool.clone(),
+                retry_at: *retry_at,
+            }),
+            _ => None,
         }
     }
 }
@@ -67,6 +99,9 @@ pub enum LeadWrite {
         /// The owner the caller saw.
         expected_owner: String,
     },
+    /// Mark the lead held and queue its retry, if it is still unassigned
+    /// and new (a claim in the meantime wins).
+    Hold(Hold),
     /// A new status, if the lead is still at `expected_version`.
     SetStatus {
         /// The new status.
@@ -239,6 +274,19 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
                 },
             ],
         },
+        RoutingOutcome::Held {
+            explanation,
+            pool,
+            retry_at,
+        } => LeadChange {
+            lead_id: lead_id.to_owned(),
+            write: LeadWrite::Hold(Hold {
+                pool: pool.clone(),
+                retry_at: *retry_at,
+            }),
+            history: vec![HistoryRow::held(explanation)],
+            tell: Vec::new(),
+        },
         RoutingOutcome::NotRouted { explanation } | RoutingOutcome::Pending { explanation } => {
             LeadChange {
                 lead_id: lead_id.to_owned(),
@@ -273,6 +321,8 @@ pub struct NewLeadPlan {
     /// Routing (ownership), the owner (unless they created it), or the
     /// dispatcher (routing was away).
     pub tell: Vec<Tell>,
+    /// Routing held the lead: it starts held, with its retry queued.
+    pub hold: Option<Hold>,
 }
 
 /// CreateLead: how `new`, created by `actor_id`, starts its life.
@@ -304,15 +354,18 @@ pub fn create(actor_id: &str, new: &NewLead, routing: &RoutingOutcome) -> NewLea
         explanation: created_explanation,
         ..HistoryRow::new(EventKind::Created, actor_id)
     }];
-    if let (
-        None,
-        RoutingOutcome::Routed {
-            assignee,
-            explanation,
-        },
-    ) = (explicit, routing)
-    {
-        history.push(HistoryRow::routed(assignee, explanation));
+    match (explicit, routing) {
+        (
+            None,
+            RoutingOutcome::Routed {
+                assignee,
+                explanation,
+            },
+        ) => history.push(HistoryRow::routed(assignee, explanation)),
+        (None, RoutingOutcome::Held { explanation, .. }) => {
+            history.push(HistoryRow::held(explanation))
+        }
+        _ => {}
     }
     let mut tell = Vec::new();
     if let Some(owner) = &owner_id {
@@ -338,6 +391,7 @@ pub fn create(actor_id: &str, new: &NewLead, routing: &RoutingOutcome) -> NewLea
         assigned_by,
         history,
         tell,
+        hold: explicit.is_none().then(|| Hold::of(routing)).flatten(),
     }
 }
 
@@ -454,6 +508,7 @@ mod tests {
             created_by: "x".into(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            held_since: None,
         };
         assert!(set_status(&lead, "ana", LeadStatus::New).is_none());
         let change = set_status(&lead, "ana", LeadStatus::Contacted).expect("a change");
@@ -476,5 +531,45 @@ mod tests {
             claim_lost(Some(owned), "ben"),
             ClaimOutcome::Taken
         ));
+    }
+
+    fn held() -> RoutingOutcome {
+        RoutingOutcome::held(
+            "everyone capped; ben: 10 of 10 new leads today (Europe/Berlin)".into(),
+            String::new(),
+            None,
+        )
+    }
+
+    #[test]
+    fn a_held_lead_starts_unassigned_and_held_with_the_reason_in_its_history() {
+        let plan = create("web-form", &new_lead(None), &held());
+        assert_eq!(plan.owner_id, None);
+        assert_eq!(
+            plan.hold,
+            Some(Hold {
+                pool: "default".into(),
+                retry_at: None
+            })
+        );
+        let kinds: Vec<EventKind> = plan.history.iter().map(|h| h.kind).collect();
+        assert_eq!(kinds, [EventKind::Created, EventKind::Held]);
+        assert!(
+            plan.history[1]
+                .explanation
+                .as_deref()
+                .unwrap()
+                .contains("10 of 10")
+        );
+        assert!(plan.tell.is_empty(), "nobody to tell while held");
+        // An explicit owner is never held.
+        assert_eq!(create("m", &new_lead(Some("ana")), &held()).hold, None);
+    }
+
+    #[test]
+    fn late_routing_that_is_held_marks_the_lead_held_if_still_free() {
+        let change = route_late("l1", &held());
+        assert!(matches!(change.write, LeadWrite::Hold(_)));
+        assert_eq!(change.history[0].kind, EventKind::Held);
     }
 }

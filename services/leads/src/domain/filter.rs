@@ -29,6 +29,8 @@ pub enum OwnerFilter {
     #[default]
     Any,
     Unassigned,
+    /// Unassigned leads routing holds (everyone capped or off shift).
+    Held,
     User(String),
 }
 
@@ -76,6 +78,7 @@ impl LeadQuery {
         let owner = match input.owner.trim() {
             "" => OwnerFilter::Any,
             "unassigned" => OwnerFilter::Unassigned,
+            "held" => OwnerFilter::Held,
             user => {
                 parse_user_id("filter.owner", user)?;
                 OwnerFilter::User(user.to_owned())

@@ -64,6 +64,7 @@ stored_enum! {
         Claimed = "claimed",
         Unassigned = "unassigned",
         StatusChanged = "status_changed",
+        Held = "held",
     }
 }
 
@@ -98,6 +99,9 @@ pub struct Lead {
     pub version: i64,
     /// Who created it.
     pub created_by: String,
+    /// Since when routing holds it (everyone capped or off shift); `None`
+    /// when not held. Any change of owner or status ends the hold.
+    pub held_since: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was created: with the id, the immutable paging key.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it last changed.

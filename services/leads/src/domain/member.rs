@@ -58,6 +58,10 @@ pub struct MemberUpsert {
     pub active: Option<bool>,
 }
 
+/// Words ListLeads' `filter.owner` gives a meaning of its own, so no member
+/// may carry them as a user id.
+pub const RESERVED_USER_IDS: [&str; 2] = ["held", "unassigned"];
+
 impl MemberUpsert {
     /// Validates the body; `role` is `None` when the wire value was unknown
     /// or unspecified (`role_raw` says which).
@@ -71,6 +75,12 @@ impl MemberUpsert {
     ) -> Result<MemberUpsert, LeadsError> {
         let user_id = user_id.trim();
         parse_user_id("user_id", user_id)?;
+        if RESERVED_USER_IDS.contains(&user_id) {
+            return Err(LeadsError::invalid(
+                "user_id",
+                format!("`{user_id}` is reserved (ListLeads' owner filter uses it)"),
+            ));
+        }
         let display_name = display_name.trim();
         if display_name.is_empty() {
             return Err(LeadsError::invalid("display_name", "is required"));

@@ -23,6 +23,18 @@ pub enum RoutingOutcome {
         /// Why, for the lead's history.
         explanation: String,
     },
+    /// Someone in the pool could take it, but not now (everyone capped, off
+    /// shift or on time off): the lead is held, unassigned, and asked about
+    /// again as soon as capacity may have freed, and at `retry_at`.
+    Held {
+        /// Who is capped or off shift and until when, for the lead's history.
+        explanation: String,
+        /// The pool that holds it (the rule's name, or `default`): held
+        /// leads wait their turn per pool.
+        pool: String,
+        /// The earliest moment someone of the pool may take it, if known.
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Routing could not be reached: the lead is routed later by the outbox.
     Pending {
         /// What happened, for the lead's history.
@@ -40,6 +52,23 @@ impl RoutingOutcome {
             }
         } else {
             RoutingOutcome::NotRouted { explanation }
+        }
+    }
+
+    /// Routing held the lead.
+    pub fn held(
+        explanation: String,
+        pool: String,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> RoutingOutcome {
+        RoutingOutcome::Held {
+            explanation,
+            pool: if pool.is_empty() {
+                "default".into()
+            } else {
+                pool
+            },
+            retry_at,
         }
     }
 

@@ -70,6 +70,7 @@ fn kind_to_pb(kind: EventKind) -> pb::LeadEventKind {
         EventKind::Claimed => pb::LeadEventKind::Claimed,
         EventKind::Unassigned => pb::LeadEventKind::Unassigned,
         EventKind::StatusChanged => pb::LeadEventKind::StatusChanged,
+        EventKind::Held => pb::LeadEventKind::Held,
     }
 }
 
@@ -126,6 +127,7 @@ pub fn lead_to_pb(l: Lead) -> pb::Lead {
         updated_at: Some(timestamp(l.updated_at)),
         version: l.version,
         created_by: l.created_by,
+        held_since: l.held_since.map(timestamp),
     }
 }
 

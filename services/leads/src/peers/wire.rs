@@ -50,6 +50,15 @@ pub fn route_request(question: RouteQuestion<'_>, team: &[Member]) -> routing_pb
 
 /// What routing's decision means for the lead.
 pub fn route_answer(decision: routing_pb::RouteDecision) -> RouteAnswer {
+    if decision.reason == routing_pb::DecisionReason::Held as i32 {
+        let retry_at = decision.retry_at.and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32)
+        });
+        return RouteAnswer {
+            outcome: RoutingOutcome::held(decision.explanation, decision.rule, retry_at),
+            state_reset: decision.state_reset,
+        };
+    }
     RouteAnswer {
         outcome: RoutingOutcome::answered(
             decision.reason == routing_pb::DecisionReason::Routed as i32,

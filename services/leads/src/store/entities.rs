@@ -116,6 +116,11 @@ pub mod lead {
         pub created_at: ChronoDateTimeUtc,
         /// When it last changed: every guarded UPDATE of the lead sets it.
         pub updated_at: ChronoDateTimeUtc,
+        /// Set while routing holds the lead (everyone capped or off shift);
+        /// any change of owner or status clears it. Absent in idempotency
+        /// records written before holds existed.
+        #[serde(default)]
+        pub held_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -256,6 +261,48 @@ pub mod outbox {
         pub delivered_at: Option<ChronoDateTimeUtc>,
         /// The W3C trace context of the change, so the delivery continues its trace.
         pub traceparent: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The durable timers: a leased queue of moments at which something must
+/// happen to a lead (today: a held lead is asked about again).
+pub mod due_timer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "due_timers")]
+    pub struct Model {
+        /// The row the worker's lease and fencing token name.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The lead's organisation: the wake after freed capacity is per org.
+        pub org_id: String,
+        /// The lead the timer is for (one timer per lead and kind).
+        pub lead_id: String,
+        /// What is due: `held_retry`.
+        pub kind: String,
+        /// Routing's pool (the rule's name, or `default`): each pool's oldest
+        /// held lead is asked about every second, the rest wait their turn.
+        pub pool: String,
+        /// When the lead was held: held leads go out oldest first.
+        pub queued_at: ChronoDateTimeUtc,
+        /// pending or dead.
+        pub status: String,
+        /// Failed attempts in a row (a HELD answer is not a failure and resets it).
+        pub attempts: i32,
+        /// Why the latest attempt failed, for operators.
+        pub last_error: Option<String>,
+        /// When the timer is due.
+        pub next_attempt_at: ChronoDateTimeUtc,
+        /// While in the future, one worker owns the row.
+        pub lease_until: Option<ChronoDateTimeUtc>,
+        /// The fencing token of the claim holding the lease.
+        pub lease_token: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_outbox_lease_token::Migration),
             Box::new(m0006_idempotency_response::Migration),
             Box::new(m0007_member_schedule::Migration),
+            Box::new(m0008_due_timers::Migration),
         ]
     }
 
@@ -447,6 +448,105 @@ mod m0007_member_schedule {
                 Table::alter()
                     .table("members")
                     .add_column(ColumnDef::new("schedule").text().null())
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+/// Held leads (routing answered HELD) and the one durable timer table that
+/// retries them, shared with the SLA deadlines: `leads.held_at` marks a lead
+/// held (the `held` owner filter reads it), and `due_timers` is a leased
+/// queue (see `leadflow_db::queue`) whose `next_attempt_at` is the moment the
+/// timer is due.
+mod m0008_due_timers {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0008_due_timers"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.alter_table(
+                Table::alter()
+                    .table("leads")
+                    .add_column(ColumnDef::new("held_at").timestamp_with_time_zone().null())
+                    .to_owned(),
+            )
+            .await?;
+            let time = |name: &'static str| {
+                ColumnDef::new(name)
+                    .timestamp_with_time_zone()
+                    .not_null()
+                    .to_owned()
+            };
+            m.create_table(
+                Table::create()
+                    .table("due_timers")
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new("id")
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new("org_id").text().not_null())
+                    .col(ColumnDef::new("lead_id").text().not_null())
+                    .col(ColumnDef::new("kind").text().not_null())
+                    .col(ColumnDef::new("pool").text().not_null())
+                    .col(time("queued_at"))
+                    .col(ColumnDef::new("status").text().not_null())
+                    .col(ColumnDef::new("attempts").integer().not_null())
+                    .col(ColumnDef::new("last_error").text().null())
+                    .col(time("next_attempt_at"))
+                    .col(
+                        ColumnDef::new("lease_until")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new("lease_token").big_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("due_timers_due")
+                    .table("due_timers")
+                    .col("status")
+                    .col("next_attempt_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("due_timers_lead")
+                    .table("due_timers")
+                    .col("org_id")
+                    .col("lead_id")
+                    .col("kind")
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+            m.create_index(
+                Index::create()
+                    .name("due_timers_pool")
+                    .table("due_timers")
+                    .col("org_id")
+                    .col("kind")
+                    .col("pool")
+                    .col("queued_at")
+                    .if_not_exists()
                     .to_owned(),
             )
             .await

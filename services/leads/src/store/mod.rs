@@ -18,12 +18,14 @@ pub mod migrations;
 pub mod outbox;
 mod ownership;
 mod queries;
+pub mod timers;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
 pub use idempotency::{Creation, new_lead_id};
 pub use outbox::{DeadLetter, Delivery, OutboxRow};
 pub use ownership::Applied;
+pub use timers::{DueTimer, Settle};
 
 leadflow_db::own_database! {
     /// The leads database.

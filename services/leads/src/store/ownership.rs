@@ -19,6 +19,7 @@ use sea_orm::{
 use super::entities::{lead, lead_event, lead_tag};
 use super::outbox::enqueue;
 use super::queries::{fetch_all, find_lead, lead_condition, name_of};
+use super::timers::queue_hold;
 use super::{Store, now};
 use crate::domain::assign::{
     AssignPlan, AssignRequest, AssignSelection, AssignSkip, Held, SkipReason,
@@ -87,7 +88,12 @@ async fn insert_history(
     Ok(())
 }
 
+/// A NULL timestamp, for clearing a column.
+const NO_TIME: Option<DateTime<Utc>> = None;
+
 /// The guarded UPDATE of one lead. Returns how many rows changed (0 or 1).
+/// Every change of owner or status ends a hold; a hold itself changes
+/// neither, so it leaves the version alone.
 async fn write(
     txn: &DatabaseTransaction,
     org_id: &str,
@@ -95,7 +101,17 @@ async fn write(
     write: &LeadWrite,
     at: DateTime<Utc>,
 ) -> Result<u64, LeadsError> {
+    if let LeadWrite::Hold(_) = write {
+        let hold = lead::Entity::update_many()
+            .col_expr(lead::Column::HeldAt, Expr::value(at))
+            .filter(lead::Column::OrgId.eq(org_id))
+            .filter(lead::Column::Id.eq(lead_id))
+            .filter(lead::Column::OwnerId.is_null())
+            .filter(lead::Column::Status.eq(LeadStatus::New.as_str()));
+        return Ok(hold.exec(txn).await?.rows_affected);
+    }
     let update = lead::Entity::update_many()
+        .col_expr(lead::Column::HeldAt, Expr::value(NO_TIME))
         .col_expr(
             lead::Column::Version,
             Expr::col(lead::Column::Version).add(1),
@@ -105,6 +121,7 @@ async fn write(
         .filter(lead::Column::Id.eq(lead_id));
     let update = match write {
         LeadWrite::HistoryOnly => return Ok(1),
+        LeadWrite::Hold(_) => unreachable!("a hold is written above"),
         LeadWrite::TakeUnassigned {
             owner,
             assigned_by,
@@ -140,6 +157,36 @@ async fn write(
     Ok(update.exec(txn).await?.rows_affected)
 }
 
+/// [`Store::apply`] inside `txn`, which the caller commits only when the
+/// change landed.
+pub(super) async fn apply_in(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    change: &LeadChange,
+) -> Result<Applied, LeadsError> {
+    let at = now();
+    let landed = write(txn, org_id, &change.lead_id, &change.write, at).await? > 0;
+    if !landed {
+        return Ok(Applied::Unchanged(
+            find_lead(txn, org_id, &change.lead_id).await?,
+        ));
+    }
+    let history = change
+        .history
+        .iter()
+        .map(|row| history_model(org_id, &change.lead_id, at, row))
+        .collect();
+    insert_history(txn, history).await?;
+    let Some(lead) = find_lead(txn, org_id, &change.lead_id).await? else {
+        return Ok(Applied::Unchanged(None));
+    };
+    enqueue(txn, org_id, change.events(&lead)).await?;
+    if let LeadWrite::Hold(hold) = &change.write {
+        queue_hold(txn, org_id, &change.lead_id, hold, at).await?;
+    }
+    Ok(Applied::Changed(lead))
+}
+
 /// Inserts a new lead with its tags, history and outbox events. `id` is fresh.
 pub(super) async fn insert_lead(
     txn: &DatabaseTransaction,
@@ -169,6 +216,7 @@ pub(super) async fn insert_lead(
         created_at_us: at.timestamp_micros(),
         created_at: at,
         updated_at: at,
+        held_at: plan.hold.as_ref().map(|_| at),
     };
     lead::Entity::insert(lead::ActiveModel::from(model.clone()))
         .exec_without_returning(txn)
@@ -191,6 +239,9 @@ pub(super) async fn insert_lead(
     let lead = Lead::try_from(model.clone())?;
     let events = plan.tell.iter().map(|tell| tell.event(&lead)).collect();
     enqueue(txn, org_id, events).await?;
+    if let Some(hold) = &plan.hold {
+        queue_hold(txn, org_id, id, hold, at).await?;
+    }
     Ok(model)
 }
 
@@ -200,25 +251,11 @@ impl Store {
     /// from the lead as written.
     pub async fn apply(&self, org_id: &str, change: &LeadChange) -> Result<Applied, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let at = now();
-        let landed = write(&txn, org_id, &change.lead_id, &change.write, at).await? > 0;
-        if !landed {
-            return Ok(Applied::Unchanged(
-                find_lead(&txn, org_id, &change.lead_id).await?,
-            ));
+        let applied = apply_in(&txn, org_id, change).await?;
+        if let Applied::Changed(_) = applied {
+            txn.commit().await?;
         }
-        let history = change
-            .history
-            .iter()
-            .map(|row| history_model(org_id, &change.lead_id, at, row))
-            .collect();
-        insert_history(&txn, history).await?;
-        let Some(lead) = find_lead(&txn, org_id, &change.lead_id).await? else {
-            return Ok(Applied::Unchanged(None));
-        };
-        enqueue(&txn, org_id, change.events(&lead)).await?;
-        txn.commit().await?;
-        Ok(Applied::Changed(lead))
+        Ok(applied)
     }
 
     /// Assigns the selected leads in one transaction under one batch id: the
@@ -256,6 +293,7 @@ impl Store {
                     Expr::col(lead::Column::Version).add(1),
                 )
                 .col_expr(lead::Column::UpdatedAt, Expr::value(at))
+                .col_expr(lead::Column::HeldAt, Expr::value(NO_TIME))
                 .filter(lead::Column::OrgId.eq(org_id))
                 .filter(lead::Column::Id.is_in(ids.iter().copied()))
         };

@@ -61,6 +61,7 @@ impl TryFrom<lead::Model> for Lead {
             created_by: m.created_by,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            held_since: m.held_at,
         })
     }
 }
@@ -134,6 +135,11 @@ pub(super) fn lead_condition(org_id: &str, scope: &LeadScope, query: &LeadQuery)
     match &query.owner {
         OwnerFilter::Any => {}
         OwnerFilter::Unassigned => cond = cond.add(lead::Column::OwnerId.is_null()),
+        OwnerFilter::Held => {
+            cond = cond
+                .add(lead::Column::OwnerId.is_null())
+                .add(lead::Column::HeldAt.is_not_null())
+        }
         OwnerFilter::User(user) => cond = cond.add(lead::Column::OwnerId.eq(user.as_str())),
     }
     if !query.statuses.is_empty() {

@@ -18,7 +18,7 @@ use crate::domain::permissions::{self, LeadScope};
 use crate::domain::routing::RoutingOutcome;
 use crate::error::LeadsError;
 use crate::peers::{Peers, RouteAnswer, RouteQuestion};
-use crate::store::{Applied, Store};
+use crate::store::{Applied, DueTimer, Settle, Store};
 
 pub use assign::AssignInput;
 pub use create::{BatchInput, CreateInput};
@@ -208,6 +208,73 @@ impl Leads {
         }
         Ok(())
     }
+}
+
+impl Leads {
+    /// A held lead's retry (the timer worker): the same question as at
+    /// creation (routing remembers no HELD answer, so it decides afresh),
+    /// and its outcome settled with the timer in one transaction. A lead
+    /// that is no longer held ends its timer. Routing off, or nobody left
+    /// to ask, keeps the lead held: it stays claimable and assignable by
+    /// hand meanwhile, and is routed as soon as someone can take it.
+    /// `Ok(false)`: the timer's lease was lost to another worker.
+    pub async fn retry_held(&self, timer: &DueTimer) -> Result<bool, LeadsError> {
+        let lead = self.store.lead(&timer.org_id, &timer.lead_id).await?;
+        let Some(lead) = lead.filter(|l| {
+            l.owner_id.is_none() && l.status == LeadStatus::New && l.held_since.is_some()
+        }) else {
+            return self.store.settle_timer(timer, Settle::Gone).await;
+        };
+        let question = RouteQuestion {
+            lead_id: &lead.id,
+            source: lead.source,
+            tags: &lead.tags,
+            attempt: crate::peers::FIRST_ATTEMPT,
+        };
+        let answer = self
+            .ask_routing(
+                &timer.org_id,
+                question,
+                Some(std::time::Duration::from_secs(5)),
+            )
+            .await?;
+        let settle = match &answer {
+            Err(status) => Settle::Failed {
+                error: format!("{:?}: {}", status.code(), status.message()),
+                backoff: timer_backoff(timer.attempts),
+            },
+            Ok(answer) => match &answer.outcome {
+                RoutingOutcome::Routed { .. } => {
+                    let change = change::route_late(&lead.id, &answer.outcome);
+                    let settled = self
+                        .store
+                        .settle_timer(timer, Settle::Routed(&change))
+                        .await?;
+                    self.committed();
+                    return Ok(settled);
+                }
+                RoutingOutcome::Held { retry_at, .. } => Settle::StillHeld {
+                    retry_at: *retry_at,
+                },
+                RoutingOutcome::Pending { explanation } => Settle::Failed {
+                    error: explanation.clone(),
+                    backoff: timer_backoff(timer.attempts),
+                },
+                RoutingOutcome::NotRouted { .. } | RoutingOutcome::NotAsked => {
+                    Settle::StillHeld { retry_at: None }
+                }
+            },
+        };
+        self.store.settle_timer(timer, settle).await
+    }
+}
+
+/// The wait after `attempts` failed tries in a row: 200 ms doubling, at
+/// most 5 s, so routing coming back is noticed within seconds.
+fn timer_backoff(attempts: i32) -> std::time::Duration {
+    std::time::Duration::from_millis(200)
+        .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 10) as u32))
+        .min(std::time::Duration::from_secs(5))
 }
 
 /// Why late routing did not finish.

@@ -2,6 +2,7 @@
 //! prefix per test, or processes the test starts itself, Redis Cluster
 //! included), real Postgres per test, real gRPC servers on port 0.
 
+mod caps;
 mod cluster;
 mod conformance;
 mod fairness;

@@ -1,0 +1,372 @@
+//! The durable timers: one table (`due_timers`) and one worker for every
+//! moment at which something must happen to a lead. Today that is a held
+//! lead's retry; the SLA deadlines join it as another `kind`.
+//!
+//! A timer is written in the transaction of the change that starts it (a
+//! lead held at creation, or by late routing), so an acknowledged hold is
+//! never lost. Workers take due timers through [`leadflow_db::queue`] (a
+//! short lease with a fencing token, `FOR UPDATE SKIP LOCKED`), and a timer's
+//! effect (the assignment, its history and outbox rows) commits in the same
+//! transaction that deletes the timer under that token: exactly once, on any
+//! number of replicas, across crashes.
+//!
+//! Held leads wait per pool in the order they were held. Only the oldest of
+//! each pool (its head) is asked about again every 750 ms
+//! ([`HEAD_PROBE`]); the others wait for routing's `retry_at`, at most
+//! [`BACKSTOP`] away. When the head is routed, the next one becomes the head
+//! and is due at once, so a freed seat goes to the oldest held lead, and a
+//! burst of freed seats empties the queue one lead after the other. Asking
+//! so often is what makes the wake-up level-triggered: whatever freed
+//! the capacity (a close, an unassignment, a raised cap, a new rep, a local
+//! midnight, a shift start, a change committed at any moment relative to
+//! the hold), the head sees it at its next question. A delivered ownership
+//! change additionally makes the heads of its organisation due at once
+//! ([`Store::wake_held`]), after routing has applied it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use leadflow_db::queue::LeasedQueue;
+use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::entities::due_timer;
+use super::ownership::{Applied, apply_in};
+use super::{Store, now};
+use crate::domain::change::{Hold, LeadChange};
+use crate::error::LeadsError;
+
+/// The timer kind of a held lead's retry.
+pub const HELD_RETRY: &str = "held_retry";
+/// How often each pool's oldest held lead is asked about again.
+pub const HEAD_PROBE: Duration = Duration::from_millis(750);
+/// The longest any held lead waits between two questions, whatever
+/// routing's `retry_at` says.
+pub const BACKSTOP: Duration = Duration::from_secs(60);
+/// Failed attempts in a row (routing unreachable, the database failing)
+/// before a timer is dead: with the 5 s backoff cap, about an hour.
+pub const MAX_TIMER_ATTEMPTS: i32 = 720;
+
+/// The timer table as a leased queue, oldest hold first.
+pub const TIMERS: LeasedQueue = LeasedQueue {
+    table: "due_timers",
+    due: &["pending"],
+    dead: "dead",
+    lease: Duration::from_secs(2),
+    max_attempts: MAX_TIMER_ATTEMPTS,
+    order: &["queued_at", "id"],
+};
+
+/// A due timer a worker holds the lease on.
+#[derive(Debug, Clone)]
+pub struct DueTimer {
+    /// The row, as the lease names it.
+    pub id: i64,
+    /// The lead's organisation.
+    pub org_id: String,
+    /// The lead.
+    pub lead_id: String,
+    /// The pool holding it.
+    pub pool: String,
+    /// When it was held: its place in the pool's queue.
+    pub queued_at: DateTime<Utc>,
+    /// Failed attempts before this one.
+    pub attempts: i32,
+    /// The claim's fencing token.
+    pub token: i64,
+}
+
+/// How a held lead's retry ended, for [`Store::settle_timer`].
+#[derive(Debug)]
+pub enum Settle<'a> {
+    /// Routing picked someone: apply the assignment, end the timer, and
+    /// make the pool's next held lead due.
+    Routed(&'a LeadChange),
+    /// Still held: ask again at the pool head's probe, or at `retry_at`
+    /// (at most [`BACKSTOP`] away).
+    StillHeld {
+        /// Routing's earliest moment someone may take it.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// The lead is no longer held (claimed, assigned, closed, deleted): end
+    /// the timer and make the pool's next held lead due.
+    Gone,
+    /// The attempt failed: retry after `backoff`.
+    Failed {
+        /// Why, for operators.
+        error: String,
+        /// How long to wait.
+        backoff: Duration,
+    },
+}
+
+fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    at + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// When a held lead in `pool` held since `queued_at` is next due: the
+/// pool's head within [`HEAD_PROBE`], the others at `retry_at` but within
+/// [`BACKSTOP`]; never before `at`.
+async fn next_due(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    pool: &str,
+    queued_at: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, LeadsError> {
+    let older = due_timer::Entity::find()
+        .select_only()
+        .column(due_timer::Column::Id)
+        .filter(due_timer::Column::OrgId.eq(org_id))
+        .filter(due_timer::Column::Kind.eq(HELD_RETRY))
+        .filter(due_timer::Column::Pool.eq(pool))
+        .filter(due_timer::Column::Status.eq("pending"))
+        .filter(due_timer::Column::QueuedAt.lt(queued_at))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    let wait = if older.is_none() {
+        HEAD_PROBE
+    } else {
+        BACKSTOP
+    };
+    let latest = later(at, wait);
+    Ok(retry_at.map_or(latest, |r| r.clamp(at, latest)))
+}
+
+/// Queues the retry of a lead just held, in the transaction that holds it.
+/// A lead already queued keeps its place.
+pub(super) async fn queue_hold(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    lead_id: &str,
+    hold: &Hold,
+    at: DateTime<Utc>,
+) -> Result<(), LeadsError> {
+    let due = next_due(txn, org_id, &hold.pool, at, hold.retry_at, at).await?;
+    let row = due_timer::ActiveModel {
+        org_id: Set(org_id.to_owned()),
+        lead_id: Set(lead_id.to_owned()),
+        kind: Set(HELD_RETRY.to_owned()),
+        pool: Set(hold.pool.clone()),
+        queued_at: Set(at),
+        status: Set("pending".to_owned()),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(due),
+        lease_until: Set(None),
+        lease_token: Set(None),
+        ..Default::default()
+    };
+    due_timer::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                due_timer::Column::OrgId,
+                due_timer::Column::LeadId,
+                due_timer::Column::Kind,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Makes the oldest pending held lead of each of `org_id`'s pools (or of
+/// `pool` only) due at `at`.
+async fn promote_heads(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    pool: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), LeadsError> {
+    let pending = || {
+        due_timer::Entity::find()
+            .filter(due_timer::Column::OrgId.eq(org_id))
+            .filter(due_timer::Column::Kind.eq(HELD_RETRY))
+            .filter(due_timer::Column::Status.eq("pending"))
+    };
+    let pools: Vec<String> = match pool {
+        Some(pool) => vec![pool.to_owned()],
+        None => {
+            pending()
+                .select_only()
+                .column(due_timer::Column::Pool)
+                .distinct()
+                .into_tuple::<String>()
+                .all(db)
+                .await?
+        }
+    };
+    for pool in pools {
+        let head = pending()
+            .select_only()
+            .column(due_timer::Column::Id)
+            .filter(due_timer::Column::Pool.eq(pool.as_str()))
+            .order_by_asc(due_timer::Column::QueuedAt)
+            .order_by_asc(due_timer::Column::Id)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(db)
+            .await?;
+        if let Some(id) = head {
+            due_timer::Entity::update_many()
+                .col_expr(
+                    due_timer::Column::NextAttemptAt,
+                    sea_orm::sea_query::Expr::value(at),
+                )
+                .filter(due_timer::Column::Id.eq(id))
+                .filter(due_timer::Column::NextAttemptAt.gt(at))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The condition that the worker still holds `timer`'s lease.
+fn still_ours(timer: &DueTimer) -> Condition {
+    LeasedQueue::held(timer.id, timer.token)
+}
+
+impl Store {
+    /// Takes the lease on up to `limit` due timers, oldest hold first.
+    pub async fn claim_timers(&self, limit: u64) -> Result<Vec<DueTimer>, LeadsError> {
+        let claim = TIMERS.claim(&self.db, limit).await?;
+        if claim.rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = due_timer::Entity::find()
+            .filter(due_timer::Column::Id.is_in(claim.rows.iter().map(|r| r.id)))
+            .filter(due_timer::Column::LeaseToken.eq(claim.token))
+            .order_by_asc(due_timer::Column::QueuedAt)
+            .order_by_asc(due_timer::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DueTimer {
+                id: row.id,
+                org_id: row.org_id,
+                lead_id: row.lead_id,
+                pool: row.pool,
+                queued_at: row.queued_at,
+                attempts: row.attempts.saturating_sub(1),
+                token: claim.token,
+            })
+            .collect())
+    }
+
+    /// Keeps a claim's leases alive while its timers are worked on.
+    pub async fn keep_timer_lease(&self, token: i64) {
+        TIMERS.keep_alive(&self.db, token).await
+    }
+
+    /// Records how a timer's attempt ended, in one transaction with its
+    /// effect. `false`: the lease was lost (another worker took the timer
+    /// over, and its outcome is the one that counts), so nothing was written.
+    pub async fn settle_timer(
+        &self,
+        timer: &DueTimer,
+        settle: Settle<'_>,
+    ) -> Result<bool, LeadsError> {
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        let at = now();
+        let ours = due_timer::Entity::find()
+            .filter(still_ours(timer))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !ours {
+            return Ok(false);
+        }
+        match settle {
+            Settle::Routed(change) => {
+                // Unchanged: claimed or assigned meanwhile, which wins.
+                let _: Applied = apply_in(&txn, &timer.org_id, change).await?;
+                due_timer::Entity::delete_many()
+                    .filter(still_ours(timer))
+                    .exec(&txn)
+                    .await?;
+                promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
+            }
+            Settle::Gone => {
+                due_timer::Entity::delete_many()
+                    .filter(still_ours(timer))
+                    .exec(&txn)
+                    .await?;
+                promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
+            }
+            Settle::StillHeld { retry_at } => {
+                let due = next_due(
+                    &txn,
+                    &timer.org_id,
+                    &timer.pool,
+                    timer.queued_at,
+                    retry_at,
+                    at,
+                )
+                .await?;
+                self.release_timer(&txn, timer, due, None, 0).await?;
+            }
+            Settle::Failed { error, backoff } => {
+                let attempts = timer.attempts + 1;
+                self.release_timer(&txn, timer, later(at, backoff), Some(error), attempts)
+                    .await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Lets go of `timer` until `due`, with its failure count.
+    async fn release_timer(
+        &self,
+        txn: &DatabaseTransaction,
+        timer: &DueTimer,
+        due: DateTime<Utc>,
+        error: Option<String>,
+        attempts: i32,
+    ) -> Result<(), LeadsError> {
+        use sea_orm::sea_query::Expr;
+        due_timer::Entity::update_many()
+            .col_expr(due_timer::Column::NextAttemptAt, Expr::value(due))
+            .col_expr(
+                due_timer::Column::LeaseUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(due_timer::Column::LastError, Expr::value(error))
+            .col_expr(due_timer::Column::Attempts, Expr::value(attempts))
+            .filter(still_ours(timer))
+            .exec(txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes the oldest held lead of every pool of each of `orgs` due now:
+    /// called after routing applied ownership changes that may have freed
+    /// capacity.
+    pub async fn wake_held(&self, orgs: &[&str]) -> Result<(), LeadsError> {
+        let at = now();
+        for org in orgs {
+            promote_heads(&self.db, org, None, at).await?;
+        }
+        Ok(())
+    }
+
+    /// Held leads waiting, across organisations (a gauge).
+    pub async fn held_backlog(&self) -> Result<u64, LeadsError> {
+        use sea_orm::PaginatorTrait;
+        Ok(due_timer::Entity::find()
+            .filter(due_timer::Column::Kind.eq(HELD_RETRY))
+            .filter(due_timer::Column::Status.eq("pending"))
+            .count(&self.db)
+            .await?)
+    }
+}
