@@ -3,6 +3,7 @@
 mod cli;
 mod flows;
 mod hardening;
+mod held;
 mod single_binary;
 mod tracing;
 mod validators;

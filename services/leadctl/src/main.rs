@@ -134,4 +134,27 @@ mod tests {
             super::Cli::try_parse_from(["leadctl", "team", "availability", "u1", "maybe"]).is_err()
         );
     }
+
+    #[test]
+    fn routing_set_takes_weights_limits_and_working_hours_together() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "leadctl",
+            "routing",
+            "set",
+            "--weight",
+            "ana=3",
+            "--limit",
+            "ben=open:20,day:10",
+            "--default-limit",
+            "none",
+            "--respect-working-hours",
+            "on",
+        ])
+        .expect("parses");
+        let text = format!("{cli:?}");
+        assert!(text.contains("max_open_leads: 20"), "{text}");
+        assert!(text.contains("DefaultLimit(None)"), "{text}");
+        assert!(text.contains("respect_working_hours: Some(true)"), "{text}");
+    }
 }

@@ -220,7 +220,7 @@ pub struct TimerWorker {
     /// Woken when capacity may have freed (ownership delivered to routing).
     pub wake: Arc<Notify>,
     /// How often to look for due timers anyway; well under a second, since
-    /// a pool's oldest held lead is due every 750 ms.
+    /// a pool's oldest held lead is due every 500 ms.
     pub poll: Duration,
 }
 
@@ -240,7 +240,9 @@ impl TimerWorker {
                     Vec::new()
                 }
             };
-            let full = timers.len() as u64 == TIMER_BATCH;
+            // Anything worked on may have made the next held lead due (a
+            // routed head promotes its successor): look again at once.
+            let more = !timers.is_empty();
             if let Some(token) = timers.first().map(|t| t.token) {
                 let work = async {
                     for timer in &timers {
@@ -254,7 +256,7 @@ impl TimerWorker {
                     () = self.store.keep_timer_lease(token) => {}
                 }
             }
-            if full {
+            if more {
                 continue;
             }
             tokio::select! {

@@ -111,7 +111,8 @@ pub struct AssignArgs {
 /// The ListLeads filter as flags.
 #[derive(Args, Debug, Default)]
 pub struct FilterArgs {
-    /// A user id, `unassigned`, or `me`.
+    /// A user id, `unassigned`, `held` (unassigned leads routing holds
+    /// until someone can take them), or `me`.
     #[arg(long)]
     owner: Option<String>,
     /// A status (repeat for any of several).

@@ -43,6 +43,22 @@ pub enum RoutingCommand {
         /// Remove every weight of the default pool (everyone weighs 1).
         #[arg(long, conflicts_with = "weights")]
         clear_weights: bool,
+        /// A rep's caps (repeat for more; replaces every rep's caps when
+        /// given): `ben=open:20,day:10` (open leads at once, new routed leads
+        /// per local day; 0 or absent is unlimited).
+        #[arg(long = "limit", value_parser = parse_member_limit)]
+        limits: Vec<pb::MemberLimit>,
+        /// Remove every rep's own caps (the default limit still applies).
+        #[arg(long, conflicts_with = "limits")]
+        clear_limits: bool,
+        /// The caps of everyone without their own: `open:20,day:10`, or
+        /// `none`.
+        #[arg(long, value_parser = parse_default_limit)]
+        default_limit: Option<DefaultLimit>,
+        /// Skip reps outside their working hours or on time off (on), or
+        /// route around the clock (off).
+        #[arg(long, value_parser = parse::on_off)]
+        respect_working_hours: Option<bool>,
     },
     /// Who changed the settings, when, and from what to what.
     Audit {
@@ -95,6 +111,10 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             clear_rules,
             weights,
             clear_weights,
+            limits,
+            clear_limits,
+            default_limit,
+            respect_working_hours,
         } => {
             let request = pb::GetRoutingSettingsRequest {};
             let mut settings = routing
@@ -119,6 +139,17 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
                 settings.weights.clear();
             } else if !weights.is_empty() {
                 settings.weights = weights.into_iter().collect();
+            }
+            if clear_limits {
+                settings.limits.clear();
+            } else if !limits.is_empty() {
+                settings.limits = limits;
+            }
+            if let Some(DefaultLimit(default_limit)) = default_limit {
+                settings.default_limit = default_limit;
+            }
+            if let Some(respect) = respect_working_hours {
+                settings.respect_working_hours = respect;
             }
             let request = pb::UpdateRoutingSettingsRequest {
                 settings: Some(settings),
@@ -225,6 +256,28 @@ fn print_settings(format: Format, s: &pb::RoutingSettings) {
                 or_dash(&weights_text(&s.weights, "=", ", ")),
             ],
         ];
+        rows.push(vec![
+            "limits".into(),
+            or_dash(
+                &s.limits
+                    .iter()
+                    .map(|l| format!("{}={}", l.user_id, limit_text(l)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ]);
+        rows.push(vec![
+            "default limit".into(),
+            or_dash(&s.default_limit.as_ref().map(limit_text).unwrap_or_default()),
+        ]);
+        rows.push(vec![
+            "working hours".into(),
+            if s.respect_working_hours {
+                "respected".into()
+            } else {
+                "ignored (24/7)".into()
+            },
+        ]);
         for (i, rule) in s.rules.iter().enumerate() {
             rows.push(vec![format!("rule {}", i + 1), rule_text(rule)]);
         }
@@ -307,6 +360,67 @@ fn parse_weight(text: &str) -> Result<(String, i32), String> {
     Ok((id.trim().to_owned(), weight))
 }
 
+/// A limit as the flag takes it: `open:20,day:10` (unlimited parts left out;
+/// `unlimited` when both are).
+fn limit_text(limit: &pb::MemberLimit) -> String {
+    let mut parts = Vec::new();
+    if limit.max_open_leads > 0 {
+        parts.push(format!("open:{}", limit.max_open_leads));
+    }
+    if limit.max_new_per_day > 0 {
+        parts.push(format!("day:{}", limit.max_new_per_day));
+    }
+    if parts.is_empty() {
+        "unlimited".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+/// `open:20,day:10` (either part may be left out): the caps of one limit.
+fn parse_limit_parts(text: &str) -> Result<pb::MemberLimit, String> {
+    let mut limit = pb::MemberLimit::default();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part
+            .split_once(':')
+            .ok_or_else(|| format!("`{part}` is not open:N or day:N"))?;
+        let value: i32 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{part}`: the cap must be a whole number (0 is unlimited)"))?;
+        match key.trim() {
+            "open" => limit.max_open_leads = value,
+            "day" => limit.max_new_per_day = value,
+            other => return Err(format!("`{other}` is not a cap (use open or day)")),
+        }
+    }
+    Ok(limit)
+}
+
+/// `ben=open:20,day:10`: a rep and their caps.
+fn parse_member_limit(text: &str) -> Result<pb::MemberLimit, String> {
+    let (id, caps) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not user=open:N,day:N"))?;
+    Ok(pb::MemberLimit {
+        user_id: id.trim().to_owned(),
+        ..parse_limit_parts(caps)?
+    })
+}
+
+/// `--default-limit`: the caps, or none (a type of its own, since clap
+/// reads `Option<Option<_>>` as a flag whose value may be left out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultLimit(Option<pb::MemberLimit>);
+
+/// `open:20,day:10`, or `none` to remove the default limit.
+fn parse_default_limit(text: &str) -> Result<DefaultLimit, String> {
+    match text.trim() {
+        "none" => Ok(DefaultLimit(None)),
+        caps => parse_limit_parts(caps).map(|l| DefaultLimit(Some(l))),
+    }
+}
+
 /// What an audit entry changed, in a few words.
 fn describe_change(before: &pb::RoutingSettings, after: &pb::RoutingSettings) -> String {
     let mut changes = Vec::new();
@@ -337,6 +451,19 @@ fn describe_change(before: &pb::RoutingSettings, after: &pb::RoutingSettings) ->
             "weights {}",
             or_dash(&weights_text(&after.weights, "=", ","))
         ));
+    }
+    if before.limits != after.limits || before.default_limit != after.default_limit {
+        changes.push("limits".into());
+    }
+    if before.respect_working_hours != after.respect_working_hours {
+        changes.push(
+            if after.respect_working_hours {
+                "working hours respected"
+            } else {
+                "working hours ignored"
+            }
+            .into(),
+        );
     }
     if changes.is_empty() {
         "saved unchanged".into()
@@ -392,6 +519,35 @@ fn parse_rule(text: &str) -> Result<pb::RoutingRule, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_read_from_one_flag_and_print_back_the_same() {
+        let ben = parse_member_limit("ben=open:20,day:10").unwrap();
+        assert_eq!(
+            (
+                ben.user_id.as_str(),
+                ben.max_open_leads,
+                ben.max_new_per_day
+            ),
+            ("ben", 20, 10)
+        );
+        assert_eq!(limit_text(&ben), "open:20,day:10");
+        let day_only = parse_member_limit("ana=day:5").unwrap();
+        assert_eq!((day_only.max_open_leads, day_only.max_new_per_day), (0, 5));
+        assert_eq!(limit_text(&day_only), "day:5");
+        assert_eq!(parse_default_limit("none"), Ok(DefaultLimit(None)));
+        assert!(
+            parse_member_limit("ben=week:3")
+                .unwrap_err()
+                .contains("week")
+        );
+        assert!(parse_member_limit("ben").unwrap_err().contains("user=open"));
+        assert!(
+            parse_member_limit("ben=open:lots")
+                .unwrap_err()
+                .contains("whole number")
+        );
+    }
 
     #[test]
     fn rules_read_from_one_flag_and_print_back_the_same() {

@@ -11,10 +11,10 @@
 //! number of replicas, across crashes.
 //!
 //! Held leads wait per pool in the order they were held. Only the oldest of
-//! each pool (its head) is asked about again every 750 ms
-//! ([`HEAD_PROBE`]); the others wait for routing's `retry_at`, at most
-//! [`BACKSTOP`] away. When the head is routed, the next one becomes the head
-//! and is due at once, so a freed seat goes to the oldest held lead, and a
+//! each pool (its head) asks routing again, every 500 ms ([`HEAD_PROBE`]);
+//! a younger one that comes due (at routing's `retry_at`, at most
+//! [`BACKSTOP`] away) only makes sure its head is due and waits behind it.
+//! When the head is routed, the next one becomes the head and is due at once, so a freed seat goes to the oldest held lead, and a
 //! burst of freed seats empties the queue one lead after the other. Asking
 //! so often is what makes the wake-up level-triggered: whatever freed
 //! the capacity (a close, an unassignment, a raised cap, a new rep, a local
@@ -42,7 +42,7 @@ use crate::error::LeadsError;
 /// The timer kind of a held lead's retry.
 pub const HELD_RETRY: &str = "held_retry";
 /// How often each pool's oldest held lead is asked about again.
-pub const HEAD_PROBE: Duration = Duration::from_millis(750);
+pub const HEAD_PROBE: Duration = Duration::from_millis(500);
 /// The longest any held lead waits between two questions, whatever
 /// routing's `retry_at` says.
 pub const BACKSTOP: Duration = Duration::from_secs(60);
@@ -94,6 +94,10 @@ pub enum Settle<'a> {
     /// The lead is no longer held (claimed, assigned, closed, deleted): end
     /// the timer and make the pool's next held lead due.
     Gone,
+    /// Not the oldest of its pool (two leads held at the same moment may
+    /// both have started as heads): make the real head due, and wait behind
+    /// it, so the pool's queue leaves in order.
+    Wait,
     /// The attempt failed: retry after `backoff`.
     Failed {
         /// Why, for operators.
@@ -263,6 +267,31 @@ impl Store {
             .collect())
     }
 
+    /// Whether `timer` is the oldest pending held lead of its pool.
+    pub async fn heads_its_pool(&self, timer: &DueTimer) -> Result<bool, LeadsError> {
+        let older = due_timer::Entity::find()
+            .select_only()
+            .column(due_timer::Column::Id)
+            .filter(due_timer::Column::OrgId.eq(timer.org_id.as_str()))
+            .filter(due_timer::Column::Kind.eq(HELD_RETRY))
+            .filter(due_timer::Column::Pool.eq(timer.pool.as_str()))
+            .filter(due_timer::Column::Status.eq("pending"))
+            .filter(
+                Condition::any()
+                    .add(due_timer::Column::QueuedAt.lt(timer.queued_at))
+                    .add(
+                        Condition::all()
+                            .add(due_timer::Column::QueuedAt.eq(timer.queued_at))
+                            .add(due_timer::Column::Id.lt(timer.id)),
+                    ),
+            )
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?;
+        Ok(older.is_none())
+    }
+
     /// Keeps a claim's leases alive while its timers are worked on.
     pub async fn keep_timer_lease(&self, token: i64) {
         TIMERS.keep_alive(&self.db, token).await
@@ -302,6 +331,11 @@ impl Store {
                     .exec(&txn)
                     .await?;
                 promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
+            }
+            Settle::Wait => {
+                promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
+                self.release_timer(&txn, timer, later(at, BACKSTOP), None, 0)
+                    .await?;
             }
             Settle::StillHeld { retry_at } => {
                 let due = next_due(

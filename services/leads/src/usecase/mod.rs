@@ -225,6 +225,9 @@ impl Leads {
         }) else {
             return self.store.settle_timer(timer, Settle::Gone).await;
         };
+        if !self.store.heads_its_pool(timer).await? {
+            return self.store.settle_timer(timer, Settle::Wait).await;
+        }
         let question = RouteQuestion {
             lead_id: &lead.id,
             source: lead.source,
