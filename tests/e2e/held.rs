@@ -353,3 +353,38 @@ async fn a_win_committed_between_the_held_answer_and_the_hold_still_routes_withi
     eprintln!("a hold committed after the win was routed in {took:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_loses_its_state_reconcile_restores_todays_counts_and_the_caps_hold() {
+    let redis = tokio::task::spawn_blocking(leadflow_testkit::redis::RedisProcess::start)
+        .await
+        .unwrap();
+    let stack = Stack::up_with_redis(redis.url()).await;
+    stack.team_of(&["ana", "ben"]).await;
+    capped_round_robin(&stack, &["ana", "ben"], per_day(2)).await;
+    for i in 0..4 {
+        let lead = stack
+            .create(&format!("Lead {i}"), common::LeadSource::Website)
+            .await;
+        assert!(!lead.owner_id.is_empty());
+    }
+    let flushed = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "flushall"])
+        .output()
+        .unwrap();
+    assert!(flushed.status.success());
+    // The settings live in routing's database; the counters come back from
+    // the leads database's history.
+    stack
+        .operations()
+        .reconcile_now(req(leads_pb::ReconcileNowRequest {}, &stack.owner()))
+        .await
+        .expect("reconcile");
+    let next = stack
+        .create("After the loss", common::LeadSource::Website)
+        .await;
+    assert!(
+        next.owner_id.is_empty() && next.held_since.is_some(),
+        "both reps already had 2 of 2 today: {next:?}"
+    );
+}

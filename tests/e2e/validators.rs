@@ -174,6 +174,16 @@ impl Gen {
             .collect()
     }
 
+    fn routed(&mut self) -> Vec<routing_pb::RoutedCount> {
+        (0..self.len())
+            .map(|_| routing_pb::RoutedCount {
+                user_id: self.text(),
+                since: self.timestamp(),
+                count: self.int(),
+            })
+            .collect()
+    }
+
     fn rule(&mut self) -> routing_pb::RoutingRule {
         routing_pb::RoutingRule {
             name: self.text(),
@@ -205,8 +215,19 @@ impl Gen {
                 })
                 .collect(),
             weights: self.weights(),
+            limits: (0..self.len()).map(|_| self.limit(true)).collect(),
+            default_limit: self.0.gen_bool(0.5).then(|| self.limit(false)),
+            respect_working_hours: self.0.r#gen(),
             ..Default::default()
         })
+    }
+
+    fn limit(&mut self, named: bool) -> routing_pb::MemberLimit {
+        routing_pb::MemberLimit {
+            user_id: if named { self.text() } else { String::new() },
+            max_open_leads: self.int(),
+            max_new_per_day: self.int(),
+        }
     }
 }
 
@@ -426,6 +447,7 @@ async fn no_generated_request_gets_internal_unknown_or_a_crash() {
             begin: g.0.r#gen(),
             finish: g.0.r#gen(),
             epoch: g.int() as i64,
+            routed: g.routed(),
         };
         check(
             "ReconcileWorkload",

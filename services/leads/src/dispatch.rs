@@ -104,6 +104,24 @@ impl Reconciler {
                 },
             )
             .await?;
+        // Routed leads of the last two days (any zone's today lies within
+        // them): routing's per-day counters, should it have lost them. Each
+        // rep's buckets stay in one request.
+        let since = crate::store::now() - chrono::Duration::hours(48);
+        let routed = self.store.routed_counts(org_id, since).await?;
+        for chunk in chunks_by_rep(&routed, RECONCILE_CHUNK as usize * 10) {
+            let (fixed, _) = self
+                .peers
+                .reconcile(
+                    org_id,
+                    ReconcileStep {
+                        routed: chunk,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            corrected += fixed;
+        }
         let mut after = String::new();
         let mut closed = Vec::new();
         loop {
@@ -176,6 +194,21 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// `counts` (sorted by rep) in chunks of about `size`, never splitting one
+/// rep's buckets (routing adds a rep's buckets up within one request).
+fn chunks_by_rep<T>(counts: &[(String, T, i64)], size: usize) -> Vec<&[(String, T, i64)]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for i in 1..=counts.len() {
+        let rep_ends = i == counts.len() || counts[i].0 != counts[i - 1].0;
+        if rep_ends && (i - start >= size || i == counts.len()) {
+            chunks.push(&counts[start..i]);
+            start = i;
+        }
+    }
+    chunks
 }
 
 /// Why an event was not delivered.
@@ -624,5 +657,26 @@ pub async fn publish_outbox_gauges(store: Store, every: Duration, mut shutdown: 
             () = tokio::time::sleep(every) => {}
             () = shutdown.wait() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks_by_rep;
+
+    #[test]
+    fn routed_counts_are_chunked_without_splitting_a_rep() {
+        let counts: Vec<(String, (), i64)> = ["ana", "ana", "ana", "ben", "cy", "cy"]
+            .iter()
+            .map(|u| (u.to_string(), (), 1))
+            .collect();
+        let sizes: Vec<usize> = chunks_by_rep(&counts, 2).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [3, 3]);
+        let sizes: Vec<usize> = chunks_by_rep(&counts, 100)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [6]);
+        assert!(chunks_by_rep::<()>(&[], 2).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! [`crate::domain::decision`]; this layer reads settings and state, hands
 //! the pool to the state store and writes what changed.
 
+use chrono::{DateTime, Utc};
 use leadflow_db::OwnDatabase;
 use leadflow_schedule::{SharedClock, system_clock};
 use std::collections::HashMap;
@@ -130,6 +131,9 @@ pub struct Reconcile {
     pub finish: bool,
     /// The epoch `begin` returned (when not beginning now).
     pub epoch: i64,
+    /// Routed leads per rep and 15-minute bucket (start, count), to restore
+    /// the per-day counters from.
+    pub routed: Vec<(String, DateTime<Utc>, i64)>,
 }
 
 /// What a reconcile step changed.
@@ -396,10 +400,29 @@ impl Routing {
         };
         let mut corrected = self.state.reconcile(org, &step.truth).await?;
         corrected += self.state.forget(org, &step.forget).await?;
+        if !step.routed.is_empty() {
+            let today = self.routed_today(org, &step.routed).await?;
+            corrected += self.state.restore_daily(org, &today).await?;
+        }
         if step.finish {
             corrected += self.state.sweep(org, epoch).await?;
         }
         Ok(Reconciled { corrected, epoch })
+    }
+
+    /// The per-day counters `routed` adds up to: each bucket counted on its
+    /// rep's local day, and only today's kept (the directory's schedule
+    /// gives the zone; UTC without one).
+    async fn routed_today(
+        &self,
+        org: &str,
+        routed: &[(String, DateTime<Utc>, i64)],
+    ) -> Result<Vec<(String, i64)>, RoutingError> {
+        let mut users: Vec<String> = routed.iter().map(|(u, _, _)| u.clone()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let schedules = self.directory.schedules(org, &users).await?;
+        Ok(decision::routed_today(&schedules, routed, self.clock.now()))
     }
 
     /// ApplyDirectoryChanges.

@@ -68,6 +68,9 @@ pub struct ReconcileStep<'a> {
     pub finish: bool,
     /// The session `finish` closes (routing's answer to `begin`); unused otherwise.
     pub epoch: i64,
+    /// Leads routing gave each rep lately, per 15-minute bucket (rep,
+    /// bucket start, count): routing restores its per-day counters from them.
+    pub routed: &'a [(String, chrono::DateTime<chrono::Utc>, i64)],
 }
 
 /// Service tokens per organisation, minted once and reused while fresh (the
@@ -238,6 +241,7 @@ impl Peers {
             begin: step.begin,
             finish: step.finish,
             epoch: step.epoch,
+            routed: wire::routed_counts(step.routed),
         };
         let answer = bounded(
             self.call_timeout,

@@ -69,6 +69,23 @@ pub fn route_answer(decision: routing_pb::RouteDecision) -> RouteAnswer {
     }
 }
 
+/// Routed counts as routing reads them.
+pub fn routed_counts(
+    counts: &[(String, chrono::DateTime<chrono::Utc>, i64)],
+) -> Vec<routing_pb::RoutedCount> {
+    counts
+        .iter()
+        .map(|(user, since, count)| routing_pb::RoutedCount {
+            user_id: user.clone(),
+            since: Some(prost_types::Timestamp {
+                seconds: since.timestamp(),
+                nanos: 0,
+            }),
+            count: i32::try_from(*count).unwrap_or(i32::MAX),
+        })
+        .collect()
+}
+
 /// Ownership facts as routing reads them.
 pub fn ownership_changes(facts: &[OwnershipFact]) -> Vec<routing_pb::OwnershipChange> {
     facts

@@ -538,6 +538,18 @@ mod m0008_due_timers {
                     .to_owned(),
             )
             .await?;
+            // Reconcile reads the last two days' routed leads per org.
+            m.create_index(
+                Index::create()
+                    .name("lead_events_kind_at")
+                    .table("lead_events")
+                    .col("org_id")
+                    .col("kind")
+                    .col("at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
             m.create_index(
                 Index::create()
                     .name("due_timers_pool")

@@ -2,6 +2,7 @@
 //! the ownership truth the reconciler sends routing. Also the one mapping of
 //! stored rows to domain types.
 
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -12,7 +13,7 @@ use super::Store;
 use super::entities::{lead, lead_event, lead_tag};
 use crate::domain::events::OwnershipFact;
 use crate::domain::filter::{LeadQuery, OwnerFilter, PageCursor, SortOrder};
-use crate::domain::lead::{Lead, LeadEvent, LeadStatus};
+use crate::domain::lead::{EventKind, Lead, LeadEvent, LeadStatus};
 use crate::domain::permissions::LeadScope;
 use crate::domain::stored::StoredName;
 use crate::error::LeadsError;
@@ -39,6 +40,10 @@ pub(super) fn stored_opt<T: StoredName>(
 pub(super) fn name_of<T: StoredName>(value: Option<T>) -> Option<String> {
     value.map(|value| value.as_str().to_owned())
 }
+
+/// The bucket of [`Store::routed_counts`]: 15 minutes, since every time
+/// zone's offset is a multiple of it, so no bucket straddles a local midnight.
+const ROUTED_BUCKET_SECS: i64 = 15 * 60;
 
 impl TryFrom<lead::Model> for Lead {
     type Error = LeadsError;
@@ -253,6 +258,39 @@ impl Store {
             .filter(lead_event::Column::LeadId.eq(lead_id))
             .order_by_asc(lead_event::Column::Id);
         fetch_all(&self.db, events).await
+    }
+
+    /// How many leads routing gave each rep since `since`, per 15-minute
+    /// bucket (rep, bucket start, count), sorted by rep: what routing's
+    /// per-day counters are restored from after it lost its state.
+    pub async fn routed_counts(
+        &self,
+        org_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>, i64)>, LeadsError> {
+        use sea_orm::QuerySelect;
+        let rows: Vec<(Option<String>, DateTime<Utc>)> = lead_event::Entity::find()
+            .select_only()
+            .column(lead_event::Column::ToOwnerId)
+            .column(lead_event::Column::At)
+            .filter(lead_event::Column::OrgId.eq(org_id))
+            .filter(lead_event::Column::Kind.eq(EventKind::Routed.as_str()))
+            .filter(lead_event::Column::ToOwnerId.is_not_null())
+            .filter(lead_event::Column::At.gte(since))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut buckets: std::collections::BTreeMap<(String, i64), i64> = Default::default();
+        for (owner, at) in rows {
+            if let Some(owner) = owner {
+                let start = at.timestamp().div_euclid(ROUTED_BUCKET_SECS) * ROUTED_BUCKET_SECS;
+                *buckets.entry((owner, start)).or_default() += 1;
+            }
+        }
+        Ok(buckets
+            .into_iter()
+            .filter_map(|((owner, start), n)| Some((owner, DateTime::from_timestamp(start, 0)?, n)))
+            .collect())
     }
 
     /// The truth routing reconciles against: every lead of the org as an

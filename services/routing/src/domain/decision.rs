@@ -666,6 +666,30 @@ fn decide_and_record(
     }
 }
 
+/// The per-day counters ([`Cap::daily_key`] → count) that `routed` (leads
+/// routing gave each rep, per bucket start) adds up to on each rep's local
+/// today at `now`: a bucket counts on the local day it starts in (buckets
+/// are 15 minutes, and every zone's offset is a multiple of that, so none
+/// straddles a local midnight). Reps without a schedule count in UTC.
+pub fn routed_today(
+    schedules: &HashMap<String, Schedule>,
+    routed: &[(String, DateTime<Utc>, i64)],
+    now: DateTime<Utc>,
+) -> Vec<(String, i64)> {
+    let utc = Schedule::default();
+    let mut today: std::collections::BTreeMap<String, i64> = Default::default();
+    for (user, since, count) in routed {
+        let schedule = schedules.get(user).unwrap_or(&utc);
+        let day = schedule.local_day(now);
+        if schedule.local_day(*since) == day {
+            *today
+                .entry(Cap::daily_key(user, &day.to_string()))
+                .or_default() += count;
+        }
+    }
+    today.into_iter().collect()
+}
+
 /// Decides `leads` one after the other over the scratch state `state`, each
 /// pick moving its pool's cursor (and current weights) and counting one open
 /// lead, as the live state would: what SimulateRouting shows.

@@ -134,8 +134,38 @@ impl TryFrom<pb::ReconcileWorkloadRequest> for Reconcile {
             begin: req.begin,
             finish: req.finish,
             epoch: req.epoch,
+            routed: routed_from_pb(req.routed)?,
         })
     }
+}
+
+/// ReconcileWorkload's routed counts, checked.
+fn routed_from_pb(
+    routed: Vec<pb::RoutedCount>,
+) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>, i64)>, RoutingError> {
+    if routed.len() > MAX_FACTS {
+        return Err(RoutingError::invalid(
+            "routed",
+            format!("at most {MAX_FACTS} per call; send chunks"),
+        ));
+    }
+    routed
+        .into_iter()
+        .map(|r| {
+            check_id("routed.user_id", &r.user_id)?;
+            let since = r
+                .since
+                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                .ok_or_else(|| RoutingError::invalid("routed.since", "is required"))?;
+            if r.count < 0 {
+                return Err(RoutingError::invalid(
+                    "routed.count",
+                    "must not be negative",
+                ));
+            }
+            Ok((r.user_id, since, i64::from(r.count)))
+        })
+        .collect()
 }
 
 /// ApplyOwnershipChanges' facts.

@@ -282,6 +282,24 @@ impl RoutingState for MemoryState {
         Ok(self.with_org(org_id, |org| org.view.clone()))
     }
 
+    async fn restore_daily(
+        &self,
+        org_id: &str,
+        counts: &[(String, i64)],
+    ) -> Result<u64, StateError> {
+        Ok(self.with_org(org_id, |org| {
+            let mut raised = 0;
+            for (key, count) in counts {
+                let have = org.view.daily.entry(key.clone()).or_insert(0);
+                if *count > *have {
+                    *have = *count;
+                    raised += 1;
+                }
+            }
+            raised
+        }))
+    }
+
     async fn publish_settings(&self, org_id: &str, version: i64) -> Result<(), StateError> {
         self.with_org(org_id, |org| {
             org.settings_version = org.settings_version.max(version);

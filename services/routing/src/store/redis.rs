@@ -103,6 +103,8 @@ pub struct RedisState {
     publish_script: Script,
     /// scripts/ownership.lua: ownership facts and the reconcile steps.
     ownership_script: Script,
+    /// Raises per-day counters (never lowers them).
+    restore_daily_script: Script,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -130,6 +132,7 @@ impl RedisState {
             pick_script: Script::new(include_str!("../../scripts/pick.lua")),
             publish_script: Script::new(PUBLISH_SETTINGS),
             ownership_script: Script::new(include_str!("../../scripts/ownership.lua")),
+            restore_daily_script: Script::new(RESTORE_DAILY),
         }
     }
 
@@ -398,6 +401,24 @@ impl RoutingState for RedisState {
         self.hgetall("reading workload", org_id, "load").await
     }
 
+    async fn restore_daily(
+        &self,
+        org_id: &str,
+        counts: &[(String, i64)],
+    ) -> Result<u64, StateError> {
+        let mut raised = 0;
+        for chunk in counts.chunks(FACTS_PER_SCRIPT) {
+            let mut call = self.restore_daily_script.prepare_invoke();
+            call.key(self.key(org_id, "daily"));
+            for (key, count) in chunk {
+                call.arg(key).arg(count);
+            }
+            let n: u64 = self.invoke("restore daily counts", call).await?;
+            raised += n;
+        }
+        Ok(raised)
+    }
+
     async fn publish_settings(&self, org_id: &str, version: i64) -> Result<(), StateError> {
         let mut call = self.publish_script.prepare_invoke();
         call.key(self.key(org_id, "settings")).arg(version);
@@ -450,6 +471,21 @@ if version > current then
   return version
 end
 return current
+"#;
+
+/// Raises each field ARGV[2i-1] of the daily hash KEYS[1] to ARGV[2i] when
+/// higher; returns how many it raised.
+const RESTORE_DAILY: &str = r#"
+local raised = 0
+for i = 1, #ARGV, 2 do
+  local have = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  local want = tonumber(ARGV[i + 1])
+  if want > have then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    raised = raised + 1
+  end
+end
+return raised
 "#;
 
 /// The weights hash (`pool \n user` -> current weight) as pool -> user -> weight.

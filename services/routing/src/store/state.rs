@@ -235,6 +235,16 @@ pub trait RoutingState: Send + Sync + 'static {
     /// [`Picked::newer_settings`].
     async fn publish_settings(&self, org_id: &str, version: i64) -> Result<(), StateError>;
 
+    /// Raises per-day counters ([`crate::domain::decision::Cap::daily_key`]
+    /// → count) to at least the given counts, never lowering one: reconcile
+    /// restores them from the leads database after a state loss, and a pick
+    /// counted meanwhile is not undone. Returns how many were raised.
+    async fn restore_daily(
+        &self,
+        org_id: &str,
+        counts: &[(String, i64)],
+    ) -> Result<u64, StateError>;
+
     /// How many leads routing keeps an entry for (tests, and the bound on
     /// what Redis holds).
     async fn entries(&self, org_id: &str) -> Result<u64, StateError>;

@@ -715,3 +715,32 @@ fn a_rep_on_time_off_is_skipped_for_exactly_that_range() {
     );
     assert_eq!(pool(&after).eligible, ["ben", "carl"]);
 }
+
+#[test]
+fn routed_counts_restore_each_reps_own_local_today() {
+    use leadflow_schedule::{Schedule, ScheduleInput};
+    let berlin = Schedule::parse(ScheduleInput {
+        time_zone: "Europe/Berlin".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let schedules = HashMap::from([("ben".to_owned(), berlin)]);
+    let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    // 2026-03-03 00:30 Berlin is 2026-03-02 23:30 UTC.
+    let now = t("2026-03-03T09:00:00Z");
+    let routed = vec![
+        ("ben".to_owned(), t("2026-03-02T23:30:00Z"), 2), // Berlin's today
+        ("ben".to_owned(), t("2026-03-02T22:45:00Z"), 5), // Berlin's yesterday
+        ("ben".to_owned(), t("2026-03-03T08:00:00Z"), 1),
+        ("ana".to_owned(), t("2026-03-02T23:30:00Z"), 4), // UTC's yesterday
+        ("ana".to_owned(), t("2026-03-03T00:00:00Z"), 3),
+    ];
+    let today = routed_today(&schedules, &routed, now);
+    assert_eq!(
+        today,
+        vec![
+            (Cap::daily_key("ana", "2026-03-03"), 3),
+            (Cap::daily_key("ben", "2026-03-03"), 3),
+        ]
+    );
+}
