@@ -72,6 +72,8 @@ struct Cli {
 enum Only {
     Route,
     Create,
+    /// Plain round robin, then weights + caps + working hours, in one run.
+    Fair,
 }
 
 fn org(name: &str) -> String {
@@ -97,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
     for port in [ports.leads, ports.routing, ports.notifier] {
         wait_serving(port, Instant::now(), Duration::from_secs(60)).await?;
     }
+    let fair = org("fair");
     let (rr, balanced, create, speed, bulk) = (
         org("rr"),
         org("balanced"),
@@ -113,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
     ] {
         stack::organisation(&infra, ports, name, strategy).await?;
     }
+    stack::fair_routing(&infra, ports, &fair).await?;
     let meter = Meter::new(&infra.leads_db.url, Some(stack.pid())).await?;
 
     if let Some(rate) = cli.speed_only {
@@ -127,6 +131,18 @@ async fn main() -> anyhow::Result<()> {
             let figures =
                 scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds, &meter).await?;
             println!("{}", serde_json::to_string_pretty(&figures)?);
+            stack.stop();
+            return Ok(());
+        }
+        Some(Only::Fair) => {
+            let plain =
+                scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds, &meter).await?;
+            let fair =
+                scenarios::route_lead(&infra, ports, &fair, &cli.callers, seconds, &meter).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"plain": plain, "fair": fair}))?
+            );
             stack.stop();
             return Ok(());
         }
@@ -145,6 +161,9 @@ async fn main() -> anyhow::Result<()> {
     let route_rr = scenarios::route_lead(&infra, ports, &rr, &cli.callers, seconds, &meter).await?;
     let route_balanced =
         scenarios::route_lead(&infra, ports, &balanced, &cli.callers, seconds, &meter).await?;
+    eprintln!("RouteLead with weights, caps and working hours on …");
+    let route_fair =
+        scenarios::route_lead(&infra, ports, &fair, &cli.callers, seconds, &meter).await?;
 
     eprintln!("the limits: redis-benchmark EVALSHA, pgbench INSERT, Postgres row lock …");
     let limits_db = TestDb::new().await;
@@ -214,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
         errors: 0,
         route_lead_round_robin: route_rr,
         route_lead_balanced: route_balanced,
+        route_lead_fair: route_fair,
         limit_redis_evalsha: redis,
         limit_postgres_row_lock: row_lock,
         limit_pgbench_insert: pgbench,

@@ -96,6 +96,9 @@ pub struct Results {
     pub errors: usize,
     pub route_lead_round_robin: Vec<Figure>,
     pub route_lead_balanced: Vec<Figure>,
+    /// RouteLead with weights, caps and working hours all on (none holding).
+    #[serde(default)]
+    pub route_lead_fair: Vec<Figure>,
     pub limit_redis_evalsha: Vec<Figure>,
     pub limit_postgres_row_lock: Vec<Figure>,
     pub limit_pgbench_insert: Vec<Figure>,
@@ -116,6 +119,7 @@ impl Results {
             .route_lead_round_robin
             .iter()
             .chain(&self.route_lead_balanced)
+            .chain(&self.route_lead_fair)
             .chain(&self.limit_postgres_row_lock)
             .chain(&self.limit_pgbench_insert)
             .chain(self.create_lead.iter().map(|c| &c.calls));
@@ -139,6 +143,15 @@ impl Results {
             goal: "≥ 30×".into(),
             measured: format!("{x_pg:.1}×"),
             met: x_pg >= 30.0,
+        });
+        let of_plain = ratio(at(&self.route_lead_fair, top), rr);
+        targets.push(Target {
+            what: format!(
+                "RouteLead at {top} callers with weights, caps and working hours vs plain round robin"
+            ),
+            goal: "≥ 90%".into(),
+            measured: format!("{:.0}%", of_plain * 100.0),
+            met: of_plain >= 0.9,
         });
         let of_redis = ratio(rr, at(&self.limit_redis_evalsha, top));
         targets.push(Target {
@@ -245,6 +258,11 @@ impl Results {
                 row("RouteLead, round robin", f.callers, cost);
             }
         }
+        for f in &self.route_lead_fair {
+            if let Some(cost) = &f.cost {
+                row("RouteLead, weights + caps + hours", f.callers, cost);
+            }
+        }
         for f in &self.limit_redis_evalsha {
             if let Some(cost) = &f.cost {
                 row("redis-benchmark EVALSHA", f.callers, cost);
@@ -302,6 +320,35 @@ impl Results {
                 safe_div(rr.per_second, pg.per_second),
                 safe_div(rr.per_second, redis.per_second) * 100.0,
                 rr.errors + bal.errors + pg.errors,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Routing with every fairness control on\n\n\
+             Round robin with weights 1 to 7, open and per-day caps checked on every pick \
+             (set far above what a run routes, so none holds a lead), and working hours \
+             respected with schedules in three zones, beside plain round robin in the same run.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| callers | plain RR/s | p99 | weights + caps + hours/s | p50 | p99 | ÷ plain | errors |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for &n in &self.callers {
+            let rr = at(&self.route_lead_round_robin, n)
+                .cloned()
+                .unwrap_or_default();
+            let fair = at(&self.route_lead_fair, n).cloned().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {n} | {:.0} | {:.2} ms | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {} |",
+                rr.per_second,
+                rr.p99_ms,
+                fair.per_second,
+                fair.p50_ms,
+                fair.p99_ms,
+                safe_div(fair.per_second, rr.per_second) * 100.0,
+                fair.errors,
             );
         }
         let _ = writeln!(out, "\n### CreateLead end to end beside durable commits\n");

@@ -279,6 +279,68 @@ pub async fn organisation(
     Ok(())
 }
 
+/// Every fairness control on, none of them holding a lead: the reps weigh
+/// 1 to 7, each has caps of open leads and of new leads per local day far
+/// above what a run routes (so the caps are checked on every pick), and
+/// working hours are respected with schedules of every day, all day, in
+/// three zones (so every pick reads and evaluates them). Routing does all
+/// the work of the full controls and still routes every lead.
+pub async fn fair_routing(infra: &Infra, ports: Ports, org: &str) -> anyhow::Result<()> {
+    organisation(infra, ports, org, routing_pb::Strategy::RoundRobin).await?;
+    let owner = infra.token(org, "owner", Role::Owner);
+    let mut team = TeamServiceClient::new(channel(ports.leads));
+    let zones = ["America/New_York", "Europe/Berlin", "Asia/Tokyo"];
+    for (i, rep) in REPS.iter().enumerate() {
+        team.set_schedule(authed(
+            leads_pb::SetScheduleRequest {
+                user_id: (*rep).into(),
+                time_zone: zones[i % zones.len()].into(),
+                working_hours: (1..=7)
+                    .map(|day| common::WorkingHours {
+                        day_of_week: day,
+                        start: "00:00".into(),
+                        end: "24:00".into(),
+                    })
+                    .collect(),
+                time_off: vec![],
+            },
+            &owner,
+        ))
+        .await
+        .with_context(|| format!("scheduling {rep}"))?;
+    }
+    let big = 1_000_000_000;
+    RoutingServiceClient::new(channel(ports.routing))
+        .update_routing_settings(authed(
+            routing_pb::UpdateRoutingSettingsRequest {
+                settings: Some(routing_pb::RoutingSettings {
+                    enabled: true,
+                    strategy: routing_pb::Strategy::RoundRobin as i32,
+                    rotation_user_ids: REPS.iter().map(|r| (*r).to_owned()).collect(),
+                    weights: REPS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| ((*r).to_owned(), i as i32 + 1))
+                        .collect(),
+                    default_limit: Some(routing_pb::MemberLimit {
+                        user_id: String::new(),
+                        max_open_leads: big,
+                        max_new_per_day: big,
+                    }),
+                    respect_working_hours: true,
+                    ..Default::default()
+                }),
+                expected_version: 1,
+            },
+            &owner,
+        ))
+        .await
+        .context("turning every fairness control on")?;
+    // The schedules reach routing through leads' outbox.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
+
 pub fn database_name(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)
 }

@@ -32,22 +32,35 @@ pub fn audit_fingerprint(org_id: &str) -> [u8; 32] {
     fingerprint("routing-audit", &org_id)
 }
 
-/// Settings read per RouteLead are cached this briefly per replica. An update
-/// on this replica is seen at once; one on another replica is published to
-/// the state store, which refuses a pick planned with older settings, so the
-/// next lead on every replica uses the new settings. Only if publishing
-/// failed (the state store was down) does a replica keep older settings, for
-/// at most the TTL.
+/// What RouteLead reads per organisation, cached this briefly per replica.
+///
+/// Settings: an update on this replica is seen at once; one on another
+/// replica is published to the state store, which refuses a pick planned
+/// with older settings, so the next lead on every replica uses the new
+/// settings. Only if publishing failed (the state store was down) does a
+/// replica keep older settings, for at most the TTL.
+///
+/// Schedules (read when working hours or caps are on): a directory change
+/// applied on this replica is seen at once; one applied on another replica
+/// within the TTL (a second by default). Without the cache every RouteLead
+/// would be a SQL query.
 #[derive(Debug)]
-struct SettingsCache {
+struct OrgCache<T> {
     /// How long an entry is reused.
     ttl: Duration,
-    /// org id -> (settings, when they were read).
-    entries: Mutex<HashMap<String, (VersionedSettings, Instant)>>,
+    /// org id -> (value, when it was read).
+    entries: Mutex<HashMap<String, (T, Instant)>>,
 }
 
-impl SettingsCache {
-    fn get(&self, org_id: &str) -> Option<VersionedSettings> {
+impl<T: Clone> OrgCache<T> {
+    fn new(ttl: Duration) -> Self {
+        OrgCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, org_id: &str) -> Option<T> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(org_id)
@@ -55,11 +68,19 @@ impl SettingsCache {
             .map(|(s, _)| s.clone())
     }
 
-    fn put(&self, org_id: &str, settings: VersionedSettings) {
+    fn put(&self, org_id: &str, value: T) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.insert(org_id.to_owned(), (settings, Instant::now()));
+        entries.insert(org_id.to_owned(), (value, Instant::now()));
+    }
+
+    fn forget(&self, org_id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(org_id);
     }
 }
+
+/// An organisation's schedules by user id.
+type Schedules = Arc<HashMap<String, leadflow_schedule::Schedule>>;
 
 /// UpdateRoutingSettings: new settings on top of the version the caller read.
 #[derive(Debug, Clone)]
@@ -155,7 +176,9 @@ pub struct Routing {
     /// Cursors, decisions and workload (Redis or memory).
     state: Arc<dyn RoutingState>,
     /// Settings RouteLead read lately, per organisation.
-    cache: Arc<SettingsCache>,
+    cache: Arc<OrgCache<VersionedSettings>>,
+    /// Schedules RouteLead read lately, per organisation.
+    schedules: Arc<OrgCache<Schedules>>,
     /// "Now" for working hours and time off (a manual clock in tests).
     clock: SharedClock,
 }
@@ -170,10 +193,8 @@ impl Routing {
             directory: Arc::new(Directory::new(settings.connection().clone())),
             settings,
             state,
-            cache: Arc::new(SettingsCache {
-                ttl: settings_cache_ttl,
-                entries: Mutex::new(HashMap::new()),
-            }),
+            cache: Arc::new(OrgCache::new(settings_cache_ttl)),
+            schedules: Arc::new(OrgCache::new(settings_cache_ttl)),
             clock: system_clock(),
         }
     }
@@ -196,13 +217,19 @@ impl Routing {
         if !settings.respect_working_hours && !settings.has_limits() {
             return Ok(std::borrow::Cow::Borrowed(candidates));
         }
-        let ids: Vec<String> = candidates.iter().map(|c| c.user_id.clone()).collect();
-        let mut schedules = self.directory.schedules(org_id, &ids).await?;
+        let schedules = match self.schedules.get(org_id) {
+            Some(schedules) => schedules,
+            None => {
+                let schedules = Arc::new(self.directory.all_schedules(org_id).await?);
+                self.schedules.put(org_id, schedules.clone());
+                schedules
+            }
+        };
         Ok(std::borrow::Cow::Owned(
             candidates
                 .iter()
                 .map(|c| Candidate {
-                    schedule: schedules.remove(&c.user_id),
+                    schedule: schedules.get(&c.user_id).cloned(),
                     ..c.clone()
                 })
                 .collect(),
@@ -431,7 +458,9 @@ impl Routing {
         org_id: &str,
         facts: &[DirectoryFact],
     ) -> Result<(), RoutingError> {
-        Ok(self.directory.apply(org_id, facts).await?)
+        self.directory.apply(org_id, facts).await?;
+        self.schedules.forget(org_id);
+        Ok(())
     }
 
     /// The settings RouteLead uses: cached briefly per replica.

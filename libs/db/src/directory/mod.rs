@@ -212,6 +212,27 @@ impl Directory {
             .collect()
     }
 
+    /// Every schedule the directory holds for `org_id` (members without one
+    /// are absent): what routing caches per organisation for RouteLead.
+    pub async fn all_schedules(&self, org_id: &str) -> Result<HashMap<String, Schedule>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let select = Query::select()
+            .columns([Alias::new("user_id"), Alias::new("schedule")])
+            .from(Alias::new("directory"))
+            .and_where(Expr::col(Alias::new("org_id")).eq(org_id))
+            .and_where(Expr::col(Alias::new("schedule")).is_not_null())
+            .to_owned();
+        let mut schedules = HashMap::new();
+        for row in self.db.query_all_raw(backend.build(&select)).await? {
+            let user_id: String = row.try_get("", "user_id")?;
+            let json: String = row.try_get("", "schedule")?;
+            let schedule = serde_json::from_str(&json)
+                .map_err(|e| DbErr::Custom(format!("stored schedule of {user_id}: {e}")))?;
+            schedules.insert(user_id, schedule);
+        }
+        Ok(schedules)
+    }
+
     /// The schedules the directory holds for `user_ids` (members without one
     /// are absent: any time). Read in chunks, so a large team is fine.
     pub async fn schedules(
