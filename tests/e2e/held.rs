@@ -388,3 +388,82 @@ async fn after_redis_loses_its_state_reconcile_restores_todays_counts_and_the_ca
         "both reps already had 2 of 2 today: {next:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_leads_replicas_route_each_held_lead_exactly_once() {
+    let clock = ManualClock::at(utc("2026-03-02T15:00:00Z"));
+    let mut stack = Stack::new().await;
+    stack.routing_clock = Arc::new(clock.clone());
+    stack.start_routing().await;
+    stack.start_notifier().await;
+    stack.start_leads().await;
+    let replicas = [stack.leads_replica().await, stack.leads_replica().await];
+    let stack = Arc::new(stack);
+    stack.team_of(&["ana", "ben", "cy"]).await;
+    capped_round_robin(&stack, &["ana", "ben", "cy"], per_day(10)).await;
+    // 60 leads through the three replicas: 30 routed, 30 held.
+    let channels: Vec<_> = std::iter::once(stack.leads.as_ref().unwrap().channel())
+        .chain(replicas.iter().map(|r| r.channel()))
+        .collect();
+    let creates: Vec<_> = (0..60)
+        .map(|i| {
+            let (stack, channel) = (stack.clone(), channels[i % 3].clone());
+            tokio::spawn(async move {
+                leads_pb::lead_service_client::LeadServiceClient::new(channel)
+                    .create_lead(req(
+                        leads_pb::CreateLeadRequest {
+                            name: format!("Lead {i}"),
+                            source: common::LeadSource::Website as i32,
+                            ..Default::default()
+                        },
+                        &stack.token("website", Role::Integration),
+                    ))
+                    .await
+                    .expect("create")
+                    .into_inner()
+            })
+        })
+        .collect();
+    for create in creates {
+        create.await.unwrap();
+    }
+    let held = held_leads(&stack).await;
+    assert_eq!(held.len(), 30);
+    // Midnight: each replica's timer worker races for the same 30 timers.
+    clock.set(utc("2026-03-03T00:00:05Z"));
+    eventually(
+        Duration::from_secs(20),
+        "every held lead routed",
+        || async { held_leads(&stack).await.is_empty().then_some(()) },
+    )
+    .await;
+    for lead in &held {
+        let routed = history(&stack, &lead.id)
+            .await
+            .into_iter()
+            .filter(|e| e.kind == leads_pb::LeadEventKind::Routed as i32)
+            .count();
+        assert_eq!(routed, 1, "{} routed {routed} times", lead.id);
+    }
+    let all = stack.all_leads().await;
+    let count = |who: &str| all.iter().filter(|l| l.owner_id == who).count();
+    assert_eq!([count("ana"), count("ben"), count("cy")], [20, 20, 20]);
+    // One bell per lead, whichever replica routed it.
+    for rep in ["ana", "ben", "cy"] {
+        let mine: Vec<&str> = all
+            .iter()
+            .filter(|l| l.owner_id == rep)
+            .map(|l| l.id.as_str())
+            .collect();
+        let bells = eventually(Duration::from_secs(10), "every bell", || async {
+            let ids = stack.bell_lead_ids(rep).await?;
+            (ids.len() >= mine.len()).then_some(ids)
+        })
+        .await;
+        let mut sorted = bells.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), bells.len(), "{rep} got a bell twice");
+        assert!(mine.iter().all(|id| bells.iter().any(|b| b == id)));
+    }
+}

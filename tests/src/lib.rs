@@ -161,6 +161,16 @@ impl Stack {
     }
 
     pub async fn start_leads(&mut self) {
+        self.leads = Some(self.leads_server(self.leads_port).await);
+    }
+
+    /// Another leads replica on the same database and peers, on a port of
+    /// its own (`TestServer::port`), as a second pod would be.
+    pub async fn leads_replica(&self) -> TestServer {
+        self.leads_server(free_port()).await
+    }
+
+    async fn leads_server(&self, port: u16) -> TestServer {
         let store = leadflow_leads::store::Store::connect(&self.leads_db.url, 16)
             .await
             .expect("leads db");
@@ -180,14 +190,12 @@ impl Stack {
             outbox_retention: Duration::from_secs(3600),
         };
         let verifier = self.auth.verifier.clone();
-        self.leads = Some(
-            TestServer::spawn_on(self.leads_port, move |listener, shutdown| async move {
-                leadflow_leads::host(store, links)
-                    .serve(&ServerArgs::default(), verifier, listener, shutdown)
-                    .await
-            })
-            .await,
-        );
+        TestServer::spawn_on(port, move |listener, shutdown| async move {
+            leadflow_leads::host(store, links)
+                .serve(&ServerArgs::default(), verifier, listener, shutdown)
+                .await
+        })
+        .await
     }
 
     pub async fn stop_routing(&mut self) {

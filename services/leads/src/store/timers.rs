@@ -152,7 +152,13 @@ pub(super) async fn queue_hold(
     hold: &Hold,
     at: DateTime<Utc>,
 ) -> Result<(), LeadsError> {
-    let due = next_due(txn, org_id, &hold.pool, at, hold.retry_at, at).await?;
+    // A new head asks again at once: capacity freed while routing answered
+    // and this hold committed is found by that question, not half a second
+    // later.
+    let due = match next_due(txn, org_id, &hold.pool, at, hold.retry_at, at).await? {
+        due if due <= later(at, HEAD_PROBE) => at,
+        due => due,
+    };
     let row = due_timer::ActiveModel {
         org_id: Set(org_id.to_owned()),
         lead_id: Set(lead_id.to_owned()),

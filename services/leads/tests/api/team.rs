@@ -207,3 +207,26 @@ async fn availability_is_set_by_the_member_or_a_manager_and_listing_filters_work
     assert_eq!(list(true, false).await, ["ana", "ben", OWNER]);
     assert_eq!(list(true, true).await, ["ana", "ben", "old", OWNER]);
 }
+
+#[tokio::test]
+async fn held_and_unassigned_are_refused_as_user_ids_since_the_owner_filter_uses_them() {
+    let app = spawn_app().await;
+    for word in ["held", "unassigned"] {
+        let err = app
+            .team()
+            .upsert_member(req(upsert(word, Role::Sales, None), &app.owner()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("user_id"), "{}", err.message());
+        assert!(err.message().contains("reserved"), "{}", err.message());
+    }
+    // `held` as a filter lists held leads (none here), not a member's.
+    let held = app
+        .all_leads(pb::LeadFilter {
+            owner: "held".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(held.is_empty());
+}

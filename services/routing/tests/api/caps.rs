@@ -16,7 +16,7 @@ use leadflow_schedule::ManualClock;
 use crate::helpers::*;
 use crate::weights::three;
 
-fn limit(max_open_leads: i32, max_new_per_day: i32) -> pb::MemberLimit {
+pub fn limit(max_open_leads: i32, max_new_per_day: i32) -> pb::MemberLimit {
     pb::MemberLimit {
         user_id: String::new(),
         max_open_leads,
@@ -26,17 +26,18 @@ fn limit(max_open_leads: i32, max_new_per_day: i32) -> pb::MemberLimit {
 
 /// `leads` RouteLead calls from 64 callers over every replica: who got how
 /// many, and how many were held (with their retry_at).
-async fn route_capped(
+pub async fn route_capped(
     app: &Arc<RoutingApp>,
+    org: &str,
     leads: usize,
 ) -> (HashMap<String, usize>, Vec<Option<prost_types::Timestamp>>) {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let callers: Vec<_> = (0..64)
         .map(|c| {
-            let (app, next) = (app.clone(), next.clone());
+            let (app, next, org) = (app.clone(), next.clone(), org.to_owned());
             tokio::spawn(async move {
                 let mut client = app.client(c);
-                let token = app.token(Role::Service);
+                let token = app.token_in(&org, Role::Service);
                 let mut mine = Vec::new();
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < leads {
                     let decision = client
@@ -86,7 +87,7 @@ async fn a_day_cap_of_10_holds_everything_past_30_until_midnight_on_three_replic
         ..round_robin()
     })
     .await;
-    let (routed, held) = route_capped(&app, 50).await;
+    let (routed, held) = route_capped(&app, &app.org, 50).await;
     assert_eq!(
         ["ana", "ben", "carl"].map(|id| routed.get(id).copied().unwrap_or(0)),
         [10, 10, 10],
@@ -120,7 +121,7 @@ async fn a_day_cap_of_10_holds_everything_past_30_until_midnight_on_three_replic
     );
     // A new local day: ten more each.
     clock.set(utc("2026-03-03T00:00:01Z"));
-    let (routed, held) = route_capped(&app, 40).await;
+    let (routed, held) = route_capped(&app, &app.org, 40).await;
     assert_eq!(
         ["ana", "ben", "carl"].map(|id| routed.get(id).copied().unwrap_or(0)),
         [10, 10, 10],
@@ -142,7 +143,7 @@ async fn two_hundred_concurrent_leads_on_three_replicas_never_pass_an_open_cap()
         ..balanced()
     })
     .await;
-    let (routed, held) = route_capped(&app, 200).await;
+    let (routed, held) = route_capped(&app, &app.org, 200).await;
     assert_eq!(
         ["ana", "ben", "carl"].map(|id| routed.get(id).copied().unwrap_or(0)),
         [7, 5, 5],

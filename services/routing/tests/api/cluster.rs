@@ -44,6 +44,20 @@ async fn fairness_holds_on_a_redis_cluster_for_several_organisations() {
     let counts = route_many_to(&app, &weighted, three(), 6_000).await;
     assert_eq!(counts_of(&counts), [3_000, 2_000, 1_000], "{counts:?}");
 
+    // Caps hold on the cluster: 200 at once, never past 5 open each.
+    let capped = format!("{}-capped", app.org);
+    app.set_in(
+        &capped,
+        leadflow_proto::routing::v1::RoutingSettings {
+            default_limit: Some(crate::caps::limit(5, 0)),
+            ..balanced()
+        },
+    )
+    .await;
+    let (routed, held) = crate::caps::route_capped(&app, &capped, 200).await;
+    assert_eq!(counts_of(&routed), [5, 5, 5], "{routed:?}");
+    assert_eq!(held.len(), 185);
+
     // A dozen more organisations: their keys land in many slots, so on more
     // than one master (all on one would be a 1-in-177,147 fluke).
     for i in 0..12 {
