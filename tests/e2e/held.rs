@@ -467,3 +467,100 @@ async fn three_leads_replicas_route_each_held_lead_exactly_once() {
         assert!(mine.iter().all(|id| bells.iter().any(|b| b == id)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_lands_after_the_lead_was_closed_or_released_changes_nothing() {
+    let stack = Stack::up().await;
+    stack.team_of(&["ana"]).await;
+    let store = leadflow_leads::store::Store::connect(&stack.leads_db.url, 2)
+        .await
+        .unwrap();
+    let held = |name: &str| {
+        let new = NewLead {
+            name: name.into(),
+            email: String::new(),
+            phone: String::new(),
+            company: String::new(),
+            source: LeadSource::Website,
+            tags: Vec::new(),
+            owner_id: None,
+        };
+        let outcome = RoutingOutcome::held("everyone capped".into(), String::new(), None);
+        Creation {
+            plan: change::create("website", &new, &outcome),
+            release_if_unused: None,
+            new,
+            key: None,
+            id: leadflow_leads::store::new_lead_id(),
+        }
+    };
+    let routed = RoutingOutcome::Routed {
+        assignee: "ana".into(),
+        explanation: "round robin".into(),
+    };
+    // Closed while routing was asked: the late pick does not land.
+    let lost = store
+        .create_lead(&stack.org, "website", &held("Lost"))
+        .await
+        .unwrap();
+    stack
+        .leads()
+        .update_lead_status(req(
+            leads_pb::UpdateLeadStatusRequest {
+                id: lost.id.clone(),
+                status: leads_pb::LeadStatus::Lost as i32,
+            },
+            &stack.owner(),
+        ))
+        .await
+        .unwrap();
+    let applied = store
+        .apply(&stack.org, &change::route_held(&lost.id, &routed))
+        .await
+        .unwrap();
+    assert!(matches!(
+        applied,
+        leadflow_leads::store::Applied::Unchanged(_)
+    ));
+    assert!(lead(&stack, &lost.id).await.owner_id.is_empty());
+    // Claimed and released meanwhile: no longer held, so the pick does not land.
+    let released = store
+        .create_lead(&stack.org, "website", &held("Released"))
+        .await
+        .unwrap();
+    for call in ["claim", "unassign"] {
+        let token = stack.token("ana", Role::Sales);
+        let mut leads = stack.leads();
+        let done = match call {
+            "claim" => leads
+                .claim_lead(req(
+                    leads_pb::ClaimLeadRequest {
+                        id: released.id.clone(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(drop),
+            _ => leads
+                .unassign_lead(req(
+                    leads_pb::UnassignLeadRequest {
+                        id: released.id.clone(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(drop),
+        };
+        done.unwrap_or_else(|s| panic!("{call}: {s:?}"));
+    }
+    let applied = store
+        .apply(&stack.org, &change::route_held(&released.id, &routed))
+        .await
+        .unwrap();
+    assert!(matches!(
+        applied,
+        leadflow_leads::store::Applied::Unchanged(_)
+    ));
+    let now = lead(&stack, &released.id).await;
+    assert!(now.owner_id.is_empty() && now.held_since.is_none());
+}

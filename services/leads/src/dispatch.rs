@@ -277,12 +277,28 @@ impl TimerWorker {
             // routed head promotes its successor): look again at once.
             let more = !timers.is_empty();
             if let Some(token) = timers.first().map(|t| t.token) {
-                let work = async {
-                    for timer in &timers {
-                        if let Err(error) = self.leads.retry_held(timer).await {
+                // Each pool's timers in order, the pools side by side: one slow
+                // organisation does not hold the others' heads back.
+                let mut pools: Vec<Vec<&crate::store::DueTimer>> = Vec::new();
+                for timer in &timers {
+                    match pools
+                        .iter_mut()
+                        .find(|p| p[0].org_id == timer.org_id && p[0].pool == timer.pool)
+                    {
+                        Some(pool) => pool.push(timer),
+                        None => pools.push(vec![timer]),
+                    }
+                }
+                let leads = &self.leads;
+                let work = futures::future::join_all(pools.into_iter().map(|pool| async move {
+                    for timer in pool {
+                        if let Err(error) = leads.retry_held(timer).await {
                             tracing::warn!(%error, lead = %timer.lead_id, "a held lead's retry failed; its lease expires and it is retried");
                         }
                     }
+                }));
+                let work = async {
+                    work.await;
                 };
                 tokio::select! {
                     () = work => {}

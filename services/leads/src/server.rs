@@ -19,9 +19,9 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Reconciler, TimerWorker};
 
-/// How often the timer worker looks for due timers when not woken: a
-/// quarter of the head probe, so a held lead is asked about within ~1.25 s
-/// of anything changing, on any replica.
+/// How often the timer worker looks for due timers when not woken: half the
+/// head probe, so a pool's oldest held lead asks routing within ~750 ms of
+/// anything changing, on any replica.
 const TIMER_POLL: Duration = Duration::from_millis(250);
 use crate::error::LeadsError;
 use crate::grpc::{LeadApi, OperationsApi, TeamApi};

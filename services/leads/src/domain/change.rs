@@ -94,6 +94,13 @@ pub enum LeadWrite {
         /// How.
         method: AssignmentMethod,
     },
+    /// Routing gives a held lead to `owner`, if it is still unassigned,
+    /// new and held: a close, or a claim and unassignment, while routing was
+    /// asked wins.
+    TakeHeld {
+        /// The new owner.
+        owner: String,
+    },
     /// Back to the unassigned pool, if `expected_owner` still owns it.
     Release {
         /// The owner the caller saw.
@@ -305,6 +312,18 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
             tell: Vec::new(),
         },
     }
+}
+
+/// A held lead's retry, as late routing, except that routing's pick lands
+/// only while the lead is still held ([`LeadWrite::TakeHeld`]).
+pub fn route_held(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
+    let mut change = route_late(lead_id, outcome);
+    if let LeadWrite::TakeUnassigned { owner, .. } = &change.write {
+        change.write = LeadWrite::TakeHeld {
+            owner: owner.clone(),
+        };
+    }
+    change
 }
 
 /// A new lead as it is to be stored: its owner, the history and whom to tell.
@@ -571,5 +590,18 @@ mod tests {
         let change = route_late("l1", &held());
         assert!(matches!(change.write, LeadWrite::Hold(_)));
         assert_eq!(change.history[0].kind, EventKind::Held);
+    }
+
+    #[test]
+    fn a_held_retry_takes_the_lead_only_while_it_is_still_held() {
+        let change = route_held("l1", &routed("ben"));
+        assert_eq!(
+            change.write,
+            LeadWrite::TakeHeld {
+                owner: "ben".into()
+            }
+        );
+        assert_eq!(change.history[0].kind, EventKind::Routed);
+        assert!(change.tell.contains(&Tell::Ownership));
     }
 }

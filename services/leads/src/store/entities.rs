@@ -286,8 +286,9 @@ pub mod due_timer {
         pub lead_id: String,
         /// What is due: `held_retry`.
         pub kind: String,
-        /// Routing's pool (the rule's name, or `default`): each pool's oldest
-        /// held lead is asked about every second, the rest wait their turn.
+        /// Routing's pool (the rule's name, or `default`): only each pool's
+        /// oldest held lead asks routing again (every 500 ms); the rest wait
+        /// their turn.
         pub pool: String,
         /// When the lead was held: held leads go out oldest first.
         pub queued_at: ChronoDateTimeUtc,

@@ -24,8 +24,8 @@ use super::{Store, now};
 use crate::domain::assign::{
     AssignPlan, AssignRequest, AssignSelection, AssignSkip, Held, SkipReason,
 };
-use crate::domain::change::{HistoryRow, LeadChange, LeadWrite, NewLeadPlan};
-use crate::domain::lead::{Lead, LeadStatus, NewLead};
+use crate::domain::change::{HistoryRow, LeadChange, LeadWrite, NewLeadPlan, ROUTING_ACTOR};
+use crate::domain::lead::{AssignmentMethod, Lead, LeadStatus, NewLead};
 use crate::domain::permissions::LeadScope;
 use crate::error::LeadsError;
 
@@ -132,6 +132,17 @@ async fn write(
             .col_expr(lead::Column::AssignedBy, Expr::value(assigned_by.as_str()))
             .col_expr(lead::Column::AssignmentMethod, Expr::value(method.as_str()))
             .filter(lead::Column::OwnerId.is_null()),
+        LeadWrite::TakeHeld { owner } => update
+            .col_expr(lead::Column::OwnerId, Expr::value(owner.as_str()))
+            .col_expr(lead::Column::AssignedAt, Expr::value(at))
+            .col_expr(lead::Column::AssignedBy, Expr::value(ROUTING_ACTOR))
+            .col_expr(
+                lead::Column::AssignmentMethod,
+                Expr::value(AssignmentMethod::Routing.as_str()),
+            )
+            .filter(lead::Column::OwnerId.is_null())
+            .filter(lead::Column::Status.eq(LeadStatus::New.as_str()))
+            .filter(lead::Column::HeldAt.is_not_null()),
         LeadWrite::Release { expected_owner } => update
             .col_expr(lead::Column::OwnerId, Expr::value(Option::<String>::None))
             .col_expr(
@@ -157,8 +168,9 @@ async fn write(
     Ok(update.exec(txn).await?.rows_affected)
 }
 
-/// [`Store::apply`] inside `txn`, which the caller commits only when the
-/// change landed.
+/// [`Store::apply`] inside `txn`. Nothing is written unless the change
+/// landed ([`Applied::Changed`]), so the caller may commit either way (the
+/// timer worker does, to end the timer).
 pub(super) async fn apply_in(
     txn: &DatabaseTransaction,
     org_id: &str,
@@ -177,8 +189,10 @@ pub(super) async fn apply_in(
         .map(|row| history_model(org_id, &change.lead_id, at, row))
         .collect();
     insert_history(txn, history).await?;
+    // The row just written is there; should it not be, fail (the caller's
+    // transaction rolls back) rather than report an unchanged lead.
     let Some(lead) = find_lead(txn, org_id, &change.lead_id).await? else {
-        return Ok(Applied::Unchanged(None));
+        return Err(LeadsError::lead_not_found());
     };
     enqueue(txn, org_id, change.events(&lead)).await?;
     if let LeadWrite::Hold(hold) = &change.write {

@@ -46,9 +46,17 @@ pub const HEAD_PROBE: Duration = Duration::from_millis(500);
 /// The longest any held lead waits between two questions, whatever
 /// routing's `retry_at` says.
 pub const BACKSTOP: Duration = Duration::from_secs(60);
+/// The soonest a held lead is asked again after routing held it.
+const SOONEST: Duration = Duration::from_millis(100);
+/// A head that failed this many times in a row (routing refusing that one
+/// lead, say) no longer holds its pool's younger leads back.
+const FAILING_HEAD: i32 = 3;
 /// Failed attempts in a row (routing unreachable, the database failing)
-/// before a timer is dead: with the 5 s backoff cap, about an hour.
-pub const MAX_TIMER_ATTEMPTS: i32 = 720;
+/// before a timer is dead: with the 5 s backoff cap, about 58 days. Unlike
+/// an outbox event, a held lead has no one else to wait for it, so its
+/// timer outlives any outage rather than leave the lead held for good (a
+/// long outage costs each failing held lead one question every 5 s).
+pub const MAX_TIMER_ATTEMPTS: i32 = 1_000_000;
 
 /// The timer table as a leased queue, oldest hold first.
 pub const TIMERS: LeasedQueue = LeasedQueue {
@@ -140,7 +148,9 @@ async fn next_due(
         BACKSTOP
     };
     let latest = later(at, wait);
-    Ok(retry_at.map_or(latest, |r| r.clamp(at, latest)))
+    // Never sooner than a moment from now: a retry_at already past (the
+    // two hosts' clocks a little apart) must not make a tight loop.
+    Ok(retry_at.map_or(latest, |r| r.clamp(later(at, SOONEST), latest)))
 }
 
 /// Queues the retry of a lead just held, in the transaction that holds it.
@@ -240,6 +250,34 @@ async fn promote_heads(
     Ok(())
 }
 
+/// Whether `timer` is the oldest pending held lead of its pool. A head that
+/// keeps failing ([`FAILING_HEAD`]) does not count: it must not hold its
+/// pool back.
+async fn heads_its_pool(db: &impl ConnectionTrait, timer: &DueTimer) -> Result<bool, LeadsError> {
+    let older = due_timer::Entity::find()
+        .select_only()
+        .column(due_timer::Column::Id)
+        .filter(due_timer::Column::OrgId.eq(timer.org_id.as_str()))
+        .filter(due_timer::Column::Kind.eq(HELD_RETRY))
+        .filter(due_timer::Column::Pool.eq(timer.pool.as_str()))
+        .filter(due_timer::Column::Status.eq("pending"))
+        .filter(due_timer::Column::Attempts.lte(FAILING_HEAD))
+        .filter(
+            Condition::any()
+                .add(due_timer::Column::QueuedAt.lt(timer.queued_at))
+                .add(
+                    Condition::all()
+                        .add(due_timer::Column::QueuedAt.eq(timer.queued_at))
+                        .add(due_timer::Column::Id.lt(timer.id)),
+                ),
+        )
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(older.is_none())
+}
+
 /// The condition that the worker still holds `timer`'s lease.
 fn still_ours(timer: &DueTimer) -> Condition {
     LeasedQueue::held(timer.id, timer.token)
@@ -275,27 +313,7 @@ impl Store {
 
     /// Whether `timer` is the oldest pending held lead of its pool.
     pub async fn heads_its_pool(&self, timer: &DueTimer) -> Result<bool, LeadsError> {
-        let older = due_timer::Entity::find()
-            .select_only()
-            .column(due_timer::Column::Id)
-            .filter(due_timer::Column::OrgId.eq(timer.org_id.as_str()))
-            .filter(due_timer::Column::Kind.eq(HELD_RETRY))
-            .filter(due_timer::Column::Pool.eq(timer.pool.as_str()))
-            .filter(due_timer::Column::Status.eq("pending"))
-            .filter(
-                Condition::any()
-                    .add(due_timer::Column::QueuedAt.lt(timer.queued_at))
-                    .add(
-                        Condition::all()
-                            .add(due_timer::Column::QueuedAt.eq(timer.queued_at))
-                            .add(due_timer::Column::Id.lt(timer.id)),
-                    ),
-            )
-            .limit(1)
-            .into_tuple::<i64>()
-            .one(&self.db)
-            .await?;
-        Ok(older.is_none())
+        heads_its_pool(&self.db, timer).await
     }
 
     /// Keeps a claim's leases alive while its timers are worked on.
@@ -338,10 +356,15 @@ impl Store {
                     .await?;
                 promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
             }
+            // The head may have gone since the worker looked: then this one
+            // is the head now, and due at once.
+            Settle::Wait if heads_its_pool(&txn, timer).await? => {
+                self.release_timer(&txn, timer, at, None, 0).await?;
+            }
             Settle::Wait => {
-                promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
                 self.release_timer(&txn, timer, later(at, BACKSTOP), None, 0)
                     .await?;
+                promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
             }
             Settle::StillHeld { retry_at } => {
                 let due = next_due(

@@ -248,7 +248,7 @@ impl Leads {
             },
             Ok(answer) => match &answer.outcome {
                 RoutingOutcome::Routed { .. } => {
-                    let change = change::route_late(&lead.id, &answer.outcome);
+                    let change = change::route_held(&lead.id, &answer.outcome);
                     let settled = self
                         .store
                         .settle_timer(timer, Settle::Routed(&change))
