@@ -429,7 +429,11 @@ impl Routing {
         corrected += self.state.forget(org, &step.forget).await?;
         if !step.routed.is_empty() {
             let today = self.routed_today(org, &step.routed).await?;
-            corrected += self.state.restore_daily(org, &today).await?;
+            // Every zone's today is within a day of UTC's: older counters go.
+            let keep_from = (self.clock.now() - chrono::Duration::days(2))
+                .date_naive()
+                .to_string();
+            corrected += self.state.restore_daily(org, &today, &keep_from).await?;
         }
         if step.finish {
             corrected += self.state.sweep(org, epoch).await?;

@@ -286,8 +286,12 @@ impl RoutingState for MemoryState {
         &self,
         org_id: &str,
         counts: &[(String, i64)],
+        keep_from: &str,
     ) -> Result<u64, StateError> {
         Ok(self.with_org(org_id, |org| {
+            org.view
+                .daily
+                .retain(|key, _| !super::state::daily_key_before(key, keep_from));
             let mut raised = 0;
             for (key, count) in counts {
                 let have = org.view.daily.entry(key.clone()).or_insert(0);

@@ -405,7 +405,23 @@ impl RoutingState for RedisState {
         &self,
         org_id: &str,
         counts: &[(String, i64)],
+        keep_from: &str,
     ) -> Result<u64, StateError> {
+        // Picks only ever write today's counters, so dropping older days
+        // needs no script.
+        let daily = self.key(org_id, "daily");
+        let mut hkeys = redis::cmd("HKEYS");
+        hkeys.arg(&daily);
+        let fields: Vec<String> = self.query("reading daily counters", hkeys).await?;
+        let old: Vec<&String> = fields
+            .iter()
+            .filter(|f| super::state::daily_key_before(f, keep_from))
+            .collect();
+        for chunk in old.chunks(FACTS_PER_SCRIPT) {
+            let mut hdel = redis::cmd("HDEL");
+            hdel.arg(&daily).arg(chunk);
+            let _: u64 = self.query("dropping old daily counters", hdel).await?;
+        }
         let mut raised = 0;
         for chunk in counts.chunks(FACTS_PER_SCRIPT) {
             let mut call = self.restore_daily_script.prepare_invoke();

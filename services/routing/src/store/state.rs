@@ -238,16 +238,25 @@ pub trait RoutingState: Send + Sync + 'static {
     /// Raises per-day counters ([`crate::domain::decision::Cap::daily_key`]
     /// → count) to at least the given counts, never lowering one: reconcile
     /// restores them from the leads database after a state loss, and a pick
-    /// counted meanwhile is not undone. Returns how many were raised.
+    /// counted meanwhile is not undone. Counters of days before `keep_from`
+    /// (`YYYY-MM-DD`) are dropped first, so the counters stay a few days'
+    /// worth. Returns how many were raised.
     async fn restore_daily(
         &self,
         org_id: &str,
         counts: &[(String, i64)],
+        keep_from: &str,
     ) -> Result<u64, StateError>;
 
     /// How many leads routing keeps an entry for (tests, and the bound on
     /// what Redis holds).
     async fn entries(&self, org_id: &str) -> Result<u64, StateError>;
+}
+
+/// Whether a daily counter's key ([`crate::domain::decision::Cap::daily_key`]:
+/// `user \n YYYY-MM-DD`) is of a day before `day` (dates compare as text).
+pub fn daily_key_before(key: &str, day: &str) -> bool {
+    key.rsplit_once('\n').is_some_and(|(_, d)| d < day)
 }
 
 /// A new generation id.

@@ -560,6 +560,33 @@ async fn a_rep_at_a_cap_is_passed_over_and_with_everyone_capped_nothing_moves(
     );
 }
 
+async fn restoring_day_counters_raises_them_and_drops_old_days(state: &dyn RoutingState) {
+    let key = |user: &str, day: &str| Cap::daily_key(user, day);
+    state
+        .restore_daily(
+            "org",
+            &[(key("ana", "2026-02-25"), 4), (key("ana", "2026-03-02"), 3)],
+            "2026-02-20",
+        )
+        .await
+        .unwrap();
+    // Raised, never lowered; days before keep_from dropped.
+    let raised = state
+        .restore_daily(
+            "org",
+            &[(key("ana", "2026-03-02"), 2), (key("ben", "2026-03-02"), 5)],
+            "2026-02-28",
+        )
+        .await
+        .unwrap();
+    assert_eq!(raised, 1);
+    let daily = state.snapshot("org").await.unwrap().daily;
+    assert_eq!(
+        daily,
+        HashMap::from([(key("ana", "2026-03-02"), 3), (key("ben", "2026-03-02"), 5)])
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod redis_store {
@@ -588,4 +615,5 @@ conformance!(
     weighted_balance_divides_open_leads_by_weight,
     a_pick_planned_with_older_settings_is_refused_and_moves_nothing,
     a_rep_at_a_cap_is_passed_over_and_with_everyone_capped_nothing_moves,
+    restoring_day_counters_raises_them_and_drops_old_days,
 );
