@@ -332,8 +332,38 @@ impl Schedule {
         None
     }
 
+    /// [`Schedule::availability`]'s answer when `at` falls in one of its
+    /// local day's blocks and not in time off: two instants per block of
+    /// that day instead of the ten-day scan (a block never reaches past its
+    /// own day, so no other day's block can contain `at`). `None`: ask the
+    /// full question.
+    fn on_shift_today(&self, at: DateTime<Utc>) -> Option<Availability> {
+        if self.working_hours.is_empty() || self.time_off_at(at).is_some() {
+            return None;
+        }
+        let (_, shift_end) = self
+            .shifts_on(self.local_day(at))
+            .filter(|&(start, end)| start <= at && at < end)
+            .min_by_key(|&(start, _)| start)?;
+        let next_off = self
+            .time_off
+            .iter()
+            .map(|t| t.start)
+            .filter(|&s| s > at)
+            .min();
+        Some(Availability::On {
+            until: Some(next_off.map_or(shift_end, |off| off.min(shift_end))),
+        })
+    }
+
     /// Whether the rep may take a lead at `at`, and until or from when.
     pub fn availability(&self, at: DateTime<Utc>) -> Availability {
+        self.on_shift_today(at)
+            .unwrap_or_else(|| self.availability_by_scan(at))
+    }
+
+    /// [`Schedule::availability`] the long way: the shifts of ten days.
+    fn availability_by_scan(&self, at: DateTime<Utc>) -> Availability {
         if self.time_off_at(at).is_some() {
             return Availability::TimeOff {
                 next: self.next_eligible(at),

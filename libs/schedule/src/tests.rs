@@ -280,3 +280,46 @@ fn a_schedule_survives_its_stored_form() {
     assert!(json.contains("America/New_York"), "{json}");
     assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), ana);
 }
+
+#[test]
+fn the_quick_answer_on_shift_is_the_scan_answer_across_daylight_saving_and_night_shifts() {
+    let block = |day: i32, start: &str, end: &str| BlockInput {
+        day_of_week: day,
+        start: start.into(),
+        end: end.into(),
+    };
+    let night = Schedule::parse(ScheduleInput {
+        time_zone: "Europe/Berlin".into(),
+        // A night shift as two blocks, and blocks on the switch nights'
+        // gap and overlap hours (Sunday 02:00-03:00).
+        working_hours: (1..=7)
+            .flat_map(|d| [block(d, "00:00", "02:30"), block(d, "22:00", "24:00")])
+            .chain([block(7, "02:30", "09:00")])
+            .collect(),
+        time_off: vec![(utc("2026-03-10T00:00:00Z"), utc("2026-03-12T06:30:00Z"))],
+    })
+    .unwrap();
+    let schedules = [
+        night,
+        weekdays("America/New_York", "09:00", "17:00"),
+        weekdays("Australia/Lord_Howe", "00:30", "24:00"),
+    ];
+    // Every 7 minutes through March and October (both switches, both zones).
+    for (from, to) in [
+        ("2026-03-01T00:00:00Z", "2026-04-02T00:00:00Z"),
+        ("2026-10-01T00:00:00Z", "2026-11-05T00:00:00Z"),
+    ] {
+        let (mut at, end) = (utc(from), utc(to));
+        while at < end {
+            for schedule in &schedules {
+                assert_eq!(
+                    schedule.availability(at),
+                    schedule.availability_by_scan(at),
+                    "{} at {at}",
+                    schedule.time_zone
+                );
+            }
+            at += Duration::minutes(7);
+        }
+    }
+}

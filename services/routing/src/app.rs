@@ -176,7 +176,7 @@ pub struct Routing {
     /// Cursors, decisions and workload (Redis or memory).
     state: Arc<dyn RoutingState>,
     /// Settings RouteLead read lately, per organisation.
-    cache: Arc<OrgCache<VersionedSettings>>,
+    cache: Arc<OrgCache<Arc<VersionedSettings>>>,
     /// Schedules RouteLead read lately, per organisation.
     schedules: Arc<OrgCache<Schedules>>,
     /// "Now" for working hours and time off (a manual clock in tests).
@@ -286,7 +286,7 @@ impl Routing {
             .settings
             .update(org, actor, &update.settings, update.expected_version)
             .await?;
-        self.cache.put(org, saved.clone());
+        self.cache.put(org, Arc::new(saved.clone()));
         if let Err(error) = self.state.publish_settings(org, saved.version).await {
             tracing::warn!(org = %org, %error, "settings saved but not published to the routing state; other replicas see them within the settings cache TTL");
         }
@@ -314,7 +314,7 @@ impl Routing {
             Some(routed) => Ok(routed),
             // Newer settings were saved on another replica: read them and plan again.
             None => {
-                let settings = self.settings.get(org_id).await?;
+                let settings = Arc::new(self.settings.get(org_id).await?);
                 self.cache.put(org_id, settings.clone());
                 self.route_with(org_id, &ask, &settings)
                     .await?
@@ -467,12 +467,13 @@ impl Routing {
         Ok(())
     }
 
-    /// The settings RouteLead uses: cached briefly per replica.
-    async fn current_settings(&self, org_id: &str) -> Result<VersionedSettings, RoutingError> {
+    /// The settings RouteLead uses: cached briefly per replica, and shared
+    /// rather than copied per lead.
+    async fn current_settings(&self, org_id: &str) -> Result<Arc<VersionedSettings>, RoutingError> {
         if let Some(settings) = self.cache.get(org_id) {
             return Ok(settings);
         }
-        let settings = self.settings.get(org_id).await?;
+        let settings = Arc::new(self.settings.get(org_id).await?);
         self.cache.put(org_id, settings.clone());
         Ok(settings)
     }
