@@ -1,4 +1,4 @@
-//! The outbox dispatcher and the workload reconciler.
+//! The outbox dispatcher.
 //!
 //! The dispatcher delivers every outbox event at least once: ownership
 //! changes to routing, notifications to the notifier, and late routing of
@@ -7,12 +7,10 @@
 //! never holds a row lock across a call. Failures back off; an event that
 //! keeps failing becomes a dead letter.
 //!
-//! The reconciler sends routing the truth from this database in chunks, so
-//! workload counts cannot drift forever: periodically, and at once when
-//! routing reports that it lost its state.
+//! The held-lead timers have a worker of their own ([`crate::held`]), and
+//! the workload reconciler a module of its own ([`crate::reconcile`]).
 
-use std::collections::HashSet;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use leadflow_server::Shutdown;
@@ -32,185 +30,11 @@ const BATCH: u64 = 128;
 /// as they keep replicas apart, and every receiver accepts events in any
 /// order (routing applies ownership by version; notifications are separate).
 const ROUNDS_AT_ONCE: usize = 2;
+pub use crate::reconcile::Reconciler;
 pub use crate::store::outbox::MAX_ATTEMPTS;
 /// The longest wait between two attempts, so a peer coming back is noticed
 /// within seconds.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Facts per reconcile chunk.
-const RECONCILE_CHUNK: u64 = 500;
-
-/// Sends routing the truth, one organisation at a time, never twice at once.
-pub struct Reconciler {
-    /// The truth routing is brought to: the directory and every lead's ownership.
-    store: Store,
-    /// Routing (and the notifier, for the directory).
-    peers: Arc<Peers>,
-    /// Organisations being reconciled now, so one never runs twice at once.
-    running: Mutex<HashSet<String>>,
-}
-
-impl Reconciler {
-    pub fn new(store: Store, peers: Arc<Peers>) -> Arc<Self> {
-        Arc::new(Reconciler {
-            store,
-            peers,
-            running: Mutex::new(HashSet::new()),
-        })
-    }
-
-    /// Starts a reconcile of `org_id` in the background (unless one runs).
-    pub fn trigger(self: &Arc<Self>, org_id: &str) {
-        if !self.peers.routes()
-            || !self
-                .running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(org_id.to_owned())
-        {
-            return;
-        }
-        let (this, org) = (self.clone(), org_id.to_owned());
-        tokio::spawn(async move {
-            match this.reconcile(&org).await {
-                Ok(corrected) => tracing::info!(org = %org, corrected, "workload reconciled"),
-                Err(error) => {
-                    tracing::warn!(org = %org, %error, "reconcile failed; the next one will retry")
-                }
-            }
-            this.running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&org);
-        });
-    }
-
-    /// Brings routing to this database's truth about the org, as one
-    /// authoritative session: begin; every lead, in chunks; the closed leads
-    /// routing may forget; finish, which removes what no chunk confirmed (a
-    /// pick for a lead that was never stored). Returns entries corrected.
-    pub async fn reconcile(&self, org_id: &str) -> anyhow::Result<i64> {
-        use crate::peers::ReconcileStep;
-        // The directory first: every service learns who is (still) active,
-        // members created before the feed existed included.
-        let directory = self.store.directory_facts(org_id).await?;
-        self.peers.apply_directory(org_id, &directory).await?;
-        let (mut corrected, epoch) = self
-            .peers
-            .reconcile(
-                org_id,
-                ReconcileStep {
-                    begin: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        // Routed leads of the last two days (any zone's today lies within
-        // them): routing's per-day counters, should it have lost them. Each
-        // rep's buckets stay in one request.
-        let since = crate::store::now() - chrono::Duration::hours(48);
-        let routed = self.store.routed_counts(org_id, since).await?;
-        for chunk in chunks_by_rep(&routed, RECONCILE_CHUNK as usize * 10) {
-            let (fixed, _) = self
-                .peers
-                .reconcile(
-                    org_id,
-                    ReconcileStep {
-                        routed: chunk,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            corrected += fixed;
-        }
-        let mut after = String::new();
-        let mut closed = Vec::new();
-        loop {
-            let chunk = self
-                .store
-                .ownership_truth(org_id, &after, RECONCILE_CHUNK)
-                .await?;
-            let Some(last) = chunk.last() else {
-                break;
-            };
-            after = last.lead_id.clone();
-            closed.extend(chunk.iter().filter(|f| !f.open).cloned());
-            let (fixed, _) = self
-                .peers
-                .reconcile(
-                    org_id,
-                    ReconcileStep {
-                        truth: &chunk,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            corrected += fixed;
-        }
-        // Read after the truth: an ownership event still pending (or dead,
-        // and retried some day) could carry an older open state; routing
-        // keeps those leads' entries so such a retry stays stale. Events
-        // written after this read are newer than the truth sent.
-        let busy = self.store.leads_with_undelivered_ownership(org_id).await?;
-        closed.retain(|f| !busy.contains(&f.lead_id));
-        for forget in closed.chunks(RECONCILE_CHUNK as usize) {
-            let (fixed, _) = self
-                .peers
-                .reconcile(
-                    org_id,
-                    ReconcileStep {
-                        forget,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            corrected += fixed;
-        }
-        let (fixed, _) = self
-            .peers
-            .reconcile(
-                org_id,
-                ReconcileStep {
-                    finish: true,
-                    epoch,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        corrected += fixed;
-        DRIFT_CORRECTED.add(corrected.max(0) as u64, &[]);
-        Ok(corrected)
-    }
-
-    /// Reconciles every organisation every `every`.
-    pub async fn run_periodically(self: Arc<Self>, every: Duration, mut shutdown: Shutdown) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                () = shutdown.wait() => return,
-            }
-            match self.store.organisations().await {
-                Ok(orgs) => orgs.iter().for_each(|org| self.trigger(org)),
-                Err(error) => tracing::warn!(%error, "listing organisations for reconcile failed"),
-            }
-        }
-    }
-}
-
-/// `counts` (sorted by rep) in chunks of about `size`, never splitting one
-/// rep's buckets (routing adds a rep's buckets up within one request).
-fn chunks_by_rep<T>(counts: &[(String, T, i64)], size: usize) -> Vec<&[(String, T, i64)]> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    for i in 1..=counts.len() {
-        let rep_ends = i == counts.len() || counts[i].0 != counts[i - 1].0;
-        if rep_ends && (i - start >= size || i == counts.len()) {
-            chunks.push(&counts[start..i]);
-            start = i;
-        }
-    }
-    chunks
-}
-
 /// Why an event was not delivered.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -241,82 +65,6 @@ impl Failure {
 /// Members by (organisation, user id), looked up once per round.
 type Recipients = std::collections::HashMap<(String, String), crate::domain::member::Member>;
 
-/// Timers taken per claim.
-const TIMER_BATCH: u64 = 32;
-
-/// Works the due timers ([`crate::store::timers`]): held leads' retries.
-pub struct TimerWorker {
-    /// Where the timers are.
-    pub store: Store,
-    /// The use case a retry goes through.
-    pub leads: Leads,
-    /// Woken when capacity may have freed (ownership delivered to routing).
-    pub wake: Arc<Notify>,
-    /// How often to look for due timers anyway; well under a second, since
-    /// a pool's oldest held lead is due every 500 ms.
-    pub poll: Duration,
-}
-
-impl TimerWorker {
-    /// Works due timers until `shutdown`, oldest hold first. A claim's
-    /// timers are worked one after the other, so a pool's queue moves in
-    /// order; its leases stay alive while it does.
-    pub async fn run(self, mut shutdown: Shutdown) {
-        loop {
-            if shutdown.is_stopping() {
-                return;
-            }
-            let timers = match self.store.claim_timers(TIMER_BATCH).await {
-                Ok(timers) => timers,
-                Err(error) => {
-                    tracing::warn!(%error, "claiming due timers failed");
-                    Vec::new()
-                }
-            };
-            // Anything worked on may have made the next held lead due (a
-            // routed head promotes its successor): look again at once.
-            let more = !timers.is_empty();
-            if let Some(token) = timers.first().map(|t| t.token) {
-                // Each pool's timers in order, the pools side by side: one slow
-                // organisation does not hold the others' heads back.
-                let mut pools: Vec<Vec<&crate::store::DueTimer>> = Vec::new();
-                for timer in &timers {
-                    match pools
-                        .iter_mut()
-                        .find(|p| p[0].org_id == timer.org_id && p[0].pool == timer.pool)
-                    {
-                        Some(pool) => pool.push(timer),
-                        None => pools.push(vec![timer]),
-                    }
-                }
-                let leads = &self.leads;
-                let work = futures::future::join_all(pools.into_iter().map(|pool| async move {
-                    for timer in pool {
-                        if let Err(error) = leads.retry_held(timer).await {
-                            tracing::warn!(%error, lead = %timer.lead_id, "a held lead's retry failed; its lease expires and it is retried");
-                        }
-                    }
-                }));
-                let work = async {
-                    work.await;
-                };
-                tokio::select! {
-                    () = work => {}
-                    () = self.store.keep_timer_lease(token) => {}
-                }
-            }
-            if more {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll) => {}
-                () = shutdown.wait() => {}
-            }
-        }
-    }
-}
-
 /// Delivers the outbox.
 pub struct Dispatcher {
     /// Where the outbox is.
@@ -336,12 +84,18 @@ pub struct Dispatcher {
     pub held_wake: Arc<Notify>,
 }
 
-fn backoff(attempts: i32) -> chrono::Duration {
+/// The wait after `attempts` failed tries in a row: 200 ms doubling, at
+/// most [`MAX_BACKOFF`], jittered so retries of many rows spread out. The
+/// outbox and the held-lead timers both back off by it.
+pub fn retry_backoff(attempts: i32) -> Duration {
     let step = Duration::from_millis(200)
         .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 10) as u32))
         .min(MAX_BACKOFF);
-    let jittered = step.mul_f64(0.5 + rand::thread_rng().r#gen::<f64>() / 2.0);
-    chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::seconds(30))
+    step.mul_f64(0.5 + rand::thread_rng().r#gen::<f64>() / 2.0)
+}
+
+fn backoff(attempts: i32) -> chrono::Duration {
+    chrono::Duration::from_std(retry_backoff(attempts)).unwrap_or(chrono::Duration::seconds(30))
 }
 
 impl Dispatcher {
@@ -629,15 +383,6 @@ impl Dispatcher {
     }
 }
 
-/// Workload entries reconcile had to correct: drift between routing's counts
-/// and the leads database (should stay near zero).
-static DRIFT_CORRECTED: LazyLock<opentelemetry::metrics::Counter<u64>> = LazyLock::new(|| {
-    leadflow_telemetry::counter(
-        "leadflow.reconcile.corrected",
-        "workload entries corrected by reconcile (drift)",
-    )
-});
-
 /// Outbox gauges (backlog, oldest age, dead letters), refreshed every few
 /// seconds from the database; SREs alert on them and the HPA can scale on them.
 pub async fn publish_outbox_gauges(store: Store, every: Duration, mut shutdown: Shutdown) {
@@ -673,26 +418,5 @@ pub async fn publish_outbox_gauges(store: Store, every: Duration, mut shutdown: 
             () = tokio::time::sleep(every) => {}
             () = shutdown.wait() => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::chunks_by_rep;
-
-    #[test]
-    fn routed_counts_are_chunked_without_splitting_a_rep() {
-        let counts: Vec<(String, (), i64)> = ["ana", "ana", "ana", "ben", "cy", "cy"]
-            .iter()
-            .map(|u| (u.to_string(), (), 1))
-            .collect();
-        let sizes: Vec<usize> = chunks_by_rep(&counts, 2).iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, [3, 3]);
-        let sizes: Vec<usize> = chunks_by_rep(&counts, 100)
-            .iter()
-            .map(|c| c.len())
-            .collect();
-        assert_eq!(sizes, [6]);
-        assert!(chunks_by_rep::<()>(&[], 2).is_empty());
     }
 }

@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::dispatch::{Dispatcher, Reconciler, TimerWorker};
+use crate::dispatch::{Dispatcher, Reconciler};
+use crate::held::TimerWorker;
 
 /// How often the timer worker looks for due timers when not woken: half the
 /// head probe, so a pool's oldest held lead asks routing within ~750 ms of

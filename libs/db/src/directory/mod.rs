@@ -215,22 +215,37 @@ impl Directory {
     /// Every schedule the directory holds for `org_id` (members without one
     /// are absent): what routing caches per organisation for RouteLead.
     pub async fn all_schedules(&self, org_id: &str) -> Result<HashMap<String, Schedule>, DbErr> {
+        let mut schedules = HashMap::new();
+        self.read_schedules(org_id, None, &mut schedules).await?;
+        Ok(schedules)
+    }
+
+    /// Adds the stored schedules of `org_id` (of `user_ids` only, if given)
+    /// to `into`.
+    async fn read_schedules(
+        &self,
+        org_id: &str,
+        user_ids: Option<&[String]>,
+        into: &mut HashMap<String, Schedule>,
+    ) -> Result<(), DbErr> {
         let backend = self.db.get_database_backend();
-        let select = Query::select()
+        let mut select = Query::select();
+        select
             .columns([Alias::new("user_id"), Alias::new("schedule")])
             .from(Alias::new("directory"))
             .and_where(Expr::col(Alias::new("org_id")).eq(org_id))
-            .and_where(Expr::col(Alias::new("schedule")).is_not_null())
-            .to_owned();
-        let mut schedules = HashMap::new();
+            .and_where(Expr::col(Alias::new("schedule")).is_not_null());
+        if let Some(ids) = user_ids {
+            select.and_where(Expr::col(Alias::new("user_id")).is_in(ids.iter().cloned()));
+        }
         for row in self.db.query_all_raw(backend.build(&select)).await? {
             let user_id: String = row.try_get("", "user_id")?;
             let json: String = row.try_get("", "schedule")?;
             let schedule = serde_json::from_str(&json)
                 .map_err(|e| DbErr::Custom(format!("stored schedule of {user_id}: {e}")))?;
-            schedules.insert(user_id, schedule);
+            into.insert(user_id, schedule);
         }
-        Ok(schedules)
+        Ok(())
     }
 
     /// The schedules the directory holds for `user_ids` (members without one
@@ -240,23 +255,10 @@ impl Directory {
         org_id: &str,
         user_ids: &[String],
     ) -> Result<HashMap<String, Schedule>, DbErr> {
-        let backend = self.db.get_database_backend();
         let mut schedules = HashMap::new();
         for chunk in user_ids.chunks(500) {
-            let select = Query::select()
-                .columns([Alias::new("user_id"), Alias::new("schedule")])
-                .from(Alias::new("directory"))
-                .and_where(Expr::col(Alias::new("org_id")).eq(org_id))
-                .and_where(Expr::col(Alias::new("user_id")).is_in(chunk.iter().cloned()))
-                .and_where(Expr::col(Alias::new("schedule")).is_not_null())
-                .to_owned();
-            for row in self.db.query_all_raw(backend.build(&select)).await? {
-                let user_id: String = row.try_get("", "user_id")?;
-                let json: String = row.try_get("", "schedule")?;
-                let schedule = serde_json::from_str(&json)
-                    .map_err(|e| DbErr::Custom(format!("stored schedule of {user_id}: {e}")))?;
-                schedules.insert(user_id, schedule);
-            }
+            self.read_schedules(org_id, Some(chunk), &mut schedules)
+                .await?;
         }
         Ok(schedules)
     }

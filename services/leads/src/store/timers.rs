@@ -130,19 +130,7 @@ async fn next_due(
     retry_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LeadsError> {
-    let older = due_timer::Entity::find()
-        .select_only()
-        .column(due_timer::Column::Id)
-        .filter(due_timer::Column::OrgId.eq(org_id))
-        .filter(due_timer::Column::Kind.eq(HELD_RETRY))
-        .filter(due_timer::Column::Pool.eq(pool))
-        .filter(due_timer::Column::Status.eq("pending"))
-        .filter(due_timer::Column::QueuedAt.lt(queued_at))
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    let wait = if older.is_none() {
+    let wait = if heads(db, org_id, pool, queued_at, None).await? {
         HEAD_PROBE
     } else {
         BACKSTOP
@@ -151,6 +139,45 @@ async fn next_due(
     // Never sooner than a moment from now: a retry_at already past (the
     // two hosts' clocks a little apart) must not make a tight loop.
     Ok(retry_at.map_or(latest, |r| r.clamp(later(at, SOONEST), latest)))
+}
+
+/// An organisation's held leads still waiting.
+fn held_queue(org_id: &str) -> sea_orm::Select<due_timer::Entity> {
+    due_timer::Entity::find()
+        .filter(due_timer::Column::OrgId.eq(org_id))
+        .filter(due_timer::Column::Kind.eq(HELD_RETRY))
+        .filter(due_timer::Column::Status.eq("pending"))
+}
+
+/// Whether a held lead of `pool` held at `queued_at` (timer `id`, if it has
+/// one yet) is the oldest of its pool. A head that keeps failing
+/// ([`FAILING_HEAD`]) does not count: it must not hold its pool back.
+async fn heads(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    pool: &str,
+    queued_at: DateTime<Utc>,
+    id: Option<i64>,
+) -> Result<bool, LeadsError> {
+    let mut older = Condition::any().add(due_timer::Column::QueuedAt.lt(queued_at));
+    if let Some(id) = id {
+        older = older.add(
+            Condition::all()
+                .add(due_timer::Column::QueuedAt.eq(queued_at))
+                .add(due_timer::Column::Id.lt(id)),
+        );
+    }
+    let found = held_queue(org_id)
+        .select_only()
+        .column(due_timer::Column::Id)
+        .filter(due_timer::Column::Pool.eq(pool))
+        .filter(due_timer::Column::Attempts.lte(FAILING_HEAD))
+        .filter(older)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(found.is_none())
 }
 
 /// Queues the retry of a lead just held, in the transaction that holds it.
@@ -206,12 +233,7 @@ async fn promote_heads(
     pool: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), LeadsError> {
-    let pending = || {
-        due_timer::Entity::find()
-            .filter(due_timer::Column::OrgId.eq(org_id))
-            .filter(due_timer::Column::Kind.eq(HELD_RETRY))
-            .filter(due_timer::Column::Status.eq("pending"))
-    };
+    let pending = || held_queue(org_id);
     let pools: Vec<String> = match pool {
         Some(pool) => vec![pool.to_owned()],
         None => {
@@ -250,32 +272,16 @@ async fn promote_heads(
     Ok(())
 }
 
-/// Whether `timer` is the oldest pending held lead of its pool. A head that
-/// keeps failing ([`FAILING_HEAD`]) does not count: it must not hold its
-/// pool back.
+/// Whether `timer` is the oldest pending held lead of its pool ([`heads`]).
 async fn heads_its_pool(db: &impl ConnectionTrait, timer: &DueTimer) -> Result<bool, LeadsError> {
-    let older = due_timer::Entity::find()
-        .select_only()
-        .column(due_timer::Column::Id)
-        .filter(due_timer::Column::OrgId.eq(timer.org_id.as_str()))
-        .filter(due_timer::Column::Kind.eq(HELD_RETRY))
-        .filter(due_timer::Column::Pool.eq(timer.pool.as_str()))
-        .filter(due_timer::Column::Status.eq("pending"))
-        .filter(due_timer::Column::Attempts.lte(FAILING_HEAD))
-        .filter(
-            Condition::any()
-                .add(due_timer::Column::QueuedAt.lt(timer.queued_at))
-                .add(
-                    Condition::all()
-                        .add(due_timer::Column::QueuedAt.eq(timer.queued_at))
-                        .add(due_timer::Column::Id.lt(timer.id)),
-                ),
-        )
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    Ok(older.is_none())
+    heads(
+        db,
+        &timer.org_id,
+        &timer.pool,
+        timer.queued_at,
+        Some(timer.id),
+    )
+    .await
 }
 
 /// The condition that the worker still holds `timer`'s lease.
@@ -340,16 +346,11 @@ impl Store {
             return Ok(false);
         }
         match settle {
-            Settle::Routed(change) => {
-                // Unchanged: claimed or assigned meanwhile, which wins.
-                let _: Applied = apply_in(&txn, &timer.org_id, change).await?;
-                due_timer::Entity::delete_many()
-                    .filter(still_ours(timer))
-                    .exec(&txn)
-                    .await?;
-                promote_heads(&txn, &timer.org_id, Some(&timer.pool), at).await?;
-            }
-            Settle::Gone => {
+            Settle::Routed(_) | Settle::Gone => {
+                if let Settle::Routed(change) = settle {
+                    // Unchanged: claimed or assigned meanwhile, which wins.
+                    let _: Applied = apply_in(&txn, &timer.org_id, change).await?;
+                }
                 due_timer::Entity::delete_many()
                     .filter(still_ours(timer))
                     .exec(&txn)
@@ -421,15 +422,5 @@ impl Store {
             promote_heads(&self.db, org, None, at).await?;
         }
         Ok(())
-    }
-
-    /// Held leads waiting, across organisations (a gauge).
-    pub async fn held_backlog(&self) -> Result<u64, LeadsError> {
-        use sea_orm::PaginatorTrait;
-        Ok(due_timer::Entity::find()
-            .filter(due_timer::Column::Kind.eq(HELD_RETRY))
-            .filter(due_timer::Column::Status.eq("pending"))
-            .count(&self.db)
-            .await?)
     }
 }

@@ -244,7 +244,7 @@ impl Leads {
         let settle = match &answer {
             Err(status) => Settle::Failed {
                 error: format!("{:?}: {}", status.code(), status.message()),
-                backoff: timer_backoff(timer.attempts),
+                backoff: crate::dispatch::retry_backoff(timer.attempts),
             },
             Ok(answer) => match &answer.outcome {
                 RoutingOutcome::Routed { .. } => {
@@ -261,7 +261,7 @@ impl Leads {
                 },
                 RoutingOutcome::Pending { explanation } => Settle::Failed {
                     error: explanation.clone(),
-                    backoff: timer_backoff(timer.attempts),
+                    backoff: crate::dispatch::retry_backoff(timer.attempts),
                 },
                 RoutingOutcome::NotRouted { .. } | RoutingOutcome::NotAsked => {
                     Settle::StillHeld { retry_at: None }
@@ -270,14 +270,6 @@ impl Leads {
         };
         self.store.settle_timer(timer, settle).await
     }
-}
-
-/// The wait after `attempts` failed tries in a row: 200 ms doubling, at
-/// most 5 s, so routing coming back is noticed within seconds.
-fn timer_backoff(attempts: i32) -> std::time::Duration {
-    std::time::Duration::from_millis(200)
-        .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 10) as u32))
-        .min(std::time::Duration::from_secs(5))
 }
 
 /// Why late routing did not finish.

@@ -31,10 +31,15 @@ use std::collections::HashMap;
 use leadflow_auth::Role;
 use leadflow_proto::common::v1::LeadSource;
 
+use caps::caps_of;
+pub use caps::{cap_note, held_by_caps, routed_today};
 pub use choice::{
     Cap, CapHit, CappedChoice, Choice, PoolState, choose, choose_in, choose_under_caps,
     next_round_robin, pick_balanced, smooth_weighted,
 };
+#[cfg(test)]
+use explain::some_of;
+pub use explain::{EXPLAINED_PEOPLE, explain};
 
 use chrono::{DateTime, Utc};
 use leadflow_schedule::{Availability, Schedule};
@@ -317,80 +322,6 @@ fn standing_among<'a>(
     }
 }
 
-/// The caps of `eligible` at `at` (their local day in their own zone, UTC
-/// without a schedule); `None` when the settings cap nobody.
-fn caps_of(
-    settings: &Settings,
-    team: &HashMap<&str, &Candidate>,
-    eligible: &[String],
-    at: DateTime<Utc>,
-) -> Option<Vec<Cap>> {
-    if !settings.has_limits() {
-        return None;
-    }
-    let utc = Schedule::default();
-    Some(
-        eligible
-            .iter()
-            .map(|id| {
-                let limit = settings.limit_of(id);
-                let schedule = team
-                    .get(id.as_str())
-                    .and_then(|c| c.schedule.as_ref())
-                    .unwrap_or(&utc);
-                Cap {
-                    max_open: limit.max_open_leads,
-                    max_per_day: limit.max_new_per_day,
-                    day: schedule.local_day(at).to_string(),
-                    day_ends: schedule.next_local_midnight(at),
-                    zone: schedule.time_zone.name().to_owned(),
-                }
-            })
-            .collect(),
-    )
-}
-
-/// A pool whose reps on shift are all at a cap: the lead waits for the
-/// first of them to be free again (a local midnight), or for an off-shift
-/// rep's return, whichever is first. A rep at their open-lead cap frees up
-/// when one of their leads closes, which nobody can time: leads retries
-/// held leads as soon as capacity frees.
-pub fn held_by_caps(pool: &PoolPlan, capped: &[(&str, CapHit)]) -> Plan {
-    let caps = pool.caps.as_deref().unwrap_or_default();
-    let mut skipped = pool.skipped.clone();
-    let mut notes = pool.notes.clone();
-    let mut retry_at = pool.back_at;
-    for &(id, hit) in capped {
-        skipped.push((id.to_owned(), SkipReason::Capped));
-        let cap = pool
-            .eligible
-            .iter()
-            .position(|e| e == id)
-            .and_then(|i| caps.get(i));
-        notes.push(cap_note(id, hit, cap));
-        if let (CapHit::Day { .. }, Some(cap)) = (hit, cap) {
-            retry_at = Some(retry_at.map_or(cap.day_ends, |r| r.min(cap.day_ends)));
-        }
-    }
-    Plan::Held {
-        pool: pool.pool.clone(),
-        retry_at,
-        skipped,
-        notes,
-    }
-}
-
-/// "ben skipped: 10 of 10 new leads today (Europe/Berlin)".
-pub fn cap_note(id: &str, hit: CapHit, cap: Option<&Cap>) -> String {
-    match hit {
-        CapHit::Open { open, max } => format!("{id} skipped: {open} of {max} open leads"),
-        CapHit::Day { today, max } => format!(
-            "{id} skipped: {today} of {max} new leads today ({})",
-            cap.map_or("UTC", |c| c.zone.as_str())
-        ),
-    }
-}
-
 /// The weights of `eligible` from `weights` (1 for anyone not listed);
 /// `None` when the pool has none.
 fn weights_of(weights: &Weights, eligible: &[String]) -> Option<Vec<u32>> {
@@ -666,30 +597,6 @@ fn decide_and_record(
     }
 }
 
-/// The per-day counters ([`Cap::daily_key`] → count) that `routed` (leads
-/// routing gave each rep, per bucket start) adds up to on each rep's local
-/// today at `now`: a bucket counts on the local day it starts in (buckets
-/// are 15 minutes, and every zone's offset is a multiple of that, so none
-/// straddles a local midnight). Reps without a schedule count in UTC.
-pub fn routed_today(
-    schedules: &HashMap<String, Schedule>,
-    routed: &[(String, DateTime<Utc>, i64)],
-    now: DateTime<Utc>,
-) -> Vec<(String, i64)> {
-    let utc = Schedule::default();
-    let mut today: std::collections::BTreeMap<String, i64> = Default::default();
-    for (user, since, count) in routed {
-        let schedule = schedules.get(user).unwrap_or(&utc);
-        let day = schedule.local_day(now);
-        if schedule.local_day(*since) == day {
-            *today
-                .entry(Cap::daily_key(user, &day.to_string()))
-                .or_default() += count;
-        }
-    }
-    today.into_iter().collect()
-}
-
 /// Decides `leads` one after the other over the scratch state `state`, each
 /// pick moving its pool's cursor (and current weights) and counting one open
 /// lead, as the live state would: what SimulateRouting shows.
@@ -706,92 +613,8 @@ pub fn dry_run(
         .collect()
 }
 
-/// A sentence an operator can read: why this lead went (or did not go) to whom.
-pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
-    match plan {
-        Plan::Off => "routing is off, so the lead stays unassigned".into(),
-        Plan::NoCandidates { skipped, notes } => {
-            let mut text = format!("nobody could take the lead: {}", notes.join("; "));
-            append_skipped(&mut text, skipped);
-            text
-        }
-        Plan::Held {
-            retry_at,
-            skipped,
-            notes,
-            ..
-        } => {
-            let mut text = format!("held: {}", notes.join("; "));
-            if let Some(at) = retry_at {
-                text.push_str(&format!(
-                    "; routed again at {}",
-                    at.format("%Y-%m-%d %H:%M UTC")
-                ));
-            }
-            append_skipped(&mut text, skipped);
-            text
-        }
-        Plan::Pick(p) => {
-            let pool = match &p.pool {
-                Pool::Rule(name) => format!("rule {name:?}"),
-                Pool::Rotation => "the rotation".into(),
-                Pool::Team => "the whole sales team".into(),
-            };
-            let people: Vec<String> = match &p.weights {
-                None => p.eligible.clone(),
-                Some(weights) => p
-                    .eligible
-                    .iter()
-                    .zip(weights)
-                    .map(|(id, w)| format!("{id} weight {w}"))
-                    .collect(),
-            };
-            let mut text = format!(
-                "{}{} over {} ({}): assigned to {}",
-                if p.weights.is_some() { "weighted " } else { "" },
-                p.strategy.label(),
-                pool,
-                some_of(people.into_iter(), p.eligible.len()),
-                assignee.unwrap_or("nobody")
-            );
-            if !p.notes.is_empty() {
-                text = format!("{}; {text}", p.notes.join("; "));
-            }
-            if p.fallback_used {
-                text.push_str(" (fallback to the whole team)");
-            }
-            append_skipped(&mut text, &p.skipped);
-            text
-        }
-    }
-}
-
-/// People an explanation names at most; the rest are counted. The
-/// explanation is stored in each lead's history, and a team of thousands
-/// must not make every history row hundreds of kilobytes.
-pub const EXPLAINED_PEOPLE: usize = 20;
-
-/// "a, b, c" or "a, b, … and 980 more".
-fn some_of(items: impl Iterator<Item = String>, total: usize) -> String {
-    let shown: Vec<String> = items.take(EXPLAINED_PEOPLE).collect();
-    match total.saturating_sub(shown.len()) {
-        0 => shown.join(", "),
-        more => format!("{} and {more} more", shown.join(", ")),
-    }
-}
-
-fn append_skipped(text: &mut String, skipped: &[(String, SkipReason)]) {
-    if !skipped.is_empty() {
-        let list = some_of(
-            skipped
-                .iter()
-                .map(|(id, r)| format!("{id} ({})", r.label())),
-            skipped.len(),
-        );
-        text.push_str(&format!("; skipped {list}"));
-    }
-}
-
+mod caps;
 mod choice;
+mod explain;
 #[cfg(test)]
 mod tests;
