@@ -10,14 +10,20 @@
 -- KEYS[8] weights   HASH  pool .. "\n" .. user id -> smooth-weighted current weight
 -- KEYS[9] settings  STRING  the newest settings version published
 -- KEYS[10] daily    HASH  user id .. "\n" .. local day -> leads routed to them that day
+--
 -- ARGV[1] pool key, ARGV[2] strategy ("rr" | "balanced"), ARGV[3] lead id,
--- ARGV[4] decision TTL (seconds), ARGV[5] a fresh generation id,
--- ARGV[6] the eligible reps' weights, comma-separated in their order ("":
--- an unweighted pool), ARGV[7] the settings version the pool was planned
--- with, ARGV[8] the eligible reps' caps in their order, `open,per_day,day`
--- separated by ';' ("": nobody capped; 0 is unlimited; day is the rep's
--- local YYYY-MM-DD), ARGV[9..] the eligible user ids, ascending (the
--- rotation order).
+-- ARGV[4] decision TTL (seconds), ARGV[5] a fresh generation id, ARGV[6] n,
+-- the number of eligible reps, ARGV[7] the settings version the pool was
+-- planned with, ARGV[8] which sections follow the ids ("", "w", "c", "wc"),
+-- then n values per section, each in the ids' order:
+--   ids            the eligible user ids, ascending (the rotation order);
+--   w: weights     each rep's weight (1..100);
+--      fields      each rep's field in KEYS[8] (pool "\n" user);
+--   c: open caps   the most open leads each may own (0: no cap);
+--      day caps    the most routed leads each may get per local day (0: none);
+--      fields      each rep's field in KEYS[10] (user "\n" their local day).
+-- The caller spells out the fields so that the script does no string
+-- building on the hot path: HMGET reads ARGV slices as they are.
 --
 -- A rep at a cap (open leads from KEYS[5], today's routed leads from
 -- KEYS[10]) is passed over as if absent: their cursor place and current
@@ -66,11 +72,19 @@ if not gen then
 end
 
 local pool, strategy, lead = ARGV[1], ARGV[2], ARGV[3]
-local n = #ARGV - FIRST + 1
+local n = tonumber(ARGV[6])
+local LAST = FIRST + n - 1
+local weighted = string.find(ARGV[8], 'w', 1, true) ~= nil
+local capped_mode = string.find(ARGV[8], 'c', 1, true) ~= nil
+-- Where each section starts (see the header).
+local W = LAST + 1
+local WF = weighted and W + n or W
+local OC = weighted and W + 2 * n or W
+local DC, DF = OC + n, OC + 2 * n
 
 local stored = redis.call('GET', KEYS[2])
 if stored then
-  for i = FIRST, #ARGV do
+  for i = FIRST, LAST do
     if ARGV[i] == stored then
       return {stored, 1, gen, reset, 0, {}}
     end
@@ -88,11 +102,14 @@ if tonumber(redis.call('GET', KEYS[9]) or '0') > tonumber(ARGV[7]) then
   return {'', 0, gen, reset, 1, {}}
 end
 
--- The first eligible id after the cursor, wrapping to the start.
+local swrr = strategy == 'rr' and weighted
+
+-- The first eligible id after the cursor, wrapping to the start (smooth
+-- weighted round robin does not start from the cursor).
 local start = FIRST
-local cursor = redis.call('HGET', KEYS[1], pool)
+local cursor = not swrr and redis.call('HGET', KEYS[1], pool)
 if cursor then
-  for i = FIRST, #ARGV do
+  for i = FIRST, LAST do
     if less(cursor, ARGV[i]) then
       start = i
       break
@@ -100,104 +117,85 @@ if cursor then
   end
 end
 
-local weights = nil
-if ARGV[6] ~= '' then
-  weights = {}
-  for w in string.gmatch(ARGV[6], '%d+') do
-    weights[#weights + 1] = tonumber(w)
+-- HMGET of ARGV[from .. from + n - 1] (strings or false).
+local function values(hash, from)
+  if n <= SLICE then
+    return redis.call('HMGET', hash, unpack(ARGV, from, from + n - 1))
   end
-end
-
--- The values of `hash` for the eligible ids (field = prefix .. id), in order.
-local function values(hash, prefix)
   local out = {}
-  for from = FIRST, #ARGV, SLICE do
-    local to = math.min(from + SLICE - 1, #ARGV)
-    local fields = {}
-    for i = from, to do fields[#fields + 1] = prefix .. ARGV[i] end
-    local part = redis.call('HMGET', hash, unpack(fields))
-    for j = 1, #part do
-      out[#out + 1] = tonumber(part[j]) or 0
-    end
+  for a = from, from + n - 1, SLICE do
+    local part = redis.call('HMGET', hash, unpack(ARGV, a, math.min(a + SLICE - 1, from + n - 1)))
+    for j = 1, #part do out[#out + 1] = part[j] end
   end
   return out
 end
 
--- Caps: who is under theirs. ok[i] for the i-th eligible rep (1-based).
-local ok, capped, days = {}, {}, nil
-for i = 1, n do ok[i] = true end
-if ARGV[8] ~= '' then
-  days = {}
-  local caps = {}
-  for entry in string.gmatch(ARGV[8], '[^;]+') do
-    local open, per_day, day = string.match(entry, '^(%d+),(%d+),(.+)$')
-    caps[#caps + 1] = {tonumber(open), tonumber(per_day)}
-    days[#days + 1] = day
-  end
-  local open_counts = values(KEYS[5], '')
-  local today = {}
-  for from = 1, n, SLICE do
-    local fields = {}
-    for i = from, math.min(from + SLICE - 1, n) do
-      fields[#fields + 1] = ARGV[FIRST + i - 1] .. '\n' .. days[i]
-    end
-    local part = redis.call('HMGET', KEYS[10], unpack(fields))
-    for j = 1, #part do today[#today + 1] = tonumber(part[j]) or 0 end
-  end
+-- Caps: ok[i] says whether the i-th eligible rep (1-based) is under theirs.
+-- Every rep is checked (not only until a pick), so the decision names each
+-- one a cap passed over. One loop, since each Lua step counts here.
+local ok, capped = {}, {}
+local counts
+if capped_mode or strategy ~= 'rr' then counts = values(KEYS[5], FIRST) end
+if capped_mode then
+  local today = values(KEYS[10], DF)
   for i = 1, n do
-    local id = ARGV[FIRST + i - 1]
-    if caps[i][1] > 0 and open_counts[i] >= caps[i][1] then
+    local max_open, max_day = tonumber(ARGV[OC + i - 1]), tonumber(ARGV[DC + i - 1])
+    local open, day = tonumber(counts[i]) or 0, tonumber(today[i]) or 0
+    if max_open > 0 and open >= max_open then
       ok[i] = false
-      capped[#capped + 1] = id .. '\tO\t' .. open_counts[i] .. '\t' .. caps[i][1]
-    elseif caps[i][2] > 0 and today[i] >= caps[i][2] then
+      capped[#capped + 1] = ARGV[FIRST + i - 1] .. '\tO\t' .. open .. '\t' .. max_open
+    elseif max_day > 0 and day >= max_day then
       ok[i] = false
-      capped[#capped + 1] = id .. '\tD\t' .. today[i] .. '\t' .. caps[i][2]
+      capped[#capped + 1] = ARGV[FIRST + i - 1] .. '\tD\t' .. day .. '\t' .. max_day
+    else
+      ok[i] = true
     end
   end
+else
+  for i = 1, n do ok[i] = true end
 end
 
-local pick, best
-if strategy == 'rr' and weights == nil then
+local best
+if strategy == 'rr' and not weighted then
   -- The first rep under their caps at or after the cursor's successor.
   for k = 0, n - 1 do
     local i = ((start - FIRST + k) % n) + 1
     if ok[i] then best = i break end
   end
-elseif strategy == 'rr' then
-  local prefix = pool .. '\n'
-  local current = values(KEYS[8], prefix)
-  local total = 0
+elseif swrr then
+  -- Every rep under their caps gains their weight; the highest current
+  -- weight (first on a tie) wins and pays the total. The HSET arguments are
+  -- built as we go, the winner's value fixed after.
+  local current = values(KEYS[8], WF)
+  local total, best_weight, args, at = 0, nil, {}, {}
   for i = 1, n do
     if ok[i] then
-      total = total + weights[i]
-      current[i] = current[i] + weights[i]
-      if best == nil or current[i] > current[best] then best = i end
+      local w = tonumber(ARGV[W + i - 1])
+      local c = (tonumber(current[i]) or 0) + w
+      total = total + w
+      if best == nil or c > best_weight then best, best_weight = i, c end
+      args[#args + 1] = ARGV[WF + i - 1]
+      args[#args + 1] = c
+      at[i] = #args
     end
   end
   if best ~= nil then
-    current[best] = current[best] - total
-    for from = 1, n, SLICE do
-      local args = {}
-      for i = from, math.min(from + SLICE - 1, n) do
-        if ok[i] then
-          args[#args + 1] = prefix .. ARGV[FIRST + i - 1]
-          args[#args + 1] = current[i]
-        end
-      end
-      if #args > 0 then redis.call('HSET', KEYS[8], unpack(args)) end
+    args[at[best]] = best_weight - total
+    for from = 1, #args, 2 * SLICE do
+      redis.call('HSET', KEYS[8], unpack(args, from, math.min(from + 2 * SLICE - 1, #args)))
     end
   end
 else
-  local counts = values(KEYS[5], '')
+  -- Fewest open leads (per unit of weight), first from the cursor on a tie.
   for k = 0, n - 1 do
     local i = ((start - FIRST + k) % n) + 1
     if ok[i] then
       if best == nil then
         best = i
       else
-        local wi = weights and weights[i] or 1
-        local wb = weights and weights[best] or 1
-        if counts[i] * wb < counts[best] * wi then best = i end
+        local wi = weighted and tonumber(ARGV[W + i - 1]) or 1
+        local wb = weighted and tonumber(ARGV[W + best - 1]) or 1
+        if (tonumber(counts[i]) or 0) * wb < (tonumber(counts[best]) or 0) * wi then best = i end
       end
     end
   end
@@ -205,9 +203,9 @@ end
 if best == nil then
   return {'', 0, gen, reset, 0, capped}
 end
-pick = ARGV[FIRST + best - 1]
-if days ~= nil then
-  redis.call('HINCRBY', KEYS[10], pick .. '\n' .. days[best], 1)
+local pick = ARGV[FIRST + best - 1]
+if capped_mode then
+  redis.call('HINCRBY', KEYS[10], ARGV[DF + best - 1], 1)
 end
 
 redis.call('HSET', KEYS[1], pool, pick)

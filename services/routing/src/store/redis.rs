@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use super::state::{
     Generation, Ownership, Pick, Picked, RoutingState, Snapshot, StateError, new_generation,
 };
-use crate::domain::decision::CapHit;
+use crate::domain::decision::{Cap, CapHit};
 use crate::domain::settings::Strategy;
 
 /// Facts per script call: bounded, so a big reconcile never blocks Redis for long.
@@ -298,22 +298,31 @@ impl RoutingState for RedisState {
             .arg(pick.lead_id)
             .arg(self.decision_ttl.as_secs().max(1))
             .arg(new_generation())
-            .arg(pick.weights().map_or_else(String::new, |weights| {
-                weights
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }))
+            .arg(pick.eligible().len())
             .arg(pick.settings_version())
-            .arg(pick.caps().map_or_else(String::new, |caps| {
-                caps.iter()
-                    .map(|c| format!("{},{},{}", c.max_open, c.max_per_day, c.day))
-                    .collect::<Vec<_>>()
-                    .join(";")
-            }));
-        for id in pick.eligible() {
-            call.arg(id);
+            .arg(match (pick.weights().is_some(), pick.caps().is_some()) {
+                (false, false) => "",
+                (true, false) => "w",
+                (false, true) => "c",
+                (true, true) => "wc",
+            })
+            .arg(pick.eligible());
+        if let Some(weights) = pick.weights() {
+            call.arg(weights);
+            for id in pick.eligible() {
+                call.arg(format!("{}\n{id}", pick.pool));
+            }
+        }
+        if let Some(caps) = pick.caps() {
+            for cap in caps {
+                call.arg(cap.max_open);
+            }
+            for cap in caps {
+                call.arg(cap.max_per_day);
+            }
+            for (id, cap) in pick.eligible().iter().zip(caps) {
+                call.arg(Cap::daily_key(id, &cap.day));
+            }
         }
         let (assignee, replayed, generation, reset, newer, capped): (
             String,

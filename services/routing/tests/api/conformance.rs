@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use leadflow_routing::domain::decision::{Cap, CapHit, Snapshot, choose_in};
+use leadflow_routing::domain::decision::{Cap, CapHit, Snapshot, choose_in, choose_under_caps};
 use leadflow_routing::domain::settings::Strategy;
 use leadflow_routing::store::{
     MemoryState, Ownership, Pick, Picked, RedisState, RedisTarget, RoutingState,
@@ -587,6 +587,66 @@ async fn restoring_day_counters_raises_them_and_drops_old_days(state: &dyn Routi
     );
 }
 
+/// A pool larger than pick.lua's HMGET slices (1,000 fields), weighted and
+/// capped at once: every third rep is at an open-lead cap from the start,
+/// every third is allowed one lead a day. The store follows the domain pick
+/// for pick, reports the same capped reps and ends with the same weights.
+async fn a_large_weighted_and_capped_pool_follows_the_domain(state: &dyn RoutingState) {
+    const REPS: usize = 2_500;
+    let eligible: Vec<String> = (0..REPS).map(|i| format!("r{i:04}")).collect();
+    let weights: Vec<u32> = (0..REPS).map(|i| (i % 5) as u32 + 1).collect();
+    let caps: Vec<Cap> = (0..REPS)
+        .map(|i| match i % 3 {
+            0 => cap(1, 0, "2026-05-04"),
+            1 => cap(0, 1, "2026-05-04"),
+            _ => cap(0, 0, "2026-05-04"),
+        })
+        .collect();
+    let busy: Vec<Ownership> = (0..REPS)
+        .step_by(3)
+        .map(|i| fact(&format!("busy{i}"), Some(&eligible[i]), true, 1))
+        .collect();
+    state.apply("org", &busy).await.unwrap();
+    let mut domain = Snapshot::default();
+    for o in &busy {
+        domain.count(o.owner_id.as_deref().unwrap(), 1);
+    }
+    for n in 0..40 {
+        let want = choose_under_caps(
+            Strategy::RoundRobin,
+            &eligible,
+            Some(&weights),
+            Some(&caps),
+            domain.pool("team"),
+        );
+        let lead = format!("big{n}");
+        let pick = Pick::new(&lead, 1, "team", Strategy::RoundRobin, &eligible)
+            .unwrap()
+            .weighted(Some(&weights))
+            .unwrap()
+            .capped(Some(&caps))
+            .unwrap();
+        let got = state.pick_with("org", &pick).await.unwrap();
+        let choice = want.choice.expect("most reps are under their caps");
+        assert_eq!(got.assignee, choice.assignee, "pick {n}");
+        let capped: Vec<(&str, CapHit)> = got
+            .capped
+            .iter()
+            .map(|(id, hit)| (id.as_str(), *hit))
+            .collect();
+        assert_eq!(capped, want.capped, "pick {n}: the reps passed over");
+        let assignee = choice.assignee.to_owned();
+        domain.record("team", &choice);
+        domain.count(&assignee, 1);
+        domain.count_day(&assignee, "2026-05-04");
+    }
+    assert_eq!(
+        state.snapshot("org").await.unwrap().current,
+        domain.current,
+        "the current weights are the domain's"
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod redis_store {
@@ -616,4 +676,5 @@ conformance!(
     a_pick_planned_with_older_settings_is_refused_and_moves_nothing,
     a_rep_at_a_cap_is_passed_over_and_with_everyone_capped_nothing_moves,
     restoring_day_counters_raises_them_and_drops_old_days,
+    a_large_weighted_and_capped_pool_follows_the_domain,
 );
