@@ -192,6 +192,7 @@ impl Gen {
             user_ids: self.texts(),
             strategy: self.int(),
             weights: self.weights(),
+            sla: self.0.gen_bool(0.5).then(|| self.sla()),
         }
     }
 
@@ -218,8 +219,22 @@ impl Gen {
             limits: (0..self.len()).map(|_| self.limit(true)).collect(),
             default_limit: self.0.gen_bool(0.5).then(|| self.limit(false)),
             respect_working_hours: self.0.r#gen(),
+            sla: self.0.gen_bool(0.5).then(|| self.sla()),
+            sticky: self.0.gen_bool(0.5).then(|| routing_pb::StickyPolicy {
+                match_email: self.0.r#gen(),
+                match_domain: self.0.r#gen(),
+                lookback_days: self.int(),
+            }),
             ..Default::default()
         })
+    }
+
+    fn sla(&mut self) -> routing_pb::SlaPolicy {
+        routing_pb::SlaPolicy {
+            accept_within_minutes: self.int(),
+            max_hops: self.int(),
+            count_working_hours_only: self.0.r#gen(),
+        }
     }
 
     fn limit(&mut self, named: bool) -> routing_pb::MemberLimit {
@@ -407,6 +422,7 @@ async fn no_generated_request_gets_internal_unknown_or_a_crash() {
             tags: g.texts(),
             candidates: g.candidates(),
             attempt: g.int(),
+            exclude_user_ids: g.texts(),
         };
         check(
             "RouteLead",

@@ -68,6 +68,7 @@ pub async fn route_lead(
                             tags: vec![],
                             candidates: candidates.to_vec(),
                             attempt: 1,
+                            exclude_user_ids: vec![],
                         },
                         &token,
                     ))

@@ -249,6 +249,7 @@ impl Routing {
                 active: f.active,
                 available: f.available,
                 schedule: f.schedule,
+                already_held: false,
             })
             .collect())
     }

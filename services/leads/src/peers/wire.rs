@@ -30,6 +30,7 @@ pub struct RouteAnswer {
 pub fn route_request(question: RouteQuestion<'_>, team: &[Member]) -> routing_pb::RouteLeadRequest {
     let everyone = team.len() <= MAX_CANDIDATES;
     routing_pb::RouteLeadRequest {
+        exclude_user_ids: Vec::new(),
         lead_id: question.lead_id.to_owned(),
         source: source_to_pb(question.source) as i32,
         tags: question.tags.to_vec(),

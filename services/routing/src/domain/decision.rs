@@ -44,10 +44,10 @@ pub use explain::{EXPLAINED_PEOPLE, explain};
 use chrono::{DateTime, Utc};
 use leadflow_schedule::{Availability, Schedule};
 
-use super::settings::{Settings, Strategy, Weights};
+use super::settings::{Settings, Sla, Strategy, Weights};
 
 /// One team member as the leads service saw them when it asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Candidate {
     /// Who this is: what a decision assigns and a rule or rotation lists.
     pub user_id: String,
@@ -60,6 +60,9 @@ pub struct Candidate {
     /// Their working hours and time off, from the directory (`None`: any
     /// time); read only when the settings respect working hours.
     pub schedule: Option<Schedule>,
+    /// They held this lead earlier in its SLA chain, so it does not go back
+    /// to them (RouteLeadRequest.exclude_user_ids).
+    pub already_held: bool,
 }
 
 impl Candidate {
@@ -130,6 +133,8 @@ pub enum SkipReason {
     OffShift,
     /// On time off (only when the settings respect working hours).
     TimeOff,
+    /// Held the lead earlier in its SLA chain.
+    AlreadyHeld,
 }
 
 impl SkipReason {
@@ -142,6 +147,7 @@ impl SkipReason {
             SkipReason::Capped => "at their cap",
             SkipReason::OffShift => "off shift",
             SkipReason::TimeOff => "on time off",
+            SkipReason::AlreadyHeld => "held it before",
         }
     }
 }
@@ -260,6 +266,8 @@ pub struct PoolPlan {
     pub fallback_used: bool,
     /// How the pool was reached, for the explanation.
     pub notes: Vec<String>,
+    /// The SLA of leads routed from this pool, if one runs.
+    pub sla: Option<Sla>,
 }
 
 /// A pool's people at one moment: who can take the lead now, and who could
@@ -307,6 +315,15 @@ fn standing_among<'a>(
         };
         if let Some(reason) = candidate.ineligibility() {
             skipped.push((id.to_owned(), reason));
+        } else if candidate.already_held {
+            // Not a reason to fall through to another pool: an SLA chain
+            // that ran out of its pool's people escalates instead.
+            skipped.push((id.to_owned(), SkipReason::AlreadyHeld));
+            held_back.push(HeldBack {
+                reason: SkipReason::AlreadyHeld,
+                next: None,
+                note: format!("{id} held it earlier in its SLA chain"),
+            });
         } else if let Some(held) = hours.and_then(|at| candidate.held_back(at)) {
             skipped.push((id.to_owned(), held.reason));
             held_back.push(held);
@@ -373,6 +390,7 @@ pub fn plan(
                 skipped,
                 fallback_used: false,
                 notes,
+                sla: settings.sla_of(Some(&rule.name)),
             });
         }
         if !standing.held_back.is_empty() {
@@ -402,6 +420,7 @@ pub fn plan(
                 skipped,
                 fallback_used: false,
                 notes,
+                sla: settings.sla_of(None),
             });
         }
         if !standing.held_back.is_empty() {
@@ -441,6 +460,7 @@ pub fn plan(
         skipped,
         fallback_used: !settings.rotation_user_ids.is_empty(),
         notes,
+        sla: settings.sla_of(None),
     })
 }
 

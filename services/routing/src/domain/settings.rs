@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RoutingError;
 
+mod policies;
+pub use policies::{
+    MAX_LOOKBACK_DAYS, MAX_SLA_HOPS, MAX_SLA_MINUTES, Sla, SlaInput, Sticky, StickyInput,
+    parse_sla, parse_sticky,
+};
+
 /// Most rules in one organisation's settings.
 pub const MAX_RULES: usize = 50;
 /// Most people in a rotation or a rule.
@@ -86,6 +92,9 @@ pub struct Rule {
     /// (and round robin is the plain rotation).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub weights: Weights,
+    /// `None`: the settings' SLA; an SLA of 0 minutes: none for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Sla>,
 }
 
 impl Rule {
@@ -121,9 +130,24 @@ pub struct Settings {
     /// The caps of everyone not in `limits`; `None`: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_limit: Option<Limit>,
+    /// The SLA of routed leads whose rule has none of its own; `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Sla>,
+    /// Returning contacts to their own rep; `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
 }
 
 impl Settings {
+    /// The SLA of leads routed from `rule` (`None`: the default pool), if
+    /// one runs: the rule's own, else the settings'.
+    pub fn sla_of(&self, rule: Option<&str>) -> Option<Sla> {
+        let own = rule
+            .and_then(|name| self.rules.iter().find(|r| r.name == name))
+            .and_then(|r| r.sla);
+        own.or(self.sla).filter(Sla::is_on)
+    }
+
     /// The caps that apply to `user_id` (unlimited when nothing caps them).
     pub fn limit_of(&self, user_id: &str) -> Limit {
         self.limits
@@ -152,6 +176,8 @@ impl Default for Settings {
             respect_working_hours: false,
             limits: BTreeMap::new(),
             default_limit: None,
+            sla: None,
+            sticky: None,
         }
     }
 }
@@ -184,6 +210,8 @@ pub struct RuleInput {
     pub strategy: i32,
     /// Raw user id -> weight pairs.
     pub weights: Vec<(String, i32)>,
+    /// The rule's own SLA, if given.
+    pub sla: Option<SlaInput>,
 }
 
 /// Settings as they arrived on the wire.
@@ -205,6 +233,10 @@ pub struct SettingsInput {
     pub limits: Vec<LimitInput>,
     /// Everyone else's caps.
     pub default_limit: Option<LimitInput>,
+    /// The SLA, if given.
+    pub sla: Option<SlaInput>,
+    /// Sticky ownership, if given.
+    pub sticky: Option<StickyInput>,
 }
 
 /// Reads a strategy enum; 0 is "not given", anything unknown is an error.
@@ -414,6 +446,11 @@ impl Settings {
                 user_ids,
                 strategy: parse_strategy("settings.rules.strategy", rule.strategy)?,
                 weights,
+                sla: rule
+                    .sla
+                    .as_ref()
+                    .map(|sla| parse_sla("settings.rules.sla", sla))
+                    .transpose()?,
             });
         }
         let explicit = (!rotation_user_ids.is_empty()).then_some(rotation_user_ids.as_slice());
@@ -431,6 +468,18 @@ impl Settings {
                 .as_ref()
                 .map(|l| parse_limit("settings.default_limit", l))
                 .transpose()?,
+            sla: input
+                .sla
+                .as_ref()
+                .map(|sla| parse_sla("settings.sla", sla))
+                .transpose()?
+                .filter(Sla::is_on),
+            sticky: input
+                .sticky
+                .as_ref()
+                .map(parse_sticky)
+                .transpose()?
+                .filter(Sticky::is_on),
         })
     }
 }
@@ -536,6 +585,16 @@ mod tests {
             respect_working_hours: false,
             limits: vec![],
             default_limit: None,
+            sla: Some(SlaInput {
+                accept_within_minutes: 15,
+                max_hops: 2,
+                count_working_hours_only: true,
+            }),
+            sticky: Some(StickyInput {
+                match_email: true,
+                match_domain: true,
+                lookback_days: 90,
+            }),
         })
         .unwrap();
         assert_eq!(

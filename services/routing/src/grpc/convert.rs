@@ -6,7 +6,7 @@ use prost_types::Timestamp;
 
 use crate::app::Routed;
 use crate::domain::decision::{Decision, Plan, SkipReason, explain};
-use crate::domain::settings::{Limit, Strategy, VersionedSettings, Weights};
+use crate::domain::settings::{Limit, Sla, Strategy, VersionedSettings, Weights};
 use crate::store::AuditEntry;
 
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
@@ -30,6 +30,15 @@ fn limit_to_pb(user_id: &str, limit: &Limit) -> pb::MemberLimit {
         user_id: user_id.to_owned(),
         max_open_leads: limit.max_open_leads as i32,
         max_new_per_day: limit.max_new_per_day as i32,
+    }
+}
+
+/// An SLA as the wire shows it.
+pub fn sla_to_pb(sla: &Sla) -> pb::SlaPolicy {
+    pb::SlaPolicy {
+        accept_within_minutes: sla.accept_within_minutes as i32,
+        max_hops: sla.max_hops as i32,
+        count_working_hours_only: sla.count_working_hours_only,
     }
 }
 
@@ -57,12 +66,19 @@ pub fn settings_to_pb(v: &VersionedSettings) -> pb::RoutingSettings {
                 user_ids: r.user_ids.clone(),
                 strategy: strategy_to_pb(r.strategy),
                 weights: weights_to_pb(&r.weights),
+                sla: r.sla.as_ref().map(sla_to_pb),
             })
             .collect(),
         weights: weights_to_pb(&s.weights),
         respect_working_hours: s.respect_working_hours,
         limits: s.limits.iter().map(|(id, l)| limit_to_pb(id, l)).collect(),
         default_limit: s.default_limit.as_ref().map(|l| limit_to_pb("", l)),
+        sla: s.sla.as_ref().map(sla_to_pb),
+        sticky: s.sticky.map(|s| pb::StickyPolicy {
+            match_email: s.match_email,
+            match_domain: s.match_domain,
+            lookback_days: s.lookback_days as i32,
+        }),
         version: v.version,
         updated_by: v.updated_by.clone(),
         updated_at: v.updated_at.map(timestamp),
@@ -121,6 +137,7 @@ pub fn decision_to_pb(decision: &Decision, lead_id: &str) -> pb::RouteDecision {
             out.rule = p.pool.rule_name().to_owned();
             out.fallback_used = p.fallback_used;
             out.skipped = skipped_to_pb(&p.skipped);
+            out.sla = p.sla.as_ref().map(sla_to_pb);
         }
     }
     out
@@ -181,5 +198,6 @@ pub fn skip_reason_to_pb(reason: SkipReason) -> i32 {
         SkipReason::Capped => pb::SkipReason::Capped,
         SkipReason::OffShift => pb::SkipReason::OffShift,
         SkipReason::TimeOff => pb::SkipReason::TimeOff,
+        SkipReason::AlreadyHeld => pb::SkipReason::AlreadyHeld,
     }) as i32
 }

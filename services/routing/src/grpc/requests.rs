@@ -12,12 +12,17 @@ use crate::app::{
     AUDIT_PAGES, AuditPage, Reconcile, RouteLead, SettingsUpdate, Simulation, audit_fingerprint,
 };
 use crate::domain::decision::{Candidate, Lead};
-use crate::domain::settings::{LimitInput, RuleInput, Settings, SettingsInput};
+use crate::domain::settings::{
+    LimitInput, RuleInput, Settings, SettingsInput, SlaInput, StickyInput,
+};
 use crate::error::RoutingError;
 use crate::store::Ownership;
 
 /// Most candidates in one RouteLead / SimulateRouting call.
 pub const MAX_CANDIDATES: usize = 50_000;
+/// Most reps one RouteLead may exclude (an SLA chain's earlier holders:
+/// at most 11 with the 10-hop limit).
+pub const MAX_EXCLUDED: usize = 50;
 /// Most facts in one ApplyOwnershipChanges / ReconcileWorkload call.
 pub const MAX_FACTS: usize = 10_000;
 /// Most leads in one SimulateRouting call.
@@ -70,7 +75,19 @@ impl TryFrom<pb::RouteLeadRequest> for RouteLead {
         // request refused for a later field still names its lead.
         tracing::Span::current().record("lead.id", req.lead_id.as_str());
         let lead = lead_from_pb(["source", "tags"], req.source, req.tags)?;
-        let candidates = candidates_from_pb(req.candidates)?;
+        let mut candidates = candidates_from_pb(req.candidates)?;
+        if req.exclude_user_ids.len() > MAX_EXCLUDED {
+            return Err(RoutingError::invalid(
+                "exclude_user_ids",
+                format!("at most {MAX_EXCLUDED}"),
+            ));
+        }
+        for id in &req.exclude_user_ids {
+            check_id("exclude_user_ids", id)?;
+        }
+        for candidate in &mut candidates {
+            candidate.already_held = req.exclude_user_ids.contains(&candidate.user_id);
+        }
         Ok(RouteLead {
             attempt: attempt_from_pb(req.attempt)?,
             lead_id: req.lead_id,
@@ -198,13 +215,28 @@ pub fn settings_from_pb(s: pb::RoutingSettings) -> Result<Settings, RoutingError
                 user_ids: r.user_ids,
                 strategy: r.strategy,
                 weights: r.weights.into_iter().collect(),
+                sla: r.sla.map(sla_input),
             })
             .collect(),
         weights: s.weights.into_iter().collect(),
         respect_working_hours: s.respect_working_hours,
         limits: s.limits.into_iter().map(limit_input).collect(),
         default_limit: s.default_limit.map(limit_input),
+        sla: s.sla.map(sla_input),
+        sticky: s.sticky.map(|s| StickyInput {
+            match_email: s.match_email,
+            match_domain: s.match_domain,
+            lookback_days: s.lookback_days,
+        }),
     })
+}
+
+fn sla_input(s: pb::SlaPolicy) -> SlaInput {
+    SlaInput {
+        accept_within_minutes: s.accept_within_minutes,
+        max_hops: s.max_hops,
+        count_working_hours_only: s.count_working_hours_only,
+    }
 }
 
 fn limit_input(l: pb::MemberLimit) -> LimitInput {
@@ -252,6 +284,7 @@ fn candidates_from_pb(candidates: Vec<pb::Candidate>) -> Result<Vec<Candidate>, 
                 active: c.active,
                 available: c.available,
                 schedule: None,
+                already_held: false,
             })
         })
         .collect()

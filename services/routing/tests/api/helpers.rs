@@ -174,6 +174,7 @@ pub fn route_request(
         tags: vec![],
         candidates: candidates.to_vec(),
         attempt: 1,
+        exclude_user_ids: Vec::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The decision rules, one case each, and the explanation's bounds.
 
 use super::*;
-use crate::domain::settings::{Rule, Weights};
+use crate::domain::settings::{Rule, Sla, Weights};
 
 #[test]
 fn an_explanation_names_twenty_people_and_counts_the_rest() {
@@ -24,6 +24,7 @@ fn rep(id: &str) -> Candidate {
         active: true,
         available: true,
         schedule: None,
+        already_held: false,
     }
 }
 
@@ -147,6 +148,7 @@ fn source_rules_send_facebook_to_a_and_google_to_b() {
         user_ids: vec![who.into()],
         strategy: None,
         weights: Weights::new(),
+        sla: None,
     };
     let settings = Settings {
         rules: vec![
@@ -177,6 +179,7 @@ fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default()
                 user_ids: vec!["carl".into()],
                 strategy: None,
                 weights: Weights::new(),
+                sla: None,
             },
             Rule {
                 name: "all".into(),
@@ -185,6 +188,7 @@ fn the_first_matching_rule_wins_and_an_empty_rule_falls_through_to_the_default()
                 user_ids: vec!["ana".into()],
                 strategy: None,
                 weights: Weights::new(),
+                sla: None,
             },
         ],
         rotation_user_ids: vec!["ben".into()],
@@ -306,6 +310,7 @@ fn decide_plans_then_picks_after_the_pools_own_cursor() {
             user_ids: vec!["ana".into(), "ben".into()],
             strategy: None,
             weights: Weights::new(),
+            sla: None,
         }],
         ..on(Strategy::RoundRobin)
     };
@@ -471,6 +476,7 @@ fn pools_carry_the_weights_of_their_rule_or_of_the_settings() {
             user_ids: vec!["ana".into(), "ben".into()],
             strategy: None,
             weights: [("ben".to_owned(), 4)].into(),
+            sla: None,
         }],
         weights: [("ana".to_owned(), 2)].into(),
         ..on(Strategy::RoundRobin)
@@ -645,6 +651,7 @@ fn an_off_shift_rule_or_rotation_holds_and_never_falls_back_but_an_inactive_one_
             user_ids: vec!["ana".into()],
             strategy: None,
             weights: Weights::new(),
+            sla: None,
         }],
         rotation_user_ids: vec!["ana".into(), "ben".into()],
         ..hours_on()
@@ -742,5 +749,71 @@ fn routed_counts_restore_each_reps_own_local_today() {
             (Cap::daily_key("ana", "2026-03-03"), 3),
             (Cap::daily_key("ben", "2026-03-03"), 3),
         ]
+    );
+}
+
+#[test]
+fn an_sla_chain_never_goes_back_to_an_earlier_holder_and_holds_when_nobody_is_left() {
+    let settings = on(Strategy::RoundRobin);
+    let mut team = team();
+    team[0].already_held = true; // ana held it first
+    let p = plan(&settings, &team, LeadSource::Website, &[], at());
+    assert_eq!(pool(&p).eligible, ["ben", "mia"]);
+    assert!(
+        pool(&p)
+            .skipped
+            .contains(&("ana".to_owned(), SkipReason::AlreadyHeld))
+    );
+    // ben and mia held it too: nobody eligible is left, and the pool holds
+    // the lead (an SLA chain escalates then) instead of falling through.
+    for rep in team
+        .iter_mut()
+        .filter(|c| c.user_id == "ben" || c.user_id == "mia")
+    {
+        rep.already_held = true;
+    }
+    let rotation = Settings {
+        rotation_user_ids: vec!["ana".into(), "ben".into()],
+        ..on(Strategy::RoundRobin)
+    };
+    for settings in [settings, rotation] {
+        let p = plan(&settings, &team, LeadSource::Website, &[], at());
+        assert!(matches!(p, Plan::Held { .. }), "{p:?}");
+    }
+}
+
+#[test]
+fn a_rule_takes_the_settings_sla_unless_it_has_its_own() {
+    let sla = |minutes| Sla {
+        accept_within_minutes: minutes,
+        max_hops: 2,
+        count_working_hours_only: false,
+    };
+    let rule = |name: &str, source, own: Option<Sla>| Rule {
+        name: name.into(),
+        sources: vec![source],
+        tags: Vec::new(),
+        user_ids: vec!["ana".into(), "ben".into()],
+        strategy: None,
+        weights: Weights::new(),
+        sla: own,
+    };
+    let settings = Settings {
+        sla: Some(sla(15)),
+        rules: vec![
+            rule("fb", LeadSource::Facebook, None),
+            rule("google", LeadSource::Google, Some(sla(5))),
+            rule("events", LeadSource::CsvImport, Some(sla(0))),
+        ],
+        ..on(Strategy::RoundRobin)
+    };
+    let sla_for = |source| pool(&plan(&settings, &team(), source, &[], at())).sla;
+    assert_eq!(sla_for(LeadSource::Facebook), Some(sla(15)), "inherited");
+    assert_eq!(sla_for(LeadSource::Google), Some(sla(5)), "its own");
+    assert_eq!(sla_for(LeadSource::CsvImport), None, "0 minutes: none");
+    assert_eq!(
+        sla_for(LeadSource::Website),
+        Some(sla(15)),
+        "the default pool"
     );
 }
