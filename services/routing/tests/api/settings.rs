@@ -2,6 +2,7 @@
 
 use leadflow_auth::Role;
 use leadflow_db::OwnDatabase;
+use leadflow_proto::common::v1 as common;
 use leadflow_proto::routing::v1 as pb;
 use tonic::Code;
 
@@ -214,4 +215,133 @@ async fn settings_and_their_audit_work_on_sqlite_too() {
     let audit = store.audit("org", None, 10).await.unwrap();
     assert_eq!(audit.len(), 2);
     assert_eq!(audit[0].before.as_ref().unwrap().settings, on);
+}
+
+#[tokio::test]
+async fn sla_and_sticky_policies_are_saved_and_name_the_deciding_pools_sla() {
+    let app = spawn_routing(1, StateKind::Memory).await;
+    let sla = |minutes, hops| pb::SlaPolicy {
+        accept_within_minutes: minutes,
+        max_hops: hops,
+        count_working_hours_only: true,
+    };
+    let settings = pb::RoutingSettings {
+        sla: Some(sla(15, 2)),
+        sticky: Some(pb::StickyPolicy {
+            match_email: true,
+            match_domain: false,
+            lookback_days: 90,
+        }),
+        rules: vec![pb::RoutingRule {
+            name: "ads".into(),
+            sources: vec![common::LeadSource::Google as i32],
+            user_ids: vec!["ana".into(), "ben".into()],
+            sla: Some(sla(5, 0)),
+            ..Default::default()
+        }],
+        ..round_robin()
+    };
+    let saved = app.set(settings).await;
+    assert_eq!(saved.sla, Some(sla(15, 2)));
+    assert_eq!(saved.rules[0].sla, Some(sla(5, 0)));
+    assert_eq!(
+        saved.sticky.map(|s| (s.match_email, s.lookback_days)),
+        Some((true, 90))
+    );
+    let team = [rep("ana"), rep("ben")];
+    let web = app
+        .route(&lead_id(), common::LeadSource::Website, &team)
+        .await;
+    assert_eq!(web.sla, Some(sla(15, 2)), "the default pool's SLA");
+    let ads = app
+        .route(&lead_id(), common::LeadSource::Google, &team)
+        .await;
+    assert_eq!(ads.sla, Some(sla(5, 0)), "the rule's own SLA");
+
+    // An SLA chain's earlier holders are skipped; with nobody left, held.
+    let mut again = route_request(&lead_id(), common::LeadSource::Google, &team);
+    again.exclude_user_ids = vec!["ana".into()];
+    let next = app
+        .client(0)
+        .route_lead(req(again.clone(), &app.token(Role::Service)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.assignee_id, "ben");
+    assert!(
+        next.skipped
+            .iter()
+            .any(|s| s.user_id == "ana" && s.reason == pb::SkipReason::AlreadyHeld as i32)
+    );
+    again.lead_id = lead_id();
+    again.exclude_user_ids = vec!["ana".into(), "ben".into()];
+    let nobody = app
+        .client(0)
+        .route_lead(req(again, &app.token(Role::Service)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nobody.reason, pb::DecisionReason::Held as i32, "{nobody:?}");
+    assert_eq!(nobody.assignee_id, "");
+
+    // Bad policies name their field, and nothing is saved.
+    let manager = app.token(Role::Manager);
+    let cases = [
+        (
+            "settings.sla.accept_within_minutes",
+            pb::RoutingSettings {
+                sla: Some(sla(-1, 2)),
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.sla.max_hops",
+            pb::RoutingSettings {
+                sla: Some(sla(15, 11)),
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.rules.sla.max_hops",
+            pb::RoutingSettings {
+                rules: vec![pb::RoutingRule {
+                    name: "x".into(),
+                    user_ids: vec!["a".into()],
+                    sla: Some(sla(15, 99)),
+                    ..Default::default()
+                }],
+                ..round_robin()
+            },
+        ),
+        (
+            "settings.sticky.lookback_days",
+            pb::RoutingSettings {
+                sticky: Some(pb::StickyPolicy {
+                    match_email: true,
+                    match_domain: true,
+                    lookback_days: 3_651,
+                }),
+                ..round_robin()
+            },
+        ),
+    ];
+    for (field, settings) in cases {
+        let err = app
+            .client(0)
+            .update_routing_settings(req(
+                pb::UpdateRoutingSettingsRequest {
+                    settings: Some(settings),
+                    expected_version: saved.version,
+                },
+                &manager,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}");
+        assert!(
+            err.message().starts_with(field),
+            "{field}: {}",
+            err.message()
+        );
+    }
 }
