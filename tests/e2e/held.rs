@@ -497,6 +497,7 @@ async fn a_retry_that_lands_after_the_lead_was_closed_or_released_changes_nothin
     let routed = RoutingOutcome::Routed {
         assignee: "ana".into(),
         explanation: "round robin".into(),
+        sla: None,
     };
     // Closed while routing was asked: the late pick does not land.
     let lost = store

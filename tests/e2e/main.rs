@@ -5,5 +5,6 @@ mod flows;
 mod hardening;
 mod held;
 mod single_binary;
+mod sla;
 mod tracing;
 mod validators;

@@ -51,6 +51,11 @@ pub struct Stack {
     /// The clock routing decides by (working hours, local days): a test
     /// sets it before starting routing to move time by hand.
     pub routing_clock: leadflow_schedule::SharedClock,
+    /// The clock the leads servers write times and run timers by (SLA
+    /// deadlines): a test sets it before starting leads.
+    pub leads_clock: leadflow_schedule::SharedClock,
+    /// A test's hook into SLA expiries, given to leads servers started after it is set.
+    pub sla_gate: Option<leadflow_leads::usecase::SlaGate>,
 }
 
 fn channel(port: u16) -> Channel {
@@ -77,6 +82,8 @@ impl Stack {
             routing: None,
             notifier: None,
             routing_clock: leadflow_schedule::system_clock(),
+            leads_clock: leadflow_schedule::system_clock(),
+            sla_gate: None,
         }
     }
 
@@ -173,7 +180,8 @@ impl Stack {
     async fn leads_server(&self, port: u16) -> TestServer {
         let store = leadflow_leads::store::Store::connect(&self.leads_db.url, 16)
             .await
-            .expect("leads db");
+            .expect("leads db")
+            .with_clock(self.leads_clock.clone());
         store.migrate().await.expect("migrate leads");
         let peers = Peers::new(
             Some(&format!("http://127.0.0.1:{}", self.routing_port)),
@@ -188,6 +196,7 @@ impl Stack {
             poll: Duration::from_millis(200),
             reconcile_every: Duration::from_secs(3600),
             outbox_retention: Duration::from_secs(3600),
+            sla_gate: self.sla_gate.clone(),
         };
         let verifier = self.auth.verifier.clone();
         TestServer::spawn_on(port, move |listener, shutdown| async move {

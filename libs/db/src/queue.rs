@@ -95,6 +95,19 @@ impl LeasedQueue {
     /// [`LeasedQueue::max_attempts`] are made dead instead. Rows another
     /// worker is claiming right now are skipped, never waited for.
     pub async fn claim(&self, db: &DatabaseConnection, limit: u64) -> Result<Claim, DbErr> {
+        self.claim_due(db, limit, now()).await
+    }
+
+    /// [`LeasedQueue::claim`] of the rows due by `due_by` on the caller's
+    /// clock (a service's timers run on a clock tests move). Leases stay on
+    /// the wall clock: they measure whether a worker is still alive, which
+    /// is about real seconds whatever time the service thinks it is.
+    pub async fn claim_due(
+        &self,
+        db: &DatabaseConnection,
+        limit: u64,
+        due_by: DateTime<Utc>,
+    ) -> Result<Claim, DbErr> {
         let at = now();
         let until =
             at + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(5));
@@ -107,7 +120,7 @@ impl LeasedQueue {
             .columns([Alias::new("id"), Alias::new("attempts")])
             .from(Alias::new(self.table))
             .and_where(Self::col("status").is_in(self.due.iter().copied()))
-            .and_where(Self::col("next_attempt_at").lte(at))
+            .and_where(Self::col("next_attempt_at").lte(due_by))
             .cond_where(
                 Condition::any()
                     .add(Self::col("lease_until").is_null())

@@ -177,7 +177,10 @@ macro_rules! database_args {
 
 /// Declares a service's store type: a struct holding the pool (as `db`, for
 /// the store's own modules), implementing [`OwnDatabase`] with the service's
-/// migrations and advisory lock.
+/// migrations and advisory lock. With `clock` after the lock it also holds
+/// a [`leadflow_schedule::SharedClock`] (the system clock unless a test
+/// gives another with `with_clock`), and `now()` reads it: for a service
+/// whose stored times drive behaviour (the leads service's timers).
 ///
 /// ```ignore
 /// leadflow_db::own_database! {
@@ -188,6 +191,55 @@ macro_rules! database_args {
 /// ```
 #[macro_export]
 macro_rules! own_database {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident;
+        migrations: $migrator:ty, lock: $lock:expr, clock $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            /// The pool every query and transaction of the service runs on.
+            db: sea_orm::DatabaseConnection,
+            /// Where the times it writes come from: the system clock, or a
+            /// clock tests move ([`Self::with_clock`]).
+            clock: leadflow_schedule::SharedClock,
+        }
+
+        impl $crate::OwnDatabase for $name {
+            type Migrator = $migrator;
+            const MIGRATION_LOCK_ID: i64 = $lock;
+
+            fn from_pool(db: sea_orm::DatabaseConnection) -> Self {
+                $name { db, clock: leadflow_schedule::system_clock() }
+            }
+
+            fn connection(&self) -> &sea_orm::DatabaseConnection {
+                &self.db
+            }
+        }
+
+        impl $name {
+            /// The same store on another clock.
+            pub fn with_clock(mut self, clock: leadflow_schedule::SharedClock) -> Self {
+                self.clock = clock;
+                self
+            }
+
+            /// The store's clock.
+            pub fn clock(&self) -> &leadflow_schedule::SharedClock {
+                &self.clock
+            }
+
+            /// "Now" on the store's clock, at the microsecond precision both
+            /// Postgres and the paging key keep, so a value read back equals
+            /// the value written.
+            pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+                use chrono::SubsecRound;
+                self.clock.now().trunc_subsecs(6)
+            }
+        }
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident;

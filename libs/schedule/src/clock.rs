@@ -54,6 +54,55 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock moved by an offset read from a file: the
+/// development-only way to move a whole process's time (SLA timers, working
+/// hours) from outside, for tests that run the services as processes. The
+/// file holds the offset in seconds (`900`, `-3600`, `1.5`); a missing or
+/// unreadable file is no offset. It is read again at most every
+/// [`OffsetFileClock::REREAD`], so a change shows within that.
+#[derive(Debug)]
+pub struct OffsetFileClock {
+    /// The file naming the offset.
+    path: std::path::PathBuf,
+    /// The offset last read, and when it was read.
+    offset: Mutex<(std::time::Instant, Duration)>,
+}
+
+impl OffsetFileClock {
+    /// How stale the offset may be.
+    pub const REREAD: std::time::Duration = std::time::Duration::from_millis(50);
+
+    /// The system clock, moved by the offset in `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        let path = path.into();
+        let offset = Self::read(&path);
+        OffsetFileClock {
+            path,
+            offset: Mutex::new((std::time::Instant::now(), offset)),
+        }
+    }
+
+    fn read(path: &std::path::Path) -> Duration {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<f64>().ok())
+            .filter(|seconds| seconds.is_finite() && seconds.abs() < 1e10)
+            .map_or(Duration::zero(), |seconds| {
+                Duration::milliseconds((seconds * 1000.0).round() as i64)
+            })
+    }
+}
+
+impl Clock for OffsetFileClock {
+    fn now(&self) -> DateTime<Utc> {
+        let mut offset = self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        if offset.0.elapsed() >= Self::REREAD {
+            *offset = (std::time::Instant::now(), Self::read(&self.path));
+        }
+        Utc::now() + offset.1
+    }
+}
+
 /// The clock services share.
 pub type SharedClock = Arc<dyn Clock>;
 

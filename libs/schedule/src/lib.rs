@@ -17,7 +17,7 @@
 
 mod clock;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock};
+pub use clock::{Clock, ManualClock, OffsetFileClock, SharedClock, SystemClock, system_clock};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -398,6 +398,31 @@ impl Schedule {
     pub fn local_clock(&self, at: DateTime<Utc>) -> String {
         let local = at.with_timezone(&self.time_zone);
         format!("{} {}", local.format("%H:%M"), self.time_zone.name())
+    }
+
+    /// The instant `work` of the rep's working time after `start`: the
+    /// clock runs only while they are on shift and not off (an SLA that
+    /// counts working hours only). A rep without working hours is always on,
+    /// so that is `start + work`. `None` if the time is not used up within
+    /// [`HORIZON_DAYS`] (time off for a year).
+    pub fn after_working(&self, start: DateTime<Utc>, work: Duration) -> Option<DateTime<Utc>> {
+        let horizon = start + Duration::days(HORIZON_DAYS);
+        let (mut t, mut left) = (start, work);
+        while t < horizon {
+            match self.availability(t) {
+                Availability::On { until } => match until {
+                    Some(end) if end - t < left => {
+                        left -= end - t;
+                        t = end;
+                    }
+                    _ => return Some(t + left),
+                },
+                Availability::OffShift { next } | Availability::TimeOff { next } => {
+                    t = next.filter(|&n| n > t)?;
+                }
+            }
+        }
+        None
     }
 }
 

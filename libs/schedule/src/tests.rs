@@ -323,3 +323,49 @@ fn the_quick_answer_on_shift_is_the_scan_answer_across_daylight_saving_and_night
         }
     }
 }
+
+#[test]
+fn working_time_runs_only_on_shift_across_evenings_weekends_and_time_off() {
+    // Monday to Friday 09:00-17:00 in Berlin (CET in January: UTC+1).
+    let mut berlin = weekdays("Europe/Berlin", "09:00", "17:00");
+    let fifteen = Duration::minutes(15);
+    // Wednesday 16:55 local: five minutes today, ten tomorrow from 09:00.
+    assert_eq!(
+        berlin.after_working(utc("2026-01-14T15:55:00Z"), fifteen),
+        Some(utc("2026-01-15T08:10:00Z"))
+    );
+    // Friday 16:55: the weekend does not count; Monday 09:10.
+    assert_eq!(
+        berlin.after_working(utc("2026-01-16T15:55:00Z"), fifteen),
+        Some(utc("2026-01-19T08:10:00Z"))
+    );
+    // Saturday: the clock starts on Monday at 09:00.
+    assert_eq!(
+        berlin.after_working(utc("2026-01-17T10:00:00Z"), fifteen),
+        Some(utc("2026-01-19T08:15:00Z"))
+    );
+    // Well inside a shift it is plain addition.
+    assert_eq!(
+        berlin.after_working(utc("2026-01-14T10:00:00Z"), fifteen),
+        Some(utc("2026-01-14T10:15:00Z"))
+    );
+    // Exactly used up at the shift's end: the end itself.
+    assert_eq!(
+        berlin.after_working(utc("2026-01-14T15:45:00Z"), fifteen),
+        Some(utc("2026-01-14T16:00:00Z"))
+    );
+    // Time off on Thursday moves the rest to Friday.
+    berlin.time_off.push(TimeOff {
+        start: utc("2026-01-15T00:00:00Z"),
+        end: utc("2026-01-16T00:00:00Z"),
+    });
+    assert_eq!(
+        berlin.after_working(utc("2026-01-14T15:55:00Z"), fifteen),
+        Some(utc("2026-01-16T08:10:00Z"))
+    );
+    // No working hours: always on.
+    assert_eq!(
+        Schedule::default().after_working(utc("2026-01-17T10:00:00Z"), fifteen),
+        Some(utc("2026-01-17T10:15:00Z"))
+    );
+}

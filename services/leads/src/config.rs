@@ -63,6 +63,12 @@ pub struct Config {
     /// How long delivered outbox events are kept.
     #[arg(long, env = "LEADS_OUTBOX_RETENTION_HOURS", default_value_t = 72)]
     pub outbox_retention_hours: u64,
+    /// Development only: a file holding an offset in seconds that moves
+    /// this process's clock (SLA deadlines, history times, timers), for
+    /// tests that run leads as a process. `LEADFLOW_ENV=production`
+    /// refuses to start with it set.
+    #[arg(long, env = "LEADFLOW_DEV_CLOCK_FILE")]
+    pub dev_clock_file: Option<PathBuf>,
     /// Which tokens are accepted, shared by every service.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -317,7 +317,7 @@ impl Dispatcher {
                 tracing::debug!(%error, "outbox event will be retried");
                 Delivery::Retry {
                     error,
-                    at: crate::store::now() + backoff(row.attempts),
+                    at: crate::store::wall_now() + backoff(row.attempts),
                 }
             }
         }
@@ -337,6 +337,7 @@ impl Dispatcher {
                 actor_id,
                 leads,
                 batch,
+                moved_to,
             } => {
                 if !self.peers.notifies() {
                     return Ok(());
@@ -356,6 +357,7 @@ impl Dispatcher {
                     actor_id,
                     leads,
                     batch: batch.as_ref(),
+                    moved_to: moved_to.as_deref(),
                 };
                 // The event id, within this database: a redelivered event is
                 // the same notification, and a re-created database (ids from

@@ -1,6 +1,6 @@
-//! The timer worker: it works the due timers ([`crate::store::timers`]),
-//! today held leads' retries, on every leads replica. Leases keep replicas
-//! apart; each retry goes through [`Leads::retry_held`].
+//! The timer worker: it works the due timers ([`crate::store::timers`]) on
+//! every leads replica: held leads' retries ([`Leads::retry_held`]) and SLA
+//! deadlines ([`Leads::expire_sla`]). Leases keep replicas apart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +8,15 @@ use std::time::Duration;
 use leadflow_server::Shutdown;
 use tokio::sync::Notify;
 
+use crate::store::timers::{HELD_RETRY, SLA};
 use crate::store::{DueTimer, Store};
 use crate::usecase::Leads;
 
 /// Timers taken per claim.
 const TIMER_BATCH: u64 = 32;
 
-/// Works the due timers ([`crate::store::timers`]): held leads' retries.
+/// Works the due timers ([`crate::store::timers`]): held leads' retries and
+/// SLA deadlines.
 pub struct TimerWorker {
     /// Where the timers are.
     pub store: Store,
@@ -47,14 +49,17 @@ impl TimerWorker {
             // routed head promotes its successor): look again at once.
             let more = !timers.is_empty();
             if let Some(token) = timers.first().map(|t| t.token) {
-                // Each pool's timers in order, the pools side by side: one slow
-                // organisation does not hold the others' heads back.
+                // Each pool's held leads in order, the pools side by side: one
+                // slow organisation does not hold the others' heads back. SLA
+                // deadlines are independent of each other: each on its own.
                 let mut pools: Vec<Vec<&DueTimer>> = Vec::new();
                 for timer in &timers {
-                    match pools
-                        .iter_mut()
-                        .find(|p| p[0].org_id == timer.org_id && p[0].pool == timer.pool)
-                    {
+                    match pools.iter_mut().find(|p| {
+                        timer.kind == HELD_RETRY
+                            && p[0].kind == HELD_RETRY
+                            && p[0].org_id == timer.org_id
+                            && p[0].pool == timer.pool
+                    }) {
                         Some(pool) => pool.push(timer),
                         None => pools.push(vec![timer]),
                     }
@@ -62,8 +67,13 @@ impl TimerWorker {
                 let leads = &self.leads;
                 let work = futures::future::join_all(pools.into_iter().map(|pool| async move {
                     for timer in pool {
-                        if let Err(error) = leads.retry_held(timer).await {
-                            tracing::warn!(%error, lead = %timer.lead_id, "a held lead's retry failed; its lease expires and it is retried");
+                        let worked = if timer.kind == SLA {
+                            leads.expire_sla(timer).await
+                        } else {
+                            leads.retry_held(timer).await
+                        };
+                        if let Err(error) = worked {
+                            tracing::warn!(%error, lead = %timer.lead_id, kind = %timer.kind, "a timer failed; its lease expires and it is retried");
                         }
                     }
                 }));

@@ -83,7 +83,7 @@ impl Reconciler {
         // Routed leads of the last two days (any zone's today lies within
         // them): routing's per-day counters, should it have lost them. Each
         // rep's buckets stay in one request.
-        let since = crate::store::now() - chrono::Duration::hours(48);
+        let since = self.store.now() - chrono::Duration::hours(48);
         let routed = self.store.routed_counts(org_id, since).await?;
         for chunk in chunks_by_rep(&routed, RECONCILE_CHUNK as usize * 10) {
             let (fixed, _) = self

@@ -45,8 +45,10 @@ impl ServiceMain for LeadsService {
     /// migrates (unless turned off) and serves until `shutdown`.
     async fn serve(config: Config, listener: TcpListener, shutdown: Signal) -> anyhow::Result<()> {
         refuse_development_key(&config)?;
+        let clock = clock_of(&config)?;
         let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
         let store: Store = config.database.open(config.auth.is_production()).await?;
+        let store = store.with_clock(clock);
         let peers = Peers::new(
             config.routing_url.as_deref(),
             config.notifier_url.as_deref(),
@@ -59,6 +61,7 @@ impl ServiceMain for LeadsService {
             poll: Duration::from_millis(config.outbox_poll_ms),
             reconcile_every: Duration::from_secs(config.reconcile_every_secs),
             outbox_retention: Duration::from_secs(config.outbox_retention_hours * 3600),
+            sla_gate: None,
         };
         let key_retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
         host_with(store, links, Some(key_retention))
@@ -86,6 +89,22 @@ fn refuse_development_key(config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The clock: the system's, or in development the one
+/// `LEADFLOW_DEV_CLOCK_FILE` moves (production refuses that setting).
+fn clock_of(config: &Config) -> anyhow::Result<leadflow_schedule::SharedClock> {
+    match &config.dev_clock_file {
+        None => Ok(leadflow_schedule::system_clock()),
+        Some(_) if config.auth.is_production() => anyhow::bail!(
+            "LEADFLOW_DEV_CLOCK_FILE is a development setting (it moves the service's clock); \
+             LEADFLOW_ENV=production refuses it: unset it"
+        ),
+        Some(path) => {
+            tracing::warn!(file = %path.display(), "development clock: time is moved by the offset in this file");
+            Ok(Arc::new(leadflow_schedule::OffsetFileClock::new(path)))
+        }
+    }
 }
 
 /// What signs leads' own calls to routing and the notifier.
@@ -116,6 +135,8 @@ pub struct Links {
     pub reconcile_every: Duration,
     /// How long delivered outbox events are kept.
     pub outbox_retention: Duration,
+    /// A test's hook into SLA expiries; `None` in production.
+    pub sla_gate: Option<crate::usecase::SlaGate>,
 }
 
 impl Links {
@@ -136,6 +157,7 @@ impl Links {
             poll: Duration::from_secs(1),
             reconcile_every: Duration::from_secs(600),
             outbox_retention: Duration::from_secs(72 * 3600),
+            sla_gate: None,
         }
     }
 }
@@ -155,6 +177,7 @@ fn host_with(store: Store, links: Links, key_retention: Option<Duration>) -> Hos
         peers: links.peers.clone(),
         wake: wake.clone(),
         reconciler: reconciler.clone(),
+        sla_gate: links.sla_gate,
     };
     let held_wake = Arc::new(Notify::new());
     let dispatcher = Dispatcher {

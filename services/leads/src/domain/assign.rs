@@ -187,6 +187,7 @@ impl AssignPlan {
                     .map(LeadMention::of)
                     .collect(),
                 batch,
+                moved_to: None,
             });
         }
         outbox

@@ -9,6 +9,7 @@
 use super::events::{LeadMention, NotifyKind, OutboxEvent, OwnershipFact};
 use super::lead::{AssignmentMethod, EventKind, Lead, LeadEvent, LeadStatus, NewLead};
 use super::routing::RoutingOutcome;
+use super::sla::{self, EscalationReason, SlaChain, SlaTimer};
 
 /// The actor of changes routing makes.
 pub const ROUTING_ACTOR: &str = "leadflow-routing";
@@ -109,6 +110,26 @@ pub enum LeadWrite {
     /// Mark the lead held and queue its retry, if it is still unassigned
     /// and new (a claim in the meantime wins).
     Hold(Hold),
+    /// The owner accepts the lead, if they still own it: it ends a running SLA.
+    Accept {
+        /// The owner the caller saw (the caller).
+        owner: String,
+    },
+    /// An SLA chain moves the lead from its holder to the next rep, if the
+    /// holder still has it and it is still NEW: an action that committed
+    /// first wins.
+    Reroute {
+        /// The holder whose time ran out.
+        from: String,
+        /// Routing's pick for the next hop.
+        to: String,
+    },
+    /// An SLA chain ends in escalation: the lead stays with its holder (if
+    /// they still have it and it is still NEW), its deadline cleared.
+    Escalate {
+        /// The last holder.
+        holder: String,
+    },
     /// A new status, if the lead is still at `expected_version`.
     SetStatus {
         /// The new status.
@@ -116,6 +137,15 @@ pub enum LeadWrite {
         /// The version the caller saw.
         expected_version: i64,
     },
+}
+
+impl LeadWrite {
+    /// Whether this write, once landed, ends the lead's running SLA chain:
+    /// every change of owner or status does, and an accept (a hold and a
+    /// history-only write change neither).
+    pub fn ends_sla(&self) -> bool {
+        !matches!(self, LeadWrite::HistoryOnly | LeadWrite::Hold(_))
+    }
 }
 
 /// Whom a change tells, once it has landed.
@@ -131,6 +161,8 @@ pub enum Tell {
         kind: NotifyKind,
         /// Who made the change.
         actor_id: String,
+        /// The rep the lead went to instead ([`NotifyKind::Moved`]).
+        moved_to: Option<String>,
     },
     /// The dispatcher, to route the lead once routing is back.
     RouteLater,
@@ -147,12 +179,14 @@ impl Tell {
                 recipient_id,
                 kind,
                 actor_id,
+                moved_to,
             } => OutboxEvent::Notify {
                 recipient_id: recipient_id.clone(),
                 kind: *kind,
                 actor_id: actor_id.clone(),
                 leads: vec![LeadMention::of(lead)],
                 batch: None,
+                moved_to: moved_to.clone(),
             },
             Tell::RouteLater => OutboxEvent::Route {
                 lead_id: lead.id.clone(),
@@ -172,6 +206,10 @@ pub struct LeadChange {
     pub history: Vec<HistoryRow>,
     /// Whom to tell, only if the write lands.
     pub tell: Vec<Tell>,
+    /// The SLA timer the change starts (a routed lead of a pool with an
+    /// SLA, or an SLA chain's next hop). Whether or not it starts one, a
+    /// change of owner or status ends the lead's running SLA.
+    pub sla: Option<SlaTimer>,
 }
 
 impl LeadChange {
@@ -196,6 +234,7 @@ pub fn claim(lead_id: &str, user_id: &str) -> LeadChange {
             ..HistoryRow::new(EventKind::Claimed, user_id)
         }],
         tell: vec![Tell::Ownership],
+        sla: None,
     }
 }
 
@@ -234,6 +273,7 @@ pub fn unassign(lead: &Lead, actor_id: &str) -> Option<LeadChange> {
             expected_owner: owner,
         },
         tell: vec![Tell::Ownership],
+        sla: None,
     })
 }
 
@@ -253,6 +293,7 @@ pub fn set_status(lead: &Lead, actor_id: &str, status: LeadStatus) -> Option<Lea
             ..HistoryRow::new(EventKind::StatusChanged, actor_id)
         }],
         tell: vec![Tell::Ownership],
+        sla: None,
     })
 }
 
@@ -264,6 +305,7 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
         RoutingOutcome::Routed {
             assignee,
             explanation,
+            ..
         } => LeadChange {
             lead_id: lead_id.to_owned(),
             write: LeadWrite::TakeUnassigned {
@@ -278,8 +320,10 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
                     recipient_id: assignee.clone(),
                     kind: NotifyKind::Routed,
                     actor_id: ROUTING_ACTOR.to_owned(),
+                    moved_to: None,
                 },
             ],
+            sla: None,
         },
         RoutingOutcome::Held {
             explanation,
@@ -293,6 +337,7 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
             }),
             history: vec![HistoryRow::held(explanation)],
             tell: Vec::new(),
+            sla: None,
         },
         RoutingOutcome::NotRouted { explanation } | RoutingOutcome::Pending { explanation } => {
             LeadChange {
@@ -303,6 +348,7 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
                     ..HistoryRow::new(EventKind::Routed, ROUTING_ACTOR)
                 }],
                 tell: Vec::new(),
+                sla: None,
             }
         }
         RoutingOutcome::NotAsked => LeadChange {
@@ -310,6 +356,7 @@ pub fn route_late(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
             write: LeadWrite::HistoryOnly,
             history: Vec::new(),
             tell: Vec::new(),
+            sla: None,
         },
     }
 }
@@ -324,6 +371,102 @@ pub fn route_held(lead_id: &str, outcome: &RoutingOutcome) -> LeadChange {
         };
     }
     change
+}
+
+/// AcceptLead by its owner `actor_id`: recorded, and the running SLA ends.
+/// `None`: already accepted and no SLA running (nothing to do).
+pub fn accept(lead: &Lead, actor_id: &str) -> Option<LeadChange> {
+    if lead.accepted_at.is_some() && lead.accept_by.is_none() {
+        return None;
+    }
+    Some(LeadChange {
+        lead_id: lead.id.clone(),
+        write: LeadWrite::Accept {
+            owner: actor_id.to_owned(),
+        },
+        history: vec![HistoryRow {
+            from_owner_id: lead.owner_id.clone(),
+            to_owner_id: lead.owner_id.clone(),
+            ..HistoryRow::new(EventKind::Accepted, actor_id)
+        }],
+        tell: Vec::new(),
+        sla: None,
+    })
+}
+
+/// An SLA chain's re-route: routing picked `next` for the lead `chain`'s
+/// holder did not accept; `next_timer` is the following hop's timer. The
+/// new rep hears of it as a routed lead, the old one that it moved.
+pub fn sla_reroute(
+    lead_id: &str,
+    chain: &SlaChain,
+    next: &str,
+    routing_explanation: &str,
+    next_timer: SlaTimer,
+) -> LeadChange {
+    LeadChange {
+        lead_id: lead_id.to_owned(),
+        write: LeadWrite::Reroute {
+            from: chain.holder.clone(),
+            to: next.to_owned(),
+        },
+        history: vec![HistoryRow {
+            method: Some(AssignmentMethod::SlaReroute),
+            from_owner_id: Some(chain.holder.clone()),
+            to_owner_id: Some(next.to_owned()),
+            explanation: Some(sla::moved_explanation(chain, next, routing_explanation)),
+            ..HistoryRow::new(EventKind::Reassigned, ROUTING_ACTOR)
+        }],
+        tell: vec![
+            Tell::Ownership,
+            Tell::Notify {
+                recipient_id: next.to_owned(),
+                kind: NotifyKind::Routed,
+                actor_id: ROUTING_ACTOR.to_owned(),
+                moved_to: None,
+            },
+            Tell::Notify {
+                recipient_id: chain.holder.clone(),
+                kind: NotifyKind::Moved,
+                actor_id: ROUTING_ACTOR.to_owned(),
+                moved_to: Some(next.to_owned()),
+            },
+        ],
+        sla: Some(next_timer),
+    }
+}
+
+/// An SLA chain's end in escalation: one bell to each of `managers` (the
+/// organisation's active managers and owners), the lead left with its
+/// holder.
+pub fn sla_escalate(
+    lead_id: &str,
+    chain: &SlaChain,
+    reason: &EscalationReason,
+    managers: &[String],
+) -> LeadChange {
+    LeadChange {
+        lead_id: lead_id.to_owned(),
+        write: LeadWrite::Escalate {
+            holder: chain.holder.clone(),
+        },
+        history: vec![HistoryRow {
+            from_owner_id: Some(chain.holder.clone()),
+            to_owner_id: Some(chain.holder.clone()),
+            explanation: Some(sla::escalation_explanation(chain, reason)),
+            ..HistoryRow::new(EventKind::Escalated, ROUTING_ACTOR)
+        }],
+        tell: managers
+            .iter()
+            .map(|manager| Tell::Notify {
+                recipient_id: manager.clone(),
+                kind: NotifyKind::Escalated,
+                actor_id: ROUTING_ACTOR.to_owned(),
+                moved_to: None,
+            })
+            .collect(),
+        sla: None,
+    }
 }
 
 /// A new lead as it is to be stored: its owner, the history and whom to tell.
@@ -342,6 +485,9 @@ pub struct NewLeadPlan {
     pub tell: Vec<Tell>,
     /// Routing held the lead: it starts held, with its retry queued.
     pub hold: Option<Hold>,
+    /// Routing's pool has an SLA: the timer it starts (set by the use
+    /// case, which knows the clock and the holder's schedule).
+    pub sla: Option<SlaTimer>,
 }
 
 /// CreateLead: how `new`, created by `actor_id`, starts its life.
@@ -379,6 +525,7 @@ pub fn create(actor_id: &str, new: &NewLead, routing: &RoutingOutcome) -> NewLea
             RoutingOutcome::Routed {
                 assignee,
                 explanation,
+                ..
             },
         ) => history.push(HistoryRow::routed(assignee, explanation)),
         (None, RoutingOutcome::Held { explanation, .. }) => {
@@ -398,6 +545,7 @@ pub fn create(actor_id: &str, new: &NewLead, routing: &RoutingOutcome) -> NewLea
                     NotifyKind::Routed
                 },
                 actor_id: actor_id.to_owned(),
+                moved_to: None,
             });
         }
     }
@@ -411,6 +559,7 @@ pub fn create(actor_id: &str, new: &NewLead, routing: &RoutingOutcome) -> NewLea
         history,
         tell,
         hold: explicit.is_none().then(|| Hold::of(routing)).flatten(),
+        sla: None,
     }
 }
 
@@ -450,6 +599,7 @@ mod tests {
         RoutingOutcome::Routed {
             assignee: to.into(),
             explanation: "round robin".into(),
+            sla: None,
         }
     }
 
@@ -462,7 +612,8 @@ mod tests {
         assert!(plan.tell.contains(&Tell::Notify {
             recipient_id: "ana".into(),
             kind: NotifyKind::Assigned,
-            actor_id: "manager".into()
+            actor_id: "manager".into(),
+            moved_to: None,
         }));
     }
 
@@ -528,6 +679,8 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             held_since: None,
+            accept_by: None,
+            accepted_at: None,
         };
         assert!(set_status(&lead, "ana", LeadStatus::New).is_none());
         let change = set_status(&lead, "ana", LeadStatus::Contacted).expect("a change");

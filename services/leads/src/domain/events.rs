@@ -93,6 +93,10 @@ pub enum NotifyKind {
     Assigned,
     Reassigned,
     BulkAssigned,
+    /// The recipient did not accept the lead in time; it went to another rep.
+    Moved,
+    /// An SLA chain ran out (to managers and owners).
+    Escalated,
 }
 
 /// An outbox event.
@@ -116,6 +120,9 @@ pub enum OutboxEvent {
         leads: Vec<LeadMention>,
         /// Set for a bulk assignment: one notification per assignee.
         batch: Option<(String, i32)>,
+        /// [`NotifyKind::Moved`]: who has the lead now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_to: Option<String>,
     },
     /// Routing was unavailable when the lead was created: route it now, if it
     /// is still unassigned.
@@ -149,6 +156,7 @@ pub fn notification_text(
     kind: NotifyKind,
     leads: &[LeadMention],
     batch: Option<&(String, i32)>,
+    moved_to: Option<&str>,
 ) -> (String, String) {
     use leadflow_text::{fit, fit_into, notify};
     match (batch, leads.first()) {
@@ -182,9 +190,22 @@ pub fn notification_text(
                 NotifyKind::Assigned | NotifyKind::BulkAssigned => {
                     format!("Lead assigned to you: {{}} ({source})")
                 }
+                NotifyKind::Moved => format!(
+                    "Lead moved to {}: {{}} ({source})",
+                    moved_to.unwrap_or("another rep")
+                ),
+                NotifyKind::Escalated => format!("Lead not accepted in time: {{}} ({source})"),
             };
             let body = match kind {
                 NotifyKind::Routed => format!("{{}} ({source}) was routed to you."),
+                NotifyKind::Moved => format!(
+                    "{{}} ({source}) was not accepted in time and went to {}.",
+                    moved_to.unwrap_or("another rep")
+                ),
+                NotifyKind::Escalated => format!(
+                    "{{}} ({source}) ran out of its routing SLA with nobody left to move it to; \
+                     it stays with its last owner."
+                ),
                 _ => format!("{{}} ({source}) is now yours."),
             };
             (
@@ -210,13 +231,18 @@ mod tests {
 
     #[test]
     fn the_bell_names_the_lead_and_its_source() {
-        let (title, _) =
-            notification_text(NotifyKind::Routed, &[mention("Jane Doe", "website")], None);
+        let (title, _) = notification_text(
+            NotifyKind::Routed,
+            &[mention("Jane Doe", "website")],
+            None,
+            None,
+        );
         assert_eq!(title, "New lead: Jane Doe (Website)");
         let (title, body) = notification_text(
             NotifyKind::BulkAssigned,
             &[mention("A", "facebook"), mention("B", "facebook")],
             Some(&("b-1".into(), 12)),
+            None,
         );
         assert_eq!(title, "12 leads assigned to you");
         assert_eq!(body, "A (Facebook), B (Facebook) and 10 more.");
@@ -236,15 +262,22 @@ mod tests {
                 NotifyKind::Routed,
                 NotifyKind::Assigned,
                 NotifyKind::Reassigned,
+                NotifyKind::Moved,
+                NotifyKind::Escalated,
             ] {
-                let (title, body) = notification_text(kind, &[mention(&name, "website")], None);
+                let (title, body) =
+                    notification_text(kind, &[mention(&name, "website")], None, Some("ben"));
                 assert!(title.chars().count() <= MAX_TITLE_CHARS, "{title}");
                 assert!(title.ends_with("… (Website)"), "{title}");
                 assert!(body.chars().count() <= MAX_BODY_CHARS);
             }
             let five: Vec<_> = (0..5).map(|_| mention(&name, "facebook")).collect();
-            let (title, body) =
-                notification_text(NotifyKind::BulkAssigned, &five, Some(&("b".into(), 500)));
+            let (title, body) = notification_text(
+                NotifyKind::BulkAssigned,
+                &five,
+                Some(&("b".into(), 500)),
+                None,
+            );
             assert_eq!(title, "500 leads assigned to you");
             assert!(body.chars().count() <= MAX_BODY_CHARS);
             assert!(body.ends_with(" and 495 more."), "{body}");

@@ -51,6 +51,7 @@ stored_enum! {
         Routing = "routing",
         Bulk = "bulk",
         ExplicitOwner = "explicit_owner",
+        SlaReroute = "sla_reroute",
     }
 }
 
@@ -65,6 +66,8 @@ stored_enum! {
         Unassigned = "unassigned",
         StatusChanged = "status_changed",
         Held = "held",
+        Accepted = "accepted",
+        Escalated = "escalated",
     }
 }
 
@@ -102,6 +105,11 @@ pub struct Lead {
     /// Since when routing holds it (everyone capped or off shift); `None`
     /// when not held. Any change of owner or status ends the hold.
     pub held_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// While a routing SLA runs: when it runs out ([`super::sla`]). Any
+    /// change of owner or status ends it.
+    pub accept_by: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the current owner accepted it (AcceptLead).
+    pub accepted_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was created: with the id, the immutable paging key.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it last changed.

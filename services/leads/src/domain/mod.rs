@@ -15,4 +15,5 @@ pub mod lead;
 pub mod member;
 pub mod permissions;
 pub mod routing;
+pub mod sla;
 pub mod stored;

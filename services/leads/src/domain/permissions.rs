@@ -85,6 +85,19 @@ pub fn may_update_status(caller: &Caller, lead_owner: Option<&str>) -> Result<()
     ))
 }
 
+/// AcceptLead: the lead's owner only, whatever their role (a manager who
+/// owns a lead accepts it like a rep; they cannot accept for someone else).
+/// Called only for a lead the caller can see.
+pub fn may_accept(caller: &Caller, lead_owner: Option<&str>) -> Result<(), LeadsError> {
+    let person = !matches!(caller.role, Role::Integration | Role::Service);
+    if person && lead_owner == Some(caller.user_id.as_str()) {
+        return Ok(());
+    }
+    Err(LeadsError::PermissionDenied(
+        "only the lead's owner may accept it".into(),
+    ))
+}
+
 /// ClaimLead: sales-capable roles only. Accounting never owns a lead.
 pub fn may_claim(caller: &Caller) -> Result<(), LeadsError> {
     if caller.role.is_sales_capable() {

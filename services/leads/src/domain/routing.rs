@@ -6,6 +6,18 @@
 //! [`crate::peers`] into this type, and both turn it into a change with the
 //! rules in [`super::change`].
 
+use super::sla::SlaPolicy;
+
+/// Routing's pool name as the leads service keeps it: the rule's name, or
+/// `default`.
+fn pool_name(rule: String) -> String {
+    if rule.is_empty() {
+        "default".into()
+    } else {
+        rule
+    }
+}
+
 /// The outcome of asking routing about a new lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoutingOutcome {
@@ -17,6 +29,9 @@ pub enum RoutingOutcome {
         assignee: String,
         /// Why, for the lead's history.
         explanation: String,
+        /// The SLA of the pool that routed it, if it has one, and that
+        /// pool's name: the holder must act before it runs out.
+        sla: Option<(SlaPolicy, String)>,
     },
     /// Routing is off or nobody can take it: the lead stays unassigned.
     NotRouted {
@@ -49,9 +64,27 @@ impl RoutingOutcome {
             RoutingOutcome::Routed {
                 assignee,
                 explanation,
+                sla: None,
             }
         } else {
             RoutingOutcome::NotRouted { explanation }
+        }
+    }
+
+    /// A routed outcome with the SLA of `pool` (routing's rule name, or
+    /// empty for the default pool).
+    pub fn with_sla(self, sla: Option<SlaPolicy>, pool: String) -> RoutingOutcome {
+        match self {
+            RoutingOutcome::Routed {
+                assignee,
+                explanation,
+                ..
+            } => RoutingOutcome::Routed {
+                assignee,
+                explanation,
+                sla: sla.map(|sla| (sla, pool_name(pool))),
+            },
+            other => other,
         }
     }
 
@@ -63,11 +96,7 @@ impl RoutingOutcome {
     ) -> RoutingOutcome {
         RoutingOutcome::Held {
             explanation,
-            pool: if pool.is_empty() {
-                "default".into()
-            } else {
-                pool
-            },
+            pool: pool_name(pool),
             retry_at,
         }
     }
@@ -101,7 +130,8 @@ mod tests {
             RoutingOutcome::answered(true, "ana".into(), "round robin".into()),
             RoutingOutcome::Routed {
                 assignee: "ana".into(),
-                explanation: "round robin".into()
+                explanation: "round robin".into(),
+                sla: None,
             }
         );
         assert!(matches!(

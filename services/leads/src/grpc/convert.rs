@@ -58,6 +58,7 @@ fn method_to_pb(method: AssignmentMethod) -> pb::AssignmentMethod {
         AssignmentMethod::Routing => pb::AssignmentMethod::Routing,
         AssignmentMethod::Bulk => pb::AssignmentMethod::Bulk,
         AssignmentMethod::ExplicitOwner => pb::AssignmentMethod::ExplicitOwner,
+        AssignmentMethod::SlaReroute => pb::AssignmentMethod::SlaReroute,
     }
 }
 
@@ -71,6 +72,8 @@ fn kind_to_pb(kind: EventKind) -> pb::LeadEventKind {
         EventKind::Unassigned => pb::LeadEventKind::Unassigned,
         EventKind::StatusChanged => pb::LeadEventKind::StatusChanged,
         EventKind::Held => pb::LeadEventKind::Held,
+        EventKind::Accepted => pb::LeadEventKind::Accepted,
+        EventKind::Escalated => pb::LeadEventKind::Escalated,
     }
 }
 
@@ -128,6 +131,8 @@ pub fn lead_to_pb(l: Lead) -> pb::Lead {
         version: l.version,
         created_by: l.created_by,
         held_since: l.held_since.map(timestamp),
+        accept_by: l.accept_by.map(timestamp),
+        accepted_at: l.accepted_at.map(timestamp),
     }
 }
 

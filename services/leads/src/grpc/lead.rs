@@ -174,6 +174,19 @@ impl LeadService for LeadApi {
         Ok(Response::new(assign_response(outcome)))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "AcceptLead"))]
+    async fn accept_lead(
+        &self,
+        request: Request<pb::AcceptLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
+        let caller = self.caller(&request).await?;
+        let scope = permissions::lead_scope(&caller)?;
+        let id = parse_lead_id("id", &request.get_ref().id)?;
+        Ok(Response::new(lead_to_pb(
+            self.leads.accept(&caller, &scope, &id).await?,
+        )))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetLeadHistory"))]
     async fn get_lead_history(
         &self,

@@ -52,6 +52,8 @@ pub struct RouteQuestion<'a> {
     pub tags: &'a [String],
     /// [`FIRST_ATTEMPT`], or higher for a re-route.
     pub attempt: i32,
+    /// Reps routing must skip: an SLA chain's holders so far.
+    pub exclude: &'a [String],
 }
 
 /// One request of an authoritative reconcile session (see routing's

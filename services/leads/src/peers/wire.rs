@@ -13,6 +13,7 @@ use crate::domain::events::{
 use crate::domain::lead::LeadSource;
 use crate::domain::member::Member;
 use crate::domain::routing::RoutingOutcome;
+use crate::domain::sla::SlaPolicy;
 use crate::wire::{role_to_pb, source_to_pb};
 
 /// Routing's answer about a lead.
@@ -30,7 +31,7 @@ pub struct RouteAnswer {
 pub fn route_request(question: RouteQuestion<'_>, team: &[Member]) -> routing_pb::RouteLeadRequest {
     let everyone = team.len() <= MAX_CANDIDATES;
     routing_pb::RouteLeadRequest {
-        exclude_user_ids: Vec::new(),
+        exclude_user_ids: question.exclude.to_vec(),
         lead_id: question.lead_id.to_owned(),
         source: source_to_pb(question.source) as i32,
         tags: question.tags.to_vec(),
@@ -60,12 +61,20 @@ pub fn route_answer(decision: routing_pb::RouteDecision) -> RouteAnswer {
             state_reset: decision.state_reset,
         };
     }
+    let sla = decision.sla.and_then(|sla| {
+        SlaPolicy::from_wire(
+            sla.accept_within_minutes,
+            sla.max_hops,
+            sla.count_working_hours_only,
+        )
+    });
     RouteAnswer {
         outcome: RoutingOutcome::answered(
             decision.reason == routing_pb::DecisionReason::Routed as i32,
             decision.assignee_id,
             decision.explanation,
-        ),
+        )
+        .with_sla(sla, decision.rule),
         state_reset: decision.state_reset,
     }
 }
@@ -136,6 +145,8 @@ pub struct Notification<'a> {
     pub leads: &'a [LeadMention],
     /// A bulk assignment: its id and how many leads it gave.
     pub batch: Option<&'a (String, i32)>,
+    /// [`NotifyKind::Moved`]: who has the lead now.
+    pub moved_to: Option<&'a str>,
 }
 
 /// A stored source name as the wire enum.
@@ -165,6 +176,7 @@ pub fn notify_request(
         actor_id,
         leads,
         batch,
+        moved_to,
     } = notification;
     let subject = match (batch, leads.first()) {
         (Some((batch_id, count)), _) => {
@@ -177,7 +189,7 @@ pub fn notify_request(
         (None, Some(lead)) => notifier_pb::notify_request::Subject::Lead(lead_ref(lead)),
         (None, None) => return None,
     };
-    let (title, body) = notification_text(kind, leads, batch);
+    let (title, body) = notification_text(kind, leads, batch, moved_to);
     Some(notifier_pb::NotifyRequest {
         idempotency_key,
         recipient: Some(notifier_pb::Recipient {
@@ -190,6 +202,8 @@ pub fn notify_request(
             NotifyKind::Assigned => notifier_pb::NotificationKind::LeadAssigned,
             NotifyKind::Reassigned => notifier_pb::NotificationKind::LeadReassigned,
             NotifyKind::BulkAssigned => notifier_pb::NotificationKind::LeadsAssigned,
+            NotifyKind::Moved => notifier_pb::NotificationKind::LeadMoved,
+            NotifyKind::Escalated => notifier_pb::NotificationKind::LeadEscalated,
         }) as i32,
         title,
         body,

@@ -121,6 +121,13 @@ pub mod lead {
         /// records written before holds existed.
         #[serde(default)]
         pub held_at: Option<ChronoDateTimeUtc>,
+        /// While a routing SLA runs: its deadline (the SLA timer's due time).
+        /// Every change of owner or status clears it.
+        #[serde(default)]
+        pub accept_by: Option<ChronoDateTimeUtc>,
+        /// When the current owner accepted the lead; a new owner clears it.
+        #[serde(default)]
+        pub accepted_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -270,7 +277,8 @@ pub mod outbox {
 }
 
 /// The durable timers: a leased queue of moments at which something must
-/// happen to a lead (today: a held lead is asked about again).
+/// happen to a lead: a held lead is asked about again (`held_retry`), or a
+/// routed lead's SLA runs out (`sla`).
 pub mod due_timer {
     use sea_orm::entity::prelude::*;
 
@@ -284,7 +292,7 @@ pub mod due_timer {
         pub org_id: String,
         /// The lead the timer is for (one timer per lead and kind).
         pub lead_id: String,
-        /// What is due: `held_retry`.
+        /// What is due: `held_retry` or `sla`.
         pub kind: String,
         /// Routing's pool (the rule's name, or `default`): only each pool's
         /// oldest held lead asks routing again (every 500 ms); the rest wait
@@ -304,6 +312,9 @@ pub mod due_timer {
         pub lease_until: Option<ChronoDateTimeUtc>,
         /// The fencing token of the claim holding the lease.
         pub lease_token: Option<i64>,
+        /// An SLA timer's chain (`domain::sla::SlaChain` as JSON): who holds
+        /// the lead, who held it before, which hop. NULL for held retries.
+        pub detail: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

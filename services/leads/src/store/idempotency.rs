@@ -16,7 +16,7 @@ use super::entities::{idempotency_key, lead};
 use super::outbox::enqueue;
 use super::ownership::insert_lead;
 use super::queries::find_lead;
-use super::{Store, now};
+use super::{Store, wall_now};
 use crate::domain::change::NewLeadPlan;
 use crate::domain::events::OutboxEvent;
 use crate::domain::lead::{Lead, NewLead};
@@ -44,6 +44,7 @@ async fn create_in(
     org_id: &str,
     actor_id: &str,
     creation: &Creation,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Lead, LeadsError> {
     if let Some(key) = creation.key.as_deref()
         && let Some(replayed) = claim_key(txn, org_id, key, creation).await?
@@ -57,6 +58,7 @@ async fn create_in(
         &creation.id,
         &creation.new,
         &creation.plan,
+        at,
     )
     .await?;
     if let Some(key) = creation.key.as_deref() {
@@ -89,7 +91,7 @@ async fn claim_key(
         key: Set(key.to_owned()),
         request_hash: Set(fingerprint.clone()),
         lead_id: Set(creation.id.clone()),
-        created_at: Set(now()),
+        created_at: Set(wall_now()),
         response: Set(None),
     })
     .on_conflict_do_nothing()
@@ -171,7 +173,7 @@ impl Store {
         creation: &Creation,
     ) -> Result<Lead, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        match create_in(&txn, org_id, actor_id, creation).await {
+        match create_in(&txn, org_id, actor_id, creation, self.now()).await {
             Ok(lead) => {
                 txn.commit().await?;
                 Ok(lead)
@@ -209,7 +211,7 @@ impl Store {
             // A savepoint per row: a row that fails leaves no trace and does
             // not poison the rest of the batch.
             let row_txn = txn.begin().await?;
-            match create_in(&row_txn, org_id, actor_id, &creation).await {
+            match create_in(&row_txn, org_id, actor_id, &creation, self.now()).await {
                 Ok(lead) => {
                     row_txn.commit().await?;
                     results.push(Ok(lead));

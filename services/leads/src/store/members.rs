@@ -7,9 +7,9 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use super::Store;
 use super::entities::{member, member_change};
 use super::queries::{fetch_all, fetch_one};
-use super::{Store, now};
 use crate::domain::events::{DirectoryFact, OutboxEvent, directory_fact};
 use crate::domain::member::{Member, MemberUpsert};
 use crate::error::LeadsError;
@@ -149,7 +149,7 @@ impl Store {
             .count() as u64;
         authorize(existing.as_ref(), other_owners)?;
 
-        let at = now();
+        let at = self.now();
         let mut model = member::ActiveModel {
             org_id: Set(org_id.to_owned()),
             user_id: Set(upsert.user_id.clone()),
@@ -235,7 +235,7 @@ impl Store {
         if !change(&before, &mut model) {
             return Ok(Some(before));
         }
-        model.updated_at = Set(now());
+        model.updated_at = Set(self.now());
         let saved = Member::try_from(model.update(&txn).await?)?;
         record_change(&txn, org_id, actor_id, &saved, Some(snapshot(&before))).await?;
         txn.commit().await?;

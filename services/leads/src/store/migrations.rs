@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_idempotency_response::Migration),
             Box::new(m0007_member_schedule::Migration),
             Box::new(m0008_due_timers::Migration),
+            Box::new(m0009_sla::Migration),
         ]
     }
 
@@ -559,6 +560,45 @@ mod m0008_due_timers {
                     .col("pool")
                     .col("queued_at")
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+        }
+    }
+}
+
+/// Routing SLAs: `leads.accept_by` (the running deadline, for the API and
+/// for operators), `leads.accepted_at` (AcceptLead), and `due_timers.detail`
+/// (an SLA timer's chain). The timers themselves are `due_timers` rows of
+/// kind `sla`, due at the deadline.
+mod m0009_sla {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0009_sla"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            // SQLite adds one column per ALTER TABLE.
+            for column in ["accept_by", "accepted_at"] {
+                m.alter_table(
+                    Table::alter()
+                        .table("leads")
+                        .add_column(ColumnDef::new(column).timestamp_with_time_zone().null())
+                        .to_owned(),
+                )
+                .await?;
+            }
+            m.alter_table(
+                Table::alter()
+                    .table("due_timers")
+                    .add_column(ColumnDef::new("detail").text().null())
                     .to_owned(),
             )
             .await

@@ -30,7 +30,7 @@ pub use timers::{DueTimer, Settle};
 leadflow_db::own_database! {
     /// The leads database.
     pub struct Store;
-    migrations: migrations::Migrator, lock: migrations::MIGRATION_LOCK_ID
+    migrations: migrations::Migrator, lock: migrations::MIGRATION_LOCK_ID, clock
 }
 
 impl Store {
@@ -58,8 +58,11 @@ impl Store {
     }
 }
 
-/// "Now", at the microsecond precision both Postgres and the paging key keep,
-/// so a value read back equals the value written.
-pub fn now() -> DateTime<Utc> {
+/// "Now" on the wall clock, at the microsecond precision both Postgres and
+/// the paging key keep: for the outbox's delivery plumbing (retries, ages),
+/// which is about real seconds whatever the store's clock
+/// ([`Store::now`]) shows. Every time a lead or its history carries, and
+/// every timer, is on the store's clock.
+pub fn wall_now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }

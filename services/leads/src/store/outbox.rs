@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 use super::entities::outbox;
-use super::{Store, now};
+use super::{Store, wall_now};
 use crate::domain::events::OutboxEvent;
 use crate::error::LeadsError;
 
@@ -83,7 +83,7 @@ pub(crate) async fn enqueue(
     if events.is_empty() {
         return Ok(());
     }
-    let at = now();
+    let at = wall_now();
     let traceparent = leadflow_telemetry::current_traceparent();
     let rows = events.into_iter().map(|event| outbox::ActiveModel {
         org_id: Set(org_id.to_owned()),
@@ -186,7 +186,7 @@ impl Store {
                 }
             }
         }
-        let at = now();
+        let at = wall_now();
         for (lease, ids) in delivered {
             recorded += outbox::Entity::update_many()
                 .col_expr(outbox::Column::Status, Expr::value("delivered"))
@@ -217,7 +217,7 @@ impl Store {
         row: &OutboxRow,
         outcome: &Delivery,
     ) -> Result<bool, LeadsError> {
-        let at = now();
+        let at = wall_now();
         let (status, error, next, delivered) = match outcome {
             Delivery::Delivered => ("delivered", None, at, Some(at)),
             Delivery::Retry { error, at: next } => ("pending", Some(error.clone()), *next, None),
@@ -268,7 +268,7 @@ impl Store {
         let mut update = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value("pending"))
             .col_expr(outbox::Column::Attempts, Expr::value(0))
-            .col_expr(outbox::Column::NextAttemptAt, Expr::value(now()))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(wall_now()))
             .filter(outbox::Column::OrgId.eq(org_id))
             .filter(outbox::Column::Status.eq("dead"));
         if !ids.is_empty() {
@@ -331,7 +331,7 @@ impl Store {
             .one(&self.db)
             .await?
             .map_or(0.0, |r| {
-                (now() - r.created_at).num_milliseconds().max(0) as f64 / 1000.0
+                (wall_now() - r.created_at).num_milliseconds().max(0) as f64 / 1000.0
             });
         Ok((pending, oldest, dead))
     }

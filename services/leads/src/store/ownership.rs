@@ -16,11 +16,11 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
+use super::Store;
 use super::entities::{lead, lead_event, lead_tag};
 use super::outbox::enqueue;
 use super::queries::{fetch_all, find_lead, lead_condition, name_of};
-use super::timers::queue_hold;
-use super::{Store, now};
+use super::timers::{end_sla, end_slas, queue_hold, start_sla};
 use crate::domain::assign::{
     AssignPlan, AssignRequest, AssignSelection, AssignSkip, Held, SkipReason,
 };
@@ -110,8 +110,19 @@ async fn write(
             .filter(lead::Column::Status.eq(LeadStatus::New.as_str()));
         return Ok(hold.exec(txn).await?.rows_affected);
     }
+    // Neither owner nor status changes: the version stays.
+    if let LeadWrite::Escalate { holder } = write {
+        let escalate = lead::Entity::update_many()
+            .col_expr(lead::Column::AcceptBy, Expr::value(NO_TIME))
+            .filter(lead::Column::OrgId.eq(org_id))
+            .filter(lead::Column::Id.eq(lead_id))
+            .filter(lead::Column::OwnerId.eq(holder.as_str()))
+            .filter(lead::Column::Status.eq(LeadStatus::New.as_str()));
+        return Ok(escalate.exec(txn).await?.rows_affected);
+    }
     let update = lead::Entity::update_many()
         .col_expr(lead::Column::HeldAt, Expr::value(NO_TIME))
+        .col_expr(lead::Column::AcceptBy, Expr::value(NO_TIME))
         .col_expr(
             lead::Column::Version,
             Expr::col(lead::Column::Version).add(1),
@@ -121,7 +132,9 @@ async fn write(
         .filter(lead::Column::Id.eq(lead_id));
     let update = match write {
         LeadWrite::HistoryOnly => return Ok(1),
-        LeadWrite::Hold(_) => unreachable!("a hold is written above"),
+        LeadWrite::Hold(_) | LeadWrite::Escalate { .. } => {
+            unreachable!("holds and escalations are written above")
+        }
         LeadWrite::TakeUnassigned {
             owner,
             assigned_by,
@@ -131,6 +144,7 @@ async fn write(
             .col_expr(lead::Column::AssignedAt, Expr::value(at))
             .col_expr(lead::Column::AssignedBy, Expr::value(assigned_by.as_str()))
             .col_expr(lead::Column::AssignmentMethod, Expr::value(method.as_str()))
+            .col_expr(lead::Column::AcceptedAt, Expr::value(NO_TIME))
             .filter(lead::Column::OwnerId.is_null()),
         LeadWrite::TakeHeld { owner } => update
             .col_expr(lead::Column::OwnerId, Expr::value(owner.as_str()))
@@ -140,9 +154,24 @@ async fn write(
                 lead::Column::AssignmentMethod,
                 Expr::value(AssignmentMethod::Routing.as_str()),
             )
+            .col_expr(lead::Column::AcceptedAt, Expr::value(NO_TIME))
             .filter(lead::Column::OwnerId.is_null())
             .filter(lead::Column::Status.eq(LeadStatus::New.as_str()))
             .filter(lead::Column::HeldAt.is_not_null()),
+        LeadWrite::Reroute { from, to } => update
+            .col_expr(lead::Column::OwnerId, Expr::value(to.as_str()))
+            .col_expr(lead::Column::AssignedAt, Expr::value(at))
+            .col_expr(lead::Column::AssignedBy, Expr::value(ROUTING_ACTOR))
+            .col_expr(
+                lead::Column::AssignmentMethod,
+                Expr::value(AssignmentMethod::SlaReroute.as_str()),
+            )
+            .col_expr(lead::Column::AcceptedAt, Expr::value(NO_TIME))
+            .filter(lead::Column::OwnerId.eq(from.as_str()))
+            .filter(lead::Column::Status.eq(LeadStatus::New.as_str())),
+        LeadWrite::Accept { owner } => update
+            .col_expr(lead::Column::AcceptedAt, Expr::value(at))
+            .filter(lead::Column::OwnerId.eq(owner.as_str())),
         LeadWrite::Release { expected_owner } => update
             .col_expr(lead::Column::OwnerId, Expr::value(Option::<String>::None))
             .col_expr(
@@ -157,6 +186,7 @@ async fn write(
                 lead::Column::AssignmentMethod,
                 Expr::value(Option::<String>::None),
             )
+            .col_expr(lead::Column::AcceptedAt, Expr::value(NO_TIME))
             .filter(lead::Column::OwnerId.eq(expected_owner.as_str())),
         LeadWrite::SetStatus {
             status,
@@ -175,8 +205,8 @@ pub(super) async fn apply_in(
     txn: &DatabaseTransaction,
     org_id: &str,
     change: &LeadChange,
+    at: DateTime<Utc>,
 ) -> Result<Applied, LeadsError> {
-    let at = now();
     let landed = write(txn, org_id, &change.lead_id, &change.write, at).await? > 0;
     if !landed {
         return Ok(Applied::Unchanged(
@@ -198,6 +228,14 @@ pub(super) async fn apply_in(
     if let LeadWrite::Hold(hold) = &change.write {
         queue_hold(txn, org_id, &change.lead_id, hold, at).await?;
     }
+    if change.write.ends_sla() {
+        end_sla(txn, org_id, &change.lead_id).await?;
+    }
+    let mut lead = lead;
+    if let Some(timer) = &change.sla {
+        start_sla(txn, org_id, &change.lead_id, timer, at).await?;
+        lead.accept_by = Some(timer.due);
+    }
     Ok(Applied::Changed(lead))
 }
 
@@ -209,8 +247,8 @@ pub(super) async fn insert_lead(
     id: &str,
     new: &NewLead,
     plan: &NewLeadPlan,
+    at: DateTime<Utc>,
 ) -> Result<lead::Model, LeadsError> {
-    let at = now();
     let model = lead::Model {
         id: id.to_owned(),
         org_id: org_id.to_owned(),
@@ -231,6 +269,8 @@ pub(super) async fn insert_lead(
         created_at: at,
         updated_at: at,
         held_at: plan.hold.as_ref().map(|_| at),
+        accept_by: None,
+        accepted_at: None,
     };
     lead::Entity::insert(lead::ActiveModel::from(model.clone()))
         .exec_without_returning(txn)
@@ -256,6 +296,13 @@ pub(super) async fn insert_lead(
     if let Some(hold) = &plan.hold {
         queue_hold(txn, org_id, id, hold, at).await?;
     }
+    if let Some(timer) = &plan.sla {
+        start_sla(txn, org_id, id, timer, at).await?;
+        return Ok(lead::Model {
+            accept_by: Some(timer.due),
+            ..model
+        });
+    }
     Ok(model)
 }
 
@@ -265,7 +312,7 @@ impl Store {
     /// from the lead as written.
     pub async fn apply(&self, org_id: &str, change: &LeadChange) -> Result<Applied, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let applied = apply_in(&txn, org_id, change).await?;
+        let applied = apply_in(&txn, org_id, change, self.now()).await?;
         if let Applied::Changed(_) = applied {
             txn.commit().await?;
         }
@@ -286,7 +333,7 @@ impl Store {
         let txn = leadflow_db::begin_write(&self.db).await?;
         let (chosen, missing) = lock_chosen(&txn, org_id, selection).await?;
         let plan = decide(chosen, missing);
-        let at = now();
+        let at = self.now();
         let set_owner = |ids: &[&str]| {
             lead::Entity::update_many()
                 .col_expr(
@@ -308,6 +355,8 @@ impl Store {
                 )
                 .col_expr(lead::Column::UpdatedAt, Expr::value(at))
                 .col_expr(lead::Column::HeldAt, Expr::value(NO_TIME))
+                .col_expr(lead::Column::AcceptBy, Expr::value(NO_TIME))
+                .col_expr(lead::Column::AcceptedAt, Expr::value(NO_TIME))
                 .filter(lead::Column::OrgId.eq(org_id))
                 .filter(lead::Column::Id.is_in(ids.iter().copied()))
         };
@@ -332,6 +381,10 @@ impl Store {
             .collect();
         insert_history(&txn, history).await?;
         let changed: Vec<&str> = plan.changed().collect();
+        // A manual assignment ends every SLA chain it touches.
+        for chunk in changed.chunks(ID_CHUNK) {
+            end_slas(&txn, org_id, chunk).await?;
+        }
         let mut written = Vec::with_capacity(changed.len());
         for chunk in changed.chunks(ID_CHUNK) {
             let rows = lead::Entity::find()

@@ -67,6 +67,8 @@ impl TryFrom<lead::Model> for Lead {
             created_at: m.created_at,
             updated_at: m.updated_at,
             held_since: m.held_at,
+            accept_by: m.accept_by,
+            accepted_at: m.accepted_at,
         })
     }
 }

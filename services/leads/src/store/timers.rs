@@ -1,10 +1,13 @@
 //! The durable timers: one table (`due_timers`) and one worker for every
-//! moment at which something must happen to a lead. Today that is a held
-//! lead's retry; the SLA deadlines join it as another `kind`.
+//! moment at which something must happen to a lead: a held lead's retry
+//! (`held_retry`), and a routed lead's SLA deadline (`sla`, its chain in
+//! `detail`).
 //!
 //! A timer is written in the transaction of the change that starts it (a
-//! lead held at creation, or by late routing), so an acknowledged hold is
-//! never lost. Workers take due timers through [`leadflow_db::queue`] (a
+//! lead held at creation or by late routing; a lead routed from a pool with
+//! an SLA), so an acknowledged hold or deadline is never lost, and a change
+//! of owner or status deletes the lead's SLA timer in its own transaction,
+//! so an action that commits before the expiry's effect always wins. Workers take due timers through [`leadflow_db::queue`] (a
 //! short lease with a fencing token, `FOR UPDATE SKIP LOCKED`), and a timer's
 //! effect (the assignment, its history and outbox rows) commits in the same
 //! transaction that deletes the timer under that token: exactly once, on any
@@ -33,14 +36,18 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
+use super::Store;
 use super::entities::due_timer;
+use super::entities::lead;
 use super::ownership::{Applied, apply_in};
-use super::{Store, now};
 use crate::domain::change::{Hold, LeadChange};
+use crate::domain::sla::{SlaChain, SlaTimer};
 use crate::error::LeadsError;
 
 /// The timer kind of a held lead's retry.
 pub const HELD_RETRY: &str = "held_retry";
+/// The timer kind of a routed lead's SLA deadline.
+pub const SLA: &str = "sla";
 /// How often each pool's oldest held lead is asked about again.
 pub const HEAD_PROBE: Duration = Duration::from_millis(500);
 /// The longest any held lead waits between two questions, whatever
@@ -77,8 +84,12 @@ pub struct DueTimer {
     pub org_id: String,
     /// The lead.
     pub lead_id: String,
-    /// The pool holding it.
+    /// [`HELD_RETRY`] or [`SLA`].
+    pub kind: String,
+    /// The pool holding it (held), or that routed it (SLA).
     pub pool: String,
+    /// An SLA timer's chain; `None` for held retries (and an unreadable one).
+    pub chain: Option<SlaChain>,
     /// When it was held: its place in the pool's queue.
     pub queued_at: DateTime<Utc>,
     /// Failed attempts before this one.
@@ -106,6 +117,11 @@ pub enum Settle<'a> {
     /// both have started as heads): make the real head due, and wait behind
     /// it, so the pool's queue leaves in order.
     Wait,
+    /// An SLA deadline passed: apply its change (a re-route, which starts
+    /// the next hop's timer, or an escalation) and end this timer. A change
+    /// whose guard no longer holds (the holder acted first) writes nothing
+    /// but the end of the timer.
+    Expired(&'a LeadChange),
     /// The attempt failed: retry after `backoff`.
     Failed {
         /// Why, for operators.
@@ -292,7 +308,7 @@ fn still_ours(timer: &DueTimer) -> Condition {
 impl Store {
     /// Takes the lease on up to `limit` due timers, oldest hold first.
     pub async fn claim_timers(&self, limit: u64) -> Result<Vec<DueTimer>, LeadsError> {
-        let claim = TIMERS.claim(&self.db, limit).await?;
+        let claim = TIMERS.claim_due(&self.db, limit, self.now()).await?;
         if claim.rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -307,8 +323,13 @@ impl Store {
             .into_iter()
             .map(|row| DueTimer {
                 id: row.id,
+                chain: row
+                    .detail
+                    .as_deref()
+                    .and_then(|detail| serde_json::from_str(detail).ok()),
                 org_id: row.org_id,
                 lead_id: row.lead_id,
+                kind: row.kind,
                 pool: row.pool,
                 queued_at: row.queued_at,
                 attempts: row.attempts.saturating_sub(1),
@@ -336,7 +357,7 @@ impl Store {
         settle: Settle<'_>,
     ) -> Result<bool, LeadsError> {
         let txn = leadflow_db::begin_write(&self.db).await?;
-        let at = now();
+        let at = self.now();
         let ours = due_timer::Entity::find()
             .filter(still_ours(timer))
             .one(&txn)
@@ -346,10 +367,25 @@ impl Store {
             return Ok(false);
         }
         match settle {
+            Settle::Expired(change) => {
+                // Landed: the change ended this timer (and started the next
+                // hop's). Unchanged: the holder acted first; end it here.
+                let _: Applied = apply_in(&txn, &timer.org_id, change, at).await?;
+                due_timer::Entity::delete_many()
+                    .filter(still_ours(timer))
+                    .exec(&txn)
+                    .await?;
+            }
+            Settle::Gone if timer.kind == SLA => {
+                due_timer::Entity::delete_many()
+                    .filter(still_ours(timer))
+                    .exec(&txn)
+                    .await?;
+            }
             Settle::Routed(_) | Settle::Gone => {
                 if let Settle::Routed(change) = settle {
                     // Unchanged: claimed or assigned meanwhile, which wins.
-                    let _: Applied = apply_in(&txn, &timer.org_id, change).await?;
+                    let _: Applied = apply_in(&txn, &timer.org_id, change, at).await?;
                 }
                 due_timer::Entity::delete_many()
                     .filter(still_ours(timer))
@@ -417,10 +453,76 @@ impl Store {
     /// called after routing applied ownership changes that may have freed
     /// capacity.
     pub async fn wake_held(&self, orgs: &[&str]) -> Result<(), LeadsError> {
-        let at = now();
+        let at = self.now();
         for org in orgs {
             promote_heads(&self.db, org, None, at).await?;
         }
         Ok(())
     }
+}
+
+/// Starts an SLA timer for `lead_id` in the transaction of the change that
+/// routed the lead, and records its deadline on the lead.
+pub(super) async fn start_sla(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    lead_id: &str,
+    timer: &SlaTimer,
+    at: DateTime<Utc>,
+) -> Result<(), LeadsError> {
+    let row = due_timer::ActiveModel {
+        org_id: Set(org_id.to_owned()),
+        lead_id: Set(lead_id.to_owned()),
+        kind: Set(SLA.to_owned()),
+        pool: Set(timer.chain.pool.clone()),
+        queued_at: Set(at),
+        status: Set("pending".to_owned()),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(timer.due),
+        lease_until: Set(None),
+        lease_token: Set(None),
+        detail: Set(Some(
+            serde_json::to_string(&timer.chain).expect("a chain serialises"),
+        )),
+        ..Default::default()
+    };
+    due_timer::Entity::insert(row)
+        .exec_without_returning(txn)
+        .await?;
+    lead::Entity::update_many()
+        .col_expr(
+            lead::Column::AcceptBy,
+            sea_orm::sea_query::Expr::value(timer.due),
+        )
+        .filter(lead::Column::OrgId.eq(org_id))
+        .filter(lead::Column::Id.eq(lead_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Ends `lead_id`'s SLA chain, if one runs: in the transaction of the
+/// change of owner or status that meets or overrides it.
+pub(super) async fn end_sla(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<(), LeadsError> {
+    end_slas(txn, org_id, &[lead_id]).await
+}
+
+/// [`end_sla`] for several leads (a bulk assignment).
+pub(super) async fn end_slas(
+    txn: &DatabaseTransaction,
+    org_id: &str,
+    lead_ids: &[&str],
+) -> Result<(), LeadsError> {
+    due_timer::Entity::delete_many()
+        .filter(due_timer::Column::OrgId.eq(org_id))
+        .filter(due_timer::Column::Kind.eq(SLA))
+        .filter(due_timer::Column::LeadId.is_in(lead_ids.iter().copied()))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

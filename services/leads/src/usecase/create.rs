@@ -59,7 +59,7 @@ impl Leads {
         org_id: &str,
         lead_id: &str,
         new: &NewLead,
-        team: Option<Vec<Member>>,
+        team: Option<&[Member]>,
     ) -> Result<RoutingOutcome, LeadsError> {
         if new.owner_id.is_some() || !self.wiring.peers.routes() {
             return Ok(RoutingOutcome::NotAsked);
@@ -69,10 +69,11 @@ impl Leads {
             source: new.source,
             tags: &new.tags,
             attempt: FIRST_ATTEMPT,
+            exclude: &[],
         };
         let answer = match team {
             Some(team) => {
-                let answer = self.wiring.peers.route(org_id, question, &team, None).await;
+                let answer = self.wiring.peers.route(org_id, question, team, None).await;
                 if answer.as_ref().is_ok_and(|a| a.state_reset) {
                     self.wiring.reconciler.trigger(org_id);
                 }
@@ -138,9 +139,12 @@ impl Leads {
         }
         let id = new_lead_id();
         let routing = self
-            .route_new(&caller.org_id, &id, &input.new, team)
+            .route_new(&caller.org_id, &id, &input.new, team.as_deref())
             .await?;
-        let creation = Self::creation(&caller.user_id, input, id, &routing);
+        let mut creation = Self::creation(&caller.user_id, input, id, &routing);
+        creation.plan.sla = self
+            .sla_start(&caller.org_id, &routing, team.as_deref())
+            .await?;
         let lead = self
             .store
             .create_lead(&caller.org_id, &caller.user_id, &creation)
@@ -189,7 +193,9 @@ impl Leads {
             } else {
                 RoutingOutcome::NotAsked
             };
-            rows.push(Ok(Self::creation(&caller.user_id, input, id, &routing)));
+            let mut creation = Self::creation(&caller.user_id, input, id, &routing);
+            creation.plan.sla = self.sla_start(&caller.org_id, &routing, None).await?;
+            rows.push(Ok(creation));
         }
         let results = self
             .store

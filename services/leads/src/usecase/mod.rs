@@ -5,6 +5,7 @@
 
 mod assign;
 mod create;
+mod sla;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::store::{Applied, DueTimer, Settle, Store};
 
 pub use assign::AssignInput;
 pub use create::{BatchInput, CreateInput};
+pub use sla::SlaGate;
 
 /// How the leads service reaches the other services.
 #[derive(Clone)]
@@ -32,6 +34,8 @@ pub struct Wiring {
     pub wake: Arc<Notify>,
     /// Reconciles an organisation whose routing state was reset.
     pub reconciler: Arc<Reconciler>,
+    /// A test's hook into SLA expiries ([`SlaGate`]); `None` in production.
+    pub sla_gate: Option<SlaGate>,
 }
 
 /// The use cases, over one store and the peers.
@@ -172,6 +176,22 @@ impl Leads {
         self.apply(&caller.org_id, &change).await
     }
 
+    /// AcceptLead: the owner has seen the lead and is on it, which meets a
+    /// running SLA. Accepting twice changes nothing the second time.
+    pub async fn accept(
+        &self,
+        caller: &Caller,
+        scope: &LeadScope,
+        id: &str,
+    ) -> Result<Lead, LeadsError> {
+        let lead = self.visible_lead(caller, scope, id).await?;
+        permissions::may_accept(caller, lead.owner_id.as_deref())?;
+        let Some(change) = change::accept(&lead, &caller.user_id) else {
+            return Ok(lead);
+        };
+        self.apply(&caller.org_id, &change).await
+    }
+
     /// Applies a change whose guard is the state the caller saw: ABORTED if
     /// it changed in the meantime.
     async fn apply(&self, org_id: &str, change: &change::LeadChange) -> Result<Lead, LeadsError> {
@@ -197,11 +217,13 @@ impl Leads {
             source: lead.source,
             tags: &lead.tags,
             attempt: crate::peers::FIRST_ATTEMPT,
+            exclude: &[],
         };
         let answer = self
             .ask_routing(org_id, question, Some(std::time::Duration::from_secs(5)))
             .await??;
-        let change = change::route_late(lead_id, &answer.outcome);
+        let mut change = change::route_late(lead_id, &answer.outcome);
+        change.sla = self.sla_start(org_id, &answer.outcome, None).await?;
         self.store.apply(org_id, &change).await?;
         if matches!(answer.outcome, RoutingOutcome::Routed { .. }) {
             self.committed();
@@ -233,6 +255,7 @@ impl Leads {
             source: lead.source,
             tags: &lead.tags,
             attempt: crate::peers::FIRST_ATTEMPT,
+            exclude: &[],
         };
         let answer = self
             .ask_routing(
@@ -248,7 +271,8 @@ impl Leads {
             },
             Ok(answer) => match &answer.outcome {
                 RoutingOutcome::Routed { .. } => {
-                    let change = change::route_held(&lead.id, &answer.outcome);
+                    let mut change = change::route_held(&lead.id, &answer.outcome);
+                    change.sla = self.sla_start(&timer.org_id, &answer.outcome, None).await?;
                     let settled = self
                         .store
                         .settle_timer(timer, Settle::Routed(&change))

@@ -22,6 +22,10 @@ pub enum Kind {
     LeadAssigned,
     LeadReassigned,
     LeadsAssigned,
+    /// A lead the recipient did not accept in time went to the next rep.
+    LeadMoved,
+    /// A lead ran out of SLA hops or reps (to managers and owners).
+    LeadEscalated,
 }
 
 impl Kind {
@@ -31,6 +35,8 @@ impl Kind {
             Kind::LeadAssigned => "lead_assigned",
             Kind::LeadReassigned => "lead_reassigned",
             Kind::LeadsAssigned => "leads_assigned",
+            Kind::LeadMoved => "lead_moved",
+            Kind::LeadEscalated => "lead_escalated",
         }
     }
 
@@ -40,6 +46,8 @@ impl Kind {
             Kind::LeadAssigned,
             Kind::LeadReassigned,
             Kind::LeadsAssigned,
+            Kind::LeadMoved,
+            Kind::LeadEscalated,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

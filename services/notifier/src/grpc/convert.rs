@@ -45,6 +45,8 @@ fn kind_to_pb(kind: Kind) -> i32 {
         Kind::LeadAssigned => pb::NotificationKind::LeadAssigned,
         Kind::LeadReassigned => pb::NotificationKind::LeadReassigned,
         Kind::LeadsAssigned => pb::NotificationKind::LeadsAssigned,
+        Kind::LeadMoved => pb::NotificationKind::LeadMoved,
+        Kind::LeadEscalated => pb::NotificationKind::LeadEscalated,
     }) as i32
 }
 
@@ -112,6 +114,8 @@ fn kind_from_pb(kind: i32) -> Result<Kind, NotifierError> {
         Ok(pb::NotificationKind::LeadAssigned) => Ok(Kind::LeadAssigned),
         Ok(pb::NotificationKind::LeadReassigned) => Ok(Kind::LeadReassigned),
         Ok(pb::NotificationKind::LeadsAssigned) => Ok(Kind::LeadsAssigned),
+        Ok(pb::NotificationKind::LeadMoved) => Ok(Kind::LeadMoved),
+        Ok(pb::NotificationKind::LeadEscalated) => Ok(Kind::LeadEscalated),
         _ => Err(NotifierError::invalid(
             "kind",
             format!("unknown or missing kind {kind}"),
