@@ -549,3 +549,242 @@ async fn with_working_hours_only_16_55_expires_at_09_10_the_next_working_day_acr
     );
     assert_eq!(time_of(&moved.accept_by), Some(utc("2026-01-19T08:25:00Z")));
 }
+
+/// Every bell of `user` (all pages): (kind, lead id).
+async fn all_bells(stack: &Stack, user: &str) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = stack
+            .notifier()
+            .list_notifications(req(
+                notifier_pb::ListNotificationsRequest {
+                    page_size: 100,
+                    page_token,
+                    unread_only: false,
+                },
+                &stack.token(user, Role::Sales),
+            ))
+            .await
+            .expect("bells")
+            .into_inner();
+        out.extend(page.notifications.into_iter().map(|n| {
+            let lead = match n.subject {
+                Some(notifier_pb::notification::Subject::Lead(l)) => l.id,
+                _ => String::new(),
+            };
+            (n.kind, lead)
+        }));
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_leads_processes_reroute_each_expired_lead_exactly_once_through_a_sigkill() {
+    let mut stack = Stack::new().await;
+    stack.start_routing().await;
+    stack.start_notifier().await;
+    let dir = std::env::temp_dir().join(format!("leadflow-sla-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The development clock all three replicas read: moved by the test.
+    let clock_file = dir.join("clock-offset");
+    std::fs::write(&clock_file, "0").unwrap();
+    let ports = [
+        stack.leads_port,
+        leadflow_testkit::free_port(),
+        leadflow_testkit::free_port(),
+    ];
+    let mut replicas: Vec<LeadsProcess> = ports
+        .iter()
+        .map(|port| {
+            LeadsProcess::start_with(
+                &stack,
+                &dir,
+                &[
+                    ("LEADFLOW_ENV", "development".into()),
+                    ("LEADFLOW_DEV_CLOCK_FILE", clock_file.display().to_string()),
+                    ("LEADS_LISTEN_ADDR", format!("127.0.0.1:{port}")),
+                ],
+            )
+        })
+        .collect();
+    for port in ports {
+        wait_serving(port).await;
+    }
+    let stack = Arc::new(stack);
+    set_up_team(&stack, 15, 1, false).await;
+
+    // 500 leads through the three replicas, each routed with a 15-minute SLA.
+    let creates: Vec<_> = (0..500)
+        .map(|i| {
+            let stack = stack.clone();
+            let port = ports[i % 3];
+            tokio::spawn(async move {
+                let channel =
+                    tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                        .unwrap()
+                        .connect_lazy();
+                leads_pb::lead_service_client::LeadServiceClient::new(channel)
+                    .create_lead(req(
+                        leads_pb::CreateLeadRequest {
+                            name: format!("Lead {i}"),
+                            source: common::LeadSource::Website as i32,
+                            ..Default::default()
+                        },
+                        &stack.token("website", Role::Integration),
+                    ))
+                    .await
+                    .expect("create")
+                    .into_inner()
+            })
+        })
+        .collect();
+    let mut leads = Vec::new();
+    for create in creates {
+        leads.push(create.await.unwrap());
+    }
+    assert!(
+        leads
+            .iter()
+            .all(|l| !l.owner_id.is_empty() && l.accept_by.is_some())
+    );
+
+    // Sixteen minutes later on every replica at once: all 500 are due.
+    std::fs::write(&clock_file, "960").unwrap();
+    let moved = || async {
+        stack
+            .all_leads()
+            .await
+            .into_iter()
+            .filter(|l| l.assignment_method == leads_pb::AssignmentMethod::SlaReroute as i32)
+            .count()
+    };
+    eventually(Duration::from_secs(30), "the first re-routes", || async {
+        (moved().await > 0).then_some(())
+    })
+    .await;
+    // One replica dies mid-way: its claimed timers are taken over.
+    replicas[1].kill();
+    let at_kill = moved().await;
+    eprintln!("re-routed when one replica was killed: {at_kill} of 500");
+    let done = eventually(Duration::from_secs(60), "every lead re-routed", || async {
+        let n = moved().await;
+        (n == leads.len()).then_some(n)
+    })
+    .await;
+    assert_eq!(done, 500);
+
+    let before: std::collections::HashMap<_, _> = leads
+        .iter()
+        .map(|l| (l.id.clone(), l.owner_id.clone()))
+        .collect();
+    for lead in stack.all_leads().await {
+        let events = history(&stack, &lead.id).await;
+        let rerouted = of_kind(&events, leads_pb::LeadEventKind::Reassigned);
+        assert_eq!(
+            rerouted.len(),
+            1,
+            "{} re-routed {} times",
+            lead.id,
+            rerouted.len()
+        );
+        assert_eq!(rerouted[0].from_owner_id, before[&lead.id]);
+        assert_ne!(lead.owner_id, before[&lead.id]);
+    }
+    // No duplicate bell: each lead's first and second rep were told once
+    // that it is theirs, and the first once that it moved.
+    let mut routed_bells = 0;
+    let mut moved_bells = 0;
+    for rep in ["ana", "ben", "cara"] {
+        let bells = eventually(Duration::from_secs(30), "every bell", || async {
+            let bells = all_bells(&stack, rep).await;
+            let mine = before.values().filter(|o| *o == rep).count();
+            let theirs = stack
+                .all_leads()
+                .await
+                .iter()
+                .filter(|l| l.owner_id == rep)
+                .count();
+            (bells.len() >= 2 * mine + theirs).then_some(bells)
+        })
+        .await;
+        let mut unique = bells.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), bells.len(), "{rep} got a bell twice");
+        routed_bells += bells
+            .iter()
+            .filter(|(k, _)| *k == notifier_pb::NotificationKind::LeadRouted as i32)
+            .count();
+        moved_bells += bells
+            .iter()
+            .filter(|(k, _)| *k == notifier_pb::NotificationKind::LeadMoved as i32)
+            .count();
+    }
+    assert_eq!((routed_bells, moved_bells), (1000, 500));
+}
+
+#[tokio::test]
+async fn a_manual_reassignment_an_unassignment_or_a_claim_ends_the_chain() {
+    let clock = ManualClock::at(utc("2026-01-14T10:00:00Z"));
+    let stack = sla_stack(&clock, 15, 2, false).await;
+    let reassigned = stack
+        .create("Reassigned", common::LeadSource::Website)
+        .await;
+    let released = stack.create("Released", common::LeadSource::Website).await;
+    let max = stack.token("max", Role::Manager);
+    stack
+        .leads()
+        .assign_leads(req(
+            leads_pb::AssignLeadsRequest {
+                lead_ids: vec![reassigned.id.clone()],
+                assignee_id: "cara".into(),
+                allow_reassign: true,
+                ..Default::default()
+            },
+            &max,
+        ))
+        .await
+        .expect("reassign");
+    stack
+        .leads()
+        .unassign_lead(req(
+            leads_pb::UnassignLeadRequest {
+                id: released.id.clone(),
+            },
+            &max,
+        ))
+        .await
+        .expect("unassign");
+    // Claimed by Ana once free: a claim starts no chain either.
+    stack
+        .leads()
+        .claim_lead(req(
+            leads_pb::ClaimLeadRequest {
+                id: released.id.clone(),
+            },
+            &stack.token("ana", Role::Sales),
+        ))
+        .await
+        .expect("claim");
+    for id in [&reassigned.id, &released.id] {
+        assert_eq!(lead(&stack, id).await.accept_by, None);
+    }
+    clock.set(utc("2026-01-14T11:00:00Z"));
+    settle().await;
+    assert_eq!(lead(&stack, &reassigned.id).await.owner_id, "cara");
+    assert_eq!(lead(&stack, &released.id).await.owner_id, "ana");
+    for id in [&reassigned.id, &released.id] {
+        let events = history(&stack, id).await;
+        assert!(
+            events.iter().all(
+                |e| e.method != leads_pb::AssignmentMethod::SlaReroute as i32
+                    && e.kind != leads_pb::LeadEventKind::Escalated as i32
+            ),
+            "{events:?}"
+        );
+    }
+}

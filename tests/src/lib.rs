@@ -498,7 +498,8 @@ impl LeadsProcess {
         Self::start_with(stack, dir, &[])
     }
 
-    /// [`LeadsProcess::start`] with extra environment variables.
+    /// [`LeadsProcess::start`] with extra environment variables, which win
+    /// over the defaults (`LEADS_LISTEN_ADDR` for a second replica).
     pub fn start_with(
         stack: &Stack,
         dir: &std::path::Path,
@@ -510,7 +511,6 @@ impl LeadsProcess {
             .env_clear()
             .env("RUST_LOG", "warn")
             .env("LEADFLOW_ENV", "production")
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .env(
                 "LEADS_LISTEN_ADDR",
                 format!("127.0.0.1:{}", stack.leads_port),
@@ -528,6 +528,8 @@ impl LeadsProcess {
             .env("LEADFLOW_AUTH_PUBLIC_KEYS", &public)
             .env("LEADS_OUTBOX_POLL_MS", "200")
             .env("LEADS_ROUTE_DEADLINE_MS", "1000")
+            // Last, so a test may override any of the above (a replica's port).
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start leads");

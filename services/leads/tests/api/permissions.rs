@@ -61,6 +61,10 @@ const MATRIX: &[(&str, [Expect; 7])] = &[
     ),
     ("AssignLeads", [Allow, Allow, Allow, Deny, Deny, Deny, Deny]),
     (
+        "AcceptLead(someone else's lead)",
+        [Deny, Deny, Deny, Hidden, Deny, Deny, Deny],
+    ),
+    (
         "GetLeadHistory(unassigned)",
         [Allow, Allow, Allow, Allow, Allow, Deny, Deny],
     ),
@@ -182,6 +186,13 @@ async fn call(app: &TestApp, rpc: &str, role: Role) -> Result<(), tonic::Status>
                 .await
                 .map(drop)
         }
+        "AcceptLead(someone else's lead)" => {
+            let lead = owned_lead(app).await;
+            leads
+                .accept_lead(req(pb::AcceptLeadRequest { id: lead.id }, &token))
+                .await
+                .map(drop)
+        }
         "GetLeadHistory(unassigned)" => {
             let lead = app.lead("Free").await;
             leads
@@ -272,4 +283,72 @@ async fn sales_may_change_the_status_of_their_own_lead_and_their_own_availabilit
         .unwrap()
         .into_inner();
     assert!(!me.available);
+}
+
+#[tokio::test]
+async fn only_the_owner_accepts_a_lead_whatever_their_role_and_bad_ids_name_the_field() {
+    let app = spawn_app().await;
+    for role in [Role::Admin, Role::Manager, Role::Sales] {
+        app.add_member(user_for(role), role).await;
+    }
+    for role in [Role::Owner, Role::Admin, Role::Manager, Role::Sales] {
+        let user = user_for(role);
+        let mut body = new_lead("Mine");
+        body.owner_id = user.into();
+        let lead = app.lead_with(body, &app.owner()).await;
+        let accepted = app
+            .leads()
+            .accept_lead(req(
+                pb::AcceptLeadRequest {
+                    id: lead.id.clone(),
+                },
+                &app.token(user, role),
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("{role} accepts their own lead: {s:?}"))
+            .into_inner();
+        assert!(accepted.accepted_at.is_some(), "{role}");
+        let history = app
+            .leads()
+            .get_lead_history(req(pb::GetLeadHistoryRequest { id: lead.id }, &app.owner()))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        let accepts: Vec<_> = history
+            .iter()
+            .filter(|e| e.kind == pb::LeadEventKind::Accepted as i32)
+            .collect();
+        assert_eq!(accepts.len(), 1, "{role}");
+        assert_eq!(accepts[0].actor_id, user);
+    }
+    // An unassigned lead is nobody's to accept.
+    let free = app.lead("Free").await;
+    let sales = app.token(user_for(Role::Sales), Role::Sales);
+    let err = app
+        .leads()
+        .accept_lead(req(pb::AcceptLeadRequest { id: free.id }, &sales))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // Another organisation's lead does not exist for the caller.
+    let mut body = new_lead("Theirs");
+    body.owner_id = OWNER.into();
+    let theirs = app.lead_with(body, &app.owner()).await;
+    let other_org = app.auth.token(OWNER, "org-elsewhere", Role::Owner);
+    let err = app
+        .leads()
+        .accept_lead(req(pb::AcceptLeadRequest { id: theirs.id }, &other_org))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    for bad in ["", "not-a-lead-id"] {
+        let err = app
+            .leads()
+            .accept_lead(req(pb::AcceptLeadRequest { id: bad.into() }, &sales))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}");
+        assert!(err.message().contains("id"), "{}", err.message());
+    }
 }

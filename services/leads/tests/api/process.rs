@@ -166,3 +166,26 @@ async fn the_binary_serves_sqlite_by_default_and_exits_cleanly_on_sigterm() {
     child.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn production_refuses_the_development_clock_naming_the_setting() {
+    let dir =
+        std::env::temp_dir().join(format!("leadflow-leads-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("offset"), "900").unwrap();
+    let output = leads_bin()
+        .current_dir(&dir)
+        .env("LEADFLOW_ENV", "production")
+        .env("LEADFLOW_DEV_CLOCK_FILE", dir.join("offset"))
+        .env("LEADS_LISTEN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("LEADFLOW_DEV_CLOCK_FILE") && stderr.contains("production"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
