@@ -270,6 +270,39 @@ fn the_readme_tour_works_against_leadflow_all_and_a_restart_keeps_everything() {
         "the routing explanation: {history}"
     );
 
+    // Cara accepts the lead she claimed; the owner gives the default pool an
+    // SLA and turns sticky ownership on.
+    let accepted = ok(
+        &dir,
+        &["--profile", "cara", "leads", "accept", &id, "-o", "json"],
+    );
+    assert!(json(&accepted)["acceptedAt"].is_string(), "{accepted}");
+    let not_hers = leadctl(&dir, &["--profile", "max", "leads", "accept", &id]);
+    assert_eq!(not_hers.status.code(), Some(1));
+    let set = ok(
+        &dir,
+        &[
+            "routing",
+            "set",
+            "--sla",
+            "15m,hops=2",
+            "--sticky",
+            "email,domain",
+        ],
+    );
+    assert!(
+        set.contains("15m,hops=2") && set.contains("email,domain"),
+        "{set}"
+    );
+    let bad_sla = leadctl(&dir, &["routing", "set", "--sla", "15m,hops=11"]);
+    assert_eq!(bad_sla.status.code(), Some(1));
+    assert!(
+        String::from_utf8(bad_sla.stderr)
+            .unwrap()
+            .contains("max_hops"),
+        "names the field"
+    );
+
     // Bad input: a clear sentence naming the field, a non-zero exit, nothing written.
     let bad = leadctl(
         &dir,
@@ -312,8 +345,8 @@ fn the_readme_tour_works_against_leadflow_all_and_a_restart_keeps_everything() {
     );
     assert_eq!(
         ok(&dir, &["routing", "audit", "-o", "id"]).lines().count(),
-        1,
-        "routing set up once"
+        2,
+        "routing set up once, then the SLA and sticky change"
     );
     let after = ok(&dir, &["leads", "get", &id]);
     assert!(after.contains("owner        cara"), "{after}");

@@ -1,4 +1,4 @@
-//! `leadctl leads …`: create, list, get, claim, unassign, assign, history, status.
+//! `leadctl leads …`: create, list, get, claim, accept, unassign, assign, history, status.
 
 use std::time::Duration;
 
@@ -50,6 +50,12 @@ pub enum LeadsCommand {
     },
     /// Take an unassigned lead (sales reps and managers).
     Claim {
+        /// The lead's id.
+        id: String,
+    },
+    /// Accept a lead routed to you: you are on it, which meets its routing
+    /// SLA (the lead's owner only).
+    Accept {
         /// The lead's id.
         id: String,
     },
@@ -223,6 +229,10 @@ pub async fn run(api: &Api, format: Format, command: LeadsCommand) -> anyhow::Re
         LeadsCommand::Claim { id } => {
             let request = pb::ClaimLeadRequest { id };
             leads.call(request, LeadClient::claim_lead).await?
+        }
+        LeadsCommand::Accept { id } => {
+            let request = pb::AcceptLeadRequest { id };
+            leads.call(request, LeadClient::accept_lead).await?
         }
         LeadsCommand::Unassign { id } => {
             let request = pb::UnassignLeadRequest { id };

@@ -59,6 +59,16 @@ pub enum RoutingCommand {
         /// route around the clock (off).
         #[arg(long, value_parser = parse::on_off)]
         respect_working_hours: Option<bool>,
+        /// The default pool's SLA: `15m,hops=2` (the holder has 15 minutes
+        /// to accept or move the lead on, then it goes to the next rep, at
+        /// most twice before the managers and owners are told); add
+        /// `,working-hours` to count only the holder's working hours; `off`.
+        #[arg(long, value_parser = parse_sla)]
+        sla: Option<SlaFlag>,
+        /// Sticky ownership: `email`, `email,domain` (add `,days=90` to
+        /// match only recent leads), or `off`.
+        #[arg(long, value_parser = parse_sticky)]
+        sticky: Option<StickyFlag>,
     },
     /// Who changed the settings, when, and from what to what.
     Audit {
@@ -115,6 +125,8 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             clear_limits,
             default_limit,
             respect_working_hours,
+            sla,
+            sticky,
         } => {
             let request = pb::GetRoutingSettingsRequest {};
             let mut settings = routing
@@ -150,6 +162,12 @@ pub async fn run(api: &Api, format: Format, command: RoutingCommand) -> anyhow::
             }
             if let Some(respect) = respect_working_hours {
                 settings.respect_working_hours = respect;
+            }
+            if let Some(SlaFlag(sla)) = sla {
+                settings.sla = sla;
+            }
+            if let Some(StickyFlag(sticky)) = sticky {
+                settings.sticky = sticky;
             }
             let request = pb::UpdateRoutingSettingsRequest {
                 settings: Some(settings),
@@ -277,6 +295,11 @@ fn print_settings(format: Format, s: &pb::RoutingSettings) {
             } else {
                 "ignored (24/7)".into()
             },
+        ]);
+        rows.push(vec!["sla".into(), or_dash(&sla_text(s.sla.as_ref()))]);
+        rows.push(vec![
+            "sticky".into(),
+            or_dash(&sticky_text(s.sticky.as_ref())),
         ]);
         for (i, rule) in s.rules.iter().enumerate() {
             rows.push(vec![format!("rule {}", i + 1), rule_text(rule)]);
@@ -421,6 +444,107 @@ fn parse_default_limit(text: &str) -> Result<DefaultLimit, String> {
     }
 }
 
+/// `--sla`: the policy to save (`None`: no SLA).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SlaFlag(Option<pb::SlaPolicy>);
+
+/// `--sticky`: the policy to save (`None`: off).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StickyFlag(Option<pb::StickyPolicy>);
+
+/// `15m,hops=2[,working-hours]` (also `2h`, `90`), or `off`.
+fn parse_sla(text: &str) -> Result<SlaFlag, String> {
+    let text = text.trim();
+    if text == "off" || text == "none" {
+        return Ok(SlaFlag(None));
+    }
+    let mut parts = text.split(',').map(str::trim);
+    let window = parts.next().unwrap_or_default();
+    let (number, unit) = match window.strip_suffix('h') {
+        Some(hours) => (hours, 60),
+        None => (window.strip_suffix('m').unwrap_or(window), 1),
+    };
+    let minutes = number
+        .parse::<i32>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{window:?} is not a time like 15m or 2h"))?;
+    let mut policy = pb::SlaPolicy {
+        accept_within_minutes: minutes,
+        max_hops: 0,
+        count_working_hours_only: false,
+    };
+    for part in parts {
+        match part.split_once('=') {
+            Some(("hops", n)) => {
+                policy.max_hops = n
+                    .parse()
+                    .map_err(|_| format!("hops={n} is not a whole number"))?;
+            }
+            None if part == "working-hours" => policy.count_working_hours_only = true,
+            _ => return Err(format!("{part:?}: expected hops=N or working-hours")),
+        }
+    }
+    Ok(SlaFlag(Some(policy)))
+}
+
+/// How `--sla` reads back.
+fn sla_text(sla: Option<&pb::SlaPolicy>) -> String {
+    match sla.filter(|s| s.accept_within_minutes > 0) {
+        None => String::new(),
+        Some(sla) => format!(
+            "{}m,hops={}{}",
+            sla.accept_within_minutes,
+            sla.max_hops,
+            if sla.count_working_hours_only {
+                ",working-hours"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// `email`, `domain`, `days=N`, comma-separated, or `off`.
+fn parse_sticky(text: &str) -> Result<StickyFlag, String> {
+    let text = text.trim();
+    if text == "off" || text == "none" {
+        return Ok(StickyFlag(None));
+    }
+    let mut policy = pb::StickyPolicy::default();
+    for part in text.split(',').map(str::trim) {
+        match part.split_once('=') {
+            Some(("days", n)) => {
+                policy.lookback_days = n
+                    .parse()
+                    .map_err(|_| format!("days={n} is not a whole number"))?;
+            }
+            None if part == "email" => policy.match_email = true,
+            None if part == "domain" => policy.match_domain = true,
+            _ => return Err(format!("{part:?}: expected email, domain or days=N")),
+        }
+    }
+    Ok(StickyFlag(Some(policy)))
+}
+
+/// How `--sticky` reads back.
+fn sticky_text(sticky: Option<&pb::StickyPolicy>) -> String {
+    let Some(sticky) = sticky.filter(|s| s.match_email || s.match_domain) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if sticky.match_email {
+        parts.push("email".to_owned());
+    }
+    if sticky.match_domain {
+        parts.push("domain".to_owned());
+    }
+    if sticky.lookback_days > 0 {
+        parts.push(format!("days={}", sticky.lookback_days));
+    }
+    parts.join(",")
+}
+
 /// What an audit entry changed, in a few words.
 fn describe_change(before: &pb::RoutingSettings, after: &pb::RoutingSettings) -> String {
     let mut changes = Vec::new();
@@ -464,6 +588,15 @@ fn describe_change(before: &pb::RoutingSettings, after: &pb::RoutingSettings) ->
             }
             .into(),
         );
+    }
+    if before.sla != after.sla {
+        changes.push(format!("sla {}", or_dash(&sla_text(after.sla.as_ref()))));
+    }
+    if before.sticky != after.sticky {
+        changes.push(format!(
+            "sticky {}",
+            or_dash(&sticky_text(after.sticky.as_ref()))
+        ));
     }
     if changes.is_empty() {
         "saved unchanged".into()
@@ -519,6 +652,35 @@ fn parse_rule(text: &str) -> Result<pb::RoutingRule, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sla_and_sticky_read_from_one_flag_and_print_back_the_same() {
+        let SlaFlag(Some(sla)) = parse_sla("15m,hops=2").unwrap() else {
+            panic!("an SLA")
+        };
+        assert_eq!((sla.accept_within_minutes, sla.max_hops), (15, 2));
+        assert!(!sla.count_working_hours_only);
+        assert_eq!(sla_text(Some(&sla)), "15m,hops=2");
+        let SlaFlag(Some(hours)) = parse_sla("2h,hops=1,working-hours").unwrap() else {
+            panic!("an SLA")
+        };
+        assert_eq!(hours.accept_within_minutes, 120);
+        assert_eq!(sla_text(Some(&hours)), "120m,hops=1,working-hours");
+        assert_eq!(parse_sla("off"), Ok(SlaFlag(None)));
+        assert!(parse_sla("soon").unwrap_err().contains("15m"));
+        assert!(parse_sla("15m,tries=2").unwrap_err().contains("hops=N"));
+        let StickyFlag(Some(sticky)) = parse_sticky("email,domain").unwrap() else {
+            panic!("a policy")
+        };
+        assert!(sticky.match_email && sticky.match_domain);
+        assert_eq!(sticky_text(Some(&sticky)), "email,domain");
+        let StickyFlag(Some(recent)) = parse_sticky("email,days=90").unwrap() else {
+            panic!("a policy")
+        };
+        assert_eq!(sticky_text(Some(&recent)), "email,days=90");
+        assert_eq!(parse_sticky("off"), Ok(StickyFlag(None)));
+        assert!(parse_sticky("phone").unwrap_err().contains("email, domain"));
+    }
 
     #[test]
     fn limits_read_from_one_flag_and_print_back_the_same() {
