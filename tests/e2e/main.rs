@@ -6,5 +6,6 @@ mod hardening;
 mod held;
 mod single_binary;
 mod sla;
+mod sticky;
 mod tracing;
 mod validators;

@@ -423,6 +423,17 @@ async fn no_generated_request_gets_internal_unknown_or_a_crash() {
             candidates: g.candidates(),
             attempt: g.int(),
             exclude_user_ids: g.texts(),
+            preferred_owners: (0..g.pick(&[0, 1, 11]))
+                .map(|_| routing_pb::PreferredOwner {
+                    user_id: g.text(),
+                    r#match: g.int(),
+                    lead_id: g.text(),
+                    lead_created_at: g.0.gen_bool(0.5).then(|| prost_types::Timestamp {
+                        seconds: g.0.gen_range(-100_000_000_000..100_000_000_000),
+                        nanos: g.int(),
+                    }),
+                })
+                .collect(),
         };
         check(
             "RouteLead",

@@ -69,6 +69,7 @@ pub async fn route_lead(
                             candidates: candidates.to_vec(),
                             attempt: 1,
                             exclude_user_ids: vec![],
+                            preferred_owners: vec![],
                         },
                         &token,
                     ))

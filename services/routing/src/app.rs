@@ -113,6 +113,8 @@ pub struct RouteLead {
     pub candidates: Vec<Candidate>,
     /// Which question about the lead (1 and up); a retry repeats it.
     pub attempt: u32,
+    /// The owners of the contact's open leads (sticky ownership).
+    pub preferred: Vec<decision::sticky::PreferredOwner>,
 }
 
 /// What RouteLead decided, and what the state store said about it.
@@ -336,7 +338,37 @@ impl Routing {
             .with_schedules(org_id, &settings.settings, &ask.candidates)
             .await?;
         let at = self.clock.now();
-        let plan = decision::plan(&settings.settings, &candidates, lead.source, &lead.tags, at);
+        let mut plan = decision::plan(&settings.settings, &candidates, lead.source, &lead.tags, at);
+        let sticky = settings.settings.sticky.as_ref();
+        if let Some(owner) = decision::sticky::preferred(sticky, &ask.preferred, at)
+            && !matches!(plan, decision::Plan::Off)
+        {
+            match decision::sticky::sticky_pool(&settings.settings, &candidates, owner, &plan, at) {
+                Ok(pool) => {
+                    let attempt = ask.attempt + decision::sticky::STICKY_ATTEMPT_OFFSET;
+                    let key = decision::sticky::STICKY_POOL_KEY;
+                    let pick =
+                        Pick::of(&ask.lead_id, attempt, key, &pool)?.planned_with(settings.version);
+                    let picked = self.state.pick_with(org_id, &pick).await?;
+                    if picked.newer_settings {
+                        return Ok(None);
+                    }
+                    if !picked.all_capped {
+                        return Ok(Some(Routed {
+                            decision: Decision::new(
+                                decision::Plan::Pick(pool),
+                                Some(picked.assignee),
+                            ),
+                            replayed: picked.replayed,
+                            generation: Some(picked.generation),
+                        }));
+                    }
+                    let hit = picked.capped.first().map(|(_, hit)| *hit);
+                    plan = plan.with_note(decision::sticky::capped_note(owner, hit));
+                }
+                Err(note) => plan = plan.with_note(note),
+            }
+        }
         let Some(pool) = plan.pool() else {
             let decision = Decision::new(plan, None);
             return Ok(Some(Routed {

@@ -5,6 +5,28 @@
 //! compiled in: a shared mailbox provider says nothing about a contact's
 //! company, so `ana@gmail.com` and `ben@gmail.com` are strangers.
 
+/// How a new lead matched an open one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchBy {
+    /// The same email.
+    Email,
+    /// The same company email domain.
+    Domain,
+}
+
+/// An open lead a new one matched, as routing is told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactMatch {
+    /// The matching lead's owner: the preferred owner.
+    pub owner_id: String,
+    /// How it matched.
+    pub by: MatchBy,
+    /// The matching lead.
+    pub lead_id: String,
+    /// When the matching lead was created (routing applies lookback_days).
+    pub lead_created_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The free-mail domains, one per line ('#' comments).
 const FREE_MAIL: &str = include_str!("../../data/free-mail-domains.txt");
 

@@ -18,6 +18,7 @@ use tonic::transport::Channel;
 
 use crate::balance::{balanced_channel, system_resolver};
 
+use crate::domain::contact::ContactMatch;
 use crate::domain::events::{DirectoryFact, OwnershipFact};
 use crate::domain::lead::LeadSource;
 use crate::domain::member::Member;
@@ -54,6 +55,8 @@ pub struct RouteQuestion<'a> {
     pub attempt: i32,
     /// Reps routing must skip: an SLA chain's holders so far.
     pub exclude: &'a [String],
+    /// The owners of the contact's open leads (sticky ownership).
+    pub preferred: &'a [ContactMatch],
 }
 
 /// One request of an authoritative reconcile session (see routing's

@@ -7,6 +7,7 @@ use leadflow_proto::notifier::v1 as notifier_pb;
 use leadflow_proto::routing::v1 as routing_pb;
 
 use super::{MAX_CANDIDATES, RouteQuestion};
+use crate::domain::contact::MatchBy;
 use crate::domain::events::{
     DirectoryFact, LeadMention, NotifyKind, OwnershipFact, notification_text,
 };
@@ -32,6 +33,22 @@ pub fn route_request(question: RouteQuestion<'_>, team: &[Member]) -> routing_pb
     let everyone = team.len() <= MAX_CANDIDATES;
     routing_pb::RouteLeadRequest {
         exclude_user_ids: question.exclude.to_vec(),
+        preferred_owners: question
+            .preferred
+            .iter()
+            .map(|m| routing_pb::PreferredOwner {
+                user_id: m.owner_id.clone(),
+                r#match: match m.by {
+                    MatchBy::Email => routing_pb::ContactMatch::SameEmail,
+                    MatchBy::Domain => routing_pb::ContactMatch::SameDomain,
+                } as i32,
+                lead_id: m.lead_id.clone(),
+                lead_created_at: Some(prost_types::Timestamp {
+                    seconds: m.lead_created_at.timestamp(),
+                    nanos: m.lead_created_at.timestamp_subsec_nanos() as i32,
+                }),
+            })
+            .collect(),
         lead_id: question.lead_id.to_owned(),
         source: source_to_pb(question.source) as i32,
         tags: question.tags.to_vec(),

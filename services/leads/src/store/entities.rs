@@ -128,6 +128,14 @@ pub mod lead {
         /// When the current owner accepted the lead; a new owner clears it.
         #[serde(default)]
         pub accepted_at: Option<ChronoDateTimeUtc>,
+        /// The email as sticky ownership matches it (`domain::contact`):
+        /// trimmed, lower case; NULL when empty. Indexed per organisation.
+        #[serde(default)]
+        pub email_key: Option<String>,
+        /// The email's company domain; NULL when none or a free-mail one.
+        /// Indexed per organisation.
+        #[serde(default)]
+        pub email_domain: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

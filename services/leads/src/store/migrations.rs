@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_member_schedule::Migration),
             Box::new(m0008_due_timers::Migration),
             Box::new(m0009_sla::Migration),
+            Box::new(m0010_contact_index::Migration),
         ]
     }
 
@@ -602,6 +603,94 @@ mod m0009_sla {
                     .to_owned(),
             )
             .await
+        }
+    }
+}
+
+/// Sticky ownership's index: each lead's email as matched and its company
+/// domain (`domain::contact`), with an index per organisation on each, newest
+/// first, so CreateLead finds a returning contact's newest open lead in one
+/// index range. Existing leads are filled in here, in batches.
+mod m0010_contact_index {
+    use sea_orm::{ConnectionTrait, Statement, Value};
+    use sea_orm_migration::prelude::*;
+
+    use crate::domain::contact::{company_domain, match_email};
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0010_contact_index"
+        }
+    }
+
+    /// Leads filled in per statement batch.
+    const BATCH: u64 = 1_000;
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            for column in ["email_key", "email_domain"] {
+                m.alter_table(
+                    Table::alter()
+                        .table("leads")
+                        .add_column(ColumnDef::new(column).text().null())
+                        .to_owned(),
+                )
+                .await?;
+                m.create_index(
+                    Index::create()
+                        .name(format!("leads_{column}"))
+                        .table("leads")
+                        .col("org_id")
+                        .col(column)
+                        .col("created_at_us")
+                        .if_not_exists()
+                        .to_owned(),
+                )
+                .await?;
+            }
+            let db = m.get_connection();
+            let backend = db.get_database_backend();
+            let mut after = String::new();
+            loop {
+                let rows = db
+                    .query_all_raw(Statement::from_sql_and_values(
+                        backend,
+                        match backend {
+                            sea_orm::DbBackend::Postgres => {
+                                "SELECT id, email FROM leads WHERE id > $1 ORDER BY id LIMIT $2"
+                            }
+                            _ => "SELECT id, email FROM leads WHERE id > ? ORDER BY id LIMIT ?",
+                        },
+                        [Value::from(after.clone()), Value::from(BATCH as i64)],
+                    ))
+                    .await?;
+                let Some(last) = rows.last() else {
+                    return Ok(());
+                };
+                after = last.try_get::<String>("", "id")?;
+                for row in &rows {
+                    let (id, email): (String, String) =
+                        (row.try_get("", "id")?, row.try_get("", "email")?);
+                    let (key, domain) = (match_email(&email), company_domain(&email));
+                    if key.is_none() {
+                        continue;
+                    }
+                    db.execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        match backend {
+                            sea_orm::DbBackend::Postgres => {
+                                "UPDATE leads SET email_key = $1, email_domain = $2 WHERE id = $3"
+                            }
+                            _ => "UPDATE leads SET email_key = ?, email_domain = ? WHERE id = ?",
+                        },
+                        [Value::from(key), Value::from(domain), Value::from(id)],
+                    ))
+                    .await?;
+                }
+            }
         }
     }
 }

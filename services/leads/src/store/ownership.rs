@@ -25,6 +25,7 @@ use crate::domain::assign::{
     AssignPlan, AssignRequest, AssignSelection, AssignSkip, Held, SkipReason,
 };
 use crate::domain::change::{HistoryRow, LeadChange, LeadWrite, NewLeadPlan, ROUTING_ACTOR};
+use crate::domain::contact;
 use crate::domain::lead::{AssignmentMethod, Lead, LeadStatus, NewLead};
 use crate::domain::permissions::LeadScope;
 use crate::error::LeadsError;
@@ -271,6 +272,8 @@ pub(super) async fn insert_lead(
         held_at: plan.hold.as_ref().map(|_| at),
         accept_by: None,
         accepted_at: None,
+        email_key: contact::match_email(&new.email),
+        email_domain: contact::company_domain(&new.email),
     };
     lead::Entity::insert(lead::ActiveModel::from(model.clone()))
         .exec_without_returning(txn)

@@ -11,6 +11,7 @@ use sea_orm::{
 
 use super::Store;
 use super::entities::{lead, lead_event, lead_tag};
+use crate::domain::contact::{self, ContactMatch, MatchBy};
 use crate::domain::events::OwnershipFact;
 use crate::domain::filter::{LeadQuery, OwnerFilter, PageCursor, SortOrder};
 use crate::domain::lead::{EventKind, Lead, LeadEvent, LeadStatus};
@@ -221,6 +222,61 @@ impl Store {
     /// One lead of the org, if it exists.
     pub async fn lead(&self, org_id: &str, lead_id: &str) -> Result<Option<Lead>, LeadsError> {
         find_lead(&self.db, org_id, lead_id).await
+    }
+
+    /// Sticky ownership's question about a new lead's `email`: the newest
+    /// open, owned lead with the same email, and the newest with the same
+    /// company domain (each one index range, newest first). Routing decides
+    /// which the settings allow.
+    pub async fn contact_matches(
+        &self,
+        org_id: &str,
+        email: &str,
+    ) -> Result<Vec<ContactMatch>, LeadsError> {
+        let open: Vec<&str> = LeadStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        let keys = [
+            (
+                MatchBy::Email,
+                lead::Column::EmailKey,
+                contact::match_email(email),
+            ),
+            (
+                MatchBy::Domain,
+                lead::Column::EmailDomain,
+                contact::company_domain(email),
+            ),
+        ];
+        let mut matches = Vec::new();
+        for (by, column, key) in keys {
+            let Some(key) = key else { continue };
+            let newest = lead::Entity::find()
+                .select_only()
+                .column(lead::Column::Id)
+                .column(lead::Column::OwnerId)
+                .column(lead::Column::CreatedAt)
+                .filter(lead::Column::OrgId.eq(org_id))
+                .filter(column.eq(key))
+                .filter(lead::Column::OwnerId.is_not_null())
+                .filter(lead::Column::Status.is_in(open.iter().copied()))
+                .order_by_desc(lead::Column::CreatedAtUs)
+                .limit(1)
+                .into_tuple::<(String, Option<String>, DateTime<Utc>)>()
+                .one(&self.db)
+                .await?;
+            if let Some((lead_id, Some(owner_id), lead_created_at)) = newest {
+                matches.push(ContactMatch {
+                    owner_id,
+                    by,
+                    lead_id,
+                    lead_created_at,
+                });
+            }
+        }
+        Ok(matches)
     }
 
     /// One page of leads, plus how many match in all.

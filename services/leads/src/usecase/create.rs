@@ -64,12 +64,14 @@ impl Leads {
         if new.owner_id.is_some() || !self.wiring.peers.routes() {
             return Ok(RoutingOutcome::NotAsked);
         }
+        let preferred = self.store.contact_matches(org_id, &new.email).await?;
         let question = RouteQuestion {
             lead_id,
             source: new.source,
             tags: &new.tags,
             attempt: FIRST_ATTEMPT,
             exclude: &[],
+            preferred: &preferred,
         };
         let answer = match team {
             Some(team) => {

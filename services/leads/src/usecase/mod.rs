@@ -212,12 +212,15 @@ impl Leads {
         else {
             return Ok(());
         };
+        // The same question as at creation, so a sticky pick is replayed.
+        let preferred = self.store.contact_matches(org_id, &lead.email).await?;
         let question = RouteQuestion {
             lead_id,
             source: lead.source,
             tags: &lead.tags,
             attempt: crate::peers::FIRST_ATTEMPT,
             exclude: &[],
+            preferred: &preferred,
         };
         let answer = self
             .ask_routing(org_id, question, Some(std::time::Duration::from_secs(5)))
@@ -250,12 +253,17 @@ impl Leads {
         if !self.store.heads_its_pool(timer).await? {
             return self.store.settle_timer(timer, Settle::Wait).await;
         }
+        let preferred = self
+            .store
+            .contact_matches(&timer.org_id, &lead.email)
+            .await?;
         let question = RouteQuestion {
             lead_id: &lead.id,
             source: lead.source,
             tags: &lead.tags,
             attempt: crate::peers::FIRST_ATTEMPT,
             exclude: &[],
+            preferred: &preferred,
         };
         let answer = self
             .ask_routing(

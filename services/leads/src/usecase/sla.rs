@@ -96,6 +96,7 @@ impl Leads {
             tags: &lead.tags,
             attempt,
             exclude: &exclude,
+            preferred: &[],
         };
         let answer = self
             .ask_routing(

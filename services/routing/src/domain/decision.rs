@@ -233,6 +233,17 @@ impl Plan {
         }
     }
 
+    /// The same plan with `note` first in its explanation (a returning
+    /// contact's owner passed over, say).
+    pub fn with_note(mut self, note: String) -> Plan {
+        match &mut self {
+            Plan::Pick(pool) => pool.notes.insert(0, note),
+            Plan::Held { notes, .. } | Plan::NoCandidates { notes, .. } => notes.insert(0, note),
+            Plan::Off => {}
+        }
+        self
+    }
+
     /// The pool to pick from, if anyone can take the lead.
     pub fn pool(&self) -> Option<&PoolPlan> {
         match self {
@@ -268,6 +279,9 @@ pub struct PoolPlan {
     pub notes: Vec<String>,
     /// The SLA of leads routed from this pool, if one runs.
     pub sla: Option<Sla>,
+    /// A returning contact's own rep ([`sticky`]): a one-rep pool with a
+    /// cursor of its own, so no pool's cursor moves.
+    pub preferred_owner: bool,
 }
 
 /// A pool's people at one moment: who can take the lead now, and who could
@@ -391,6 +405,7 @@ pub fn plan(
                 fallback_used: false,
                 notes,
                 sla: settings.sla_of(Some(&rule.name)),
+                preferred_owner: false,
             });
         }
         if !standing.held_back.is_empty() {
@@ -421,6 +436,7 @@ pub fn plan(
                 fallback_used: false,
                 notes,
                 sla: settings.sla_of(None),
+                preferred_owner: false,
             });
         }
         if !standing.held_back.is_empty() {
@@ -461,6 +477,7 @@ pub fn plan(
         fallback_used: !settings.rotation_user_ids.is_empty(),
         notes,
         sla: settings.sla_of(None),
+        preferred_owner: false,
     })
 }
 
@@ -636,5 +653,6 @@ pub fn dry_run(
 mod caps;
 mod choice;
 mod explain;
+pub mod sticky;
 #[cfg(test)]
 mod tests;

@@ -138,6 +138,7 @@ pub fn decision_to_pb(decision: &Decision, lead_id: &str) -> pb::RouteDecision {
             out.fallback_used = p.fallback_used;
             out.skipped = skipped_to_pb(&p.skipped);
             out.sla = p.sla.as_ref().map(sla_to_pb);
+            out.preferred_owner_used = p.preferred_owner;
         }
     }
     out

@@ -11,6 +11,7 @@ use leadflow_server::page::decode_token;
 use crate::app::{
     AUDIT_PAGES, AuditPage, Reconcile, RouteLead, SettingsUpdate, Simulation, audit_fingerprint,
 };
+use crate::domain::decision::sticky::{MatchKind, PreferredOwner};
 use crate::domain::decision::{Candidate, Lead};
 use crate::domain::settings::{
     LimitInput, RuleInput, Settings, SettingsInput, SlaInput, StickyInput,
@@ -23,6 +24,9 @@ pub const MAX_CANDIDATES: usize = 50_000;
 /// Most reps one RouteLead may exclude (an SLA chain's earlier holders:
 /// at most 11 with the 10-hop limit).
 pub const MAX_EXCLUDED: usize = 50;
+/// Most preferred owners in one RouteLead (the leads service sends two: the
+/// newest same-email and the newest same-domain match).
+pub const MAX_PREFERRED: usize = 10;
 /// Most facts in one ApplyOwnershipChanges / ReconcileWorkload call.
 pub const MAX_FACTS: usize = 10_000;
 /// Most leads in one SimulateRouting call.
@@ -90,6 +94,7 @@ impl TryFrom<pb::RouteLeadRequest> for RouteLead {
         }
         Ok(RouteLead {
             attempt: attempt_from_pb(req.attempt)?,
+            preferred: preferred_from_pb(req.preferred_owners)?,
             lead_id: req.lead_id,
             lead,
             candidates,
@@ -316,6 +321,50 @@ fn tags_from_pb(field: &str, tags: Vec<String>) -> Result<Vec<String>, RoutingEr
         ));
     }
     Ok(tags.into_iter().map(|t| t.trim().to_owned()).collect())
+}
+
+/// RouteLead's preferred owners (sticky ownership), each field checked.
+fn preferred_from_pb(owners: Vec<pb::PreferredOwner>) -> Result<Vec<PreferredOwner>, RoutingError> {
+    if owners.len() > MAX_PREFERRED {
+        return Err(RoutingError::invalid(
+            "preferred_owners",
+            format!("at most {MAX_PREFERRED}"),
+        ));
+    }
+    owners
+        .into_iter()
+        .map(|o| {
+            check_id("preferred_owners.user_id", &o.user_id)?;
+            check_id("preferred_owners.lead_id", &o.lead_id)?;
+            let by = match pb::ContactMatch::try_from(o.r#match) {
+                Ok(pb::ContactMatch::SameEmail) => MatchKind::Email,
+                Ok(pb::ContactMatch::SameDomain) => MatchKind::Domain,
+                _ => {
+                    return Err(RoutingError::invalid(
+                        "preferred_owners.match",
+                        "must be SAME_EMAIL or SAME_DOMAIN",
+                    ));
+                }
+            };
+            let lead_created_at = o
+                .lead_created_at
+                .and_then(|t| {
+                    chrono::DateTime::from_timestamp(
+                        t.seconds,
+                        t.nanos.clamp(0, 999_999_999) as u32,
+                    )
+                })
+                .ok_or_else(|| {
+                    RoutingError::invalid("preferred_owners.lead_created_at", "is required")
+                })?;
+            Ok(PreferredOwner {
+                user_id: o.user_id,
+                by,
+                lead_id: o.lead_id,
+                lead_created_at,
+            })
+        })
+        .collect()
 }
 
 /// Which question about a lead a RouteLead is: 0 and 1 are both the first.

@@ -175,6 +175,7 @@ pub fn route_request(
         candidates: candidates.to_vec(),
         attempt: 1,
         exclude_user_ids: Vec::new(),
+        preferred_owners: Vec::new(),
     }
 }
 

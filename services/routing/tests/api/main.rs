@@ -12,5 +12,6 @@ mod hours;
 mod permissions;
 mod rules;
 mod settings;
+mod sticky;
 mod weights;
 mod workload;

@@ -29,6 +29,11 @@ pub fn explain(plan: &Plan, assignee: Option<&str>) -> String {
             append_skipped(&mut text, skipped);
             text
         }
+        Plan::Pick(p) if p.preferred_owner => format!(
+            "{}: assigned to {} (no rotation moved)",
+            p.notes.join("; "),
+            assignee.unwrap_or("nobody")
+        ),
         Plan::Pick(p) => {
             let pool = match &p.pool {
                 Pool::Rule(name) => format!("rule {name:?}"),
