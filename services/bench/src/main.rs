@@ -20,6 +20,7 @@ mod load;
 mod report;
 mod scenarios;
 mod stack;
+mod sticky;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -74,6 +75,8 @@ enum Only {
     Create,
     /// Plain round robin, then weights + caps + working hours, in one run.
     Fair,
+    /// CreateLead with sticky ownership over 100,000 existing leads.
+    Sticky,
 }
 
 fn org(name: &str) -> String {
@@ -100,14 +103,16 @@ async fn main() -> anyhow::Result<()> {
         wait_serving(port, Instant::now(), Duration::from_secs(60)).await?;
     }
     let fair = org("fair");
-    let (rr, balanced, create, speed, bulk) = (
+    let (rr, balanced, create, speed, bulk, sticky) = (
         org("rr"),
         org("balanced"),
         org("create"),
         org("speed"),
         org("bulk"),
+        org("sticky"),
     );
     for (name, strategy) in [
+        (&sticky, Strategy::RoundRobin),
         (&rr, Strategy::RoundRobin),
         (&balanced, Strategy::BalancedWorkload),
         (&create, Strategy::RoundRobin),
@@ -143,6 +148,14 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({"plain": plain, "fair": fair}))?
             );
+            stack.stop();
+            return Ok(());
+        }
+        Some(Only::Sticky) => {
+            let figures =
+                sticky::sticky_create(&infra, ports, &sticky, &create, &cli.callers, seconds)
+                    .await?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
             stack.stop();
             return Ok(());
         }
@@ -201,6 +214,12 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("bulk assignment of {} leads …", cli.bulk);
     let bulk_figure = scenarios::bulk_assign(&infra, ports, &bulk, cli.bulk).await;
+    eprintln!(
+        "CreateLead with sticky ownership over {} leads …",
+        sticky::SEEDED
+    );
+    let create_lead_sticky =
+        sticky::sticky_create(&infra, ports, &sticky, &create, &cli.callers, seconds).await?;
     meter.close().await;
     let clean = stack.stop();
     anyhow::ensure!(clean, "leadflow all did not exit cleanly on SIGTERM");
@@ -240,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
         create_lead,
         speed_to_lead,
         bulk: bulk_figure,
+        create_lead_sticky,
         footprint,
         targets: Vec::new(),
     };

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::costs::Cost;
 use crate::load::Figure;
 use crate::scenarios::{Bulk, CreateLeadFigure, SpeedToLead};
+use crate::sticky::StickyFigures;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -105,6 +106,9 @@ pub struct Results {
     pub create_lead: Vec<CreateLeadFigure>,
     pub speed_to_lead: SpeedToLead,
     pub bulk: Bulk,
+    /// CreateLead with sticky ownership over 100,000 existing leads.
+    #[serde(default)]
+    pub create_lead_sticky: StickyFigures,
     pub footprint: Vec<Footprint>,
     pub targets: Vec<Target>,
 }
@@ -122,7 +126,13 @@ impl Results {
             .chain(&self.route_lead_fair)
             .chain(&self.limit_postgres_row_lock)
             .chain(&self.limit_pgbench_insert)
-            .chain(self.create_lead.iter().map(|c| &c.calls));
+            .chain(self.create_lead.iter().map(|c| &c.calls))
+            .chain(
+                self.create_lead_sticky
+                    .points
+                    .iter()
+                    .flat_map(|p| [&p.plain, &p.new_contact, &p.returning_contact]),
+            );
         self.errors = figures.map(|f| f.errors).sum::<usize>()
             + self.speed_to_lead.errors
             + usize::from(self.bulk.error.is_some());
@@ -192,6 +202,16 @@ impl Results {
                 costliest.cpu_ms(),
             ),
             met: of_pg >= 0.5,
+        });
+        let added = self.create_lead_sticky.worst_added_p99_ms();
+        targets.push(Target {
+            what: format!(
+                "CreateLead p99 added by sticky ownership over {} leads (worst caller count)",
+                self.create_lead_sticky.existing_leads
+            ),
+            goal: "≤ 5 ms".into(),
+            measured: format!("{added:+.2} ms"),
+            met: !self.create_lead_sticky.points.is_empty() && added <= 5.0,
         });
         targets.push(Target {
             what: "Speed-to-lead p99".into(),
@@ -378,6 +398,37 @@ impl Results {
         }
         self.cost_table(&mut out);
         let s = &self.speed_to_lead;
+        let sticky = &self.create_lead_sticky;
+        let _ = writeln!(
+            out,
+            "\n### CreateLead with sticky ownership\n\n\
+             {} open leads seeded ({:.0} s with BatchCreateLeads), sticky ownership on by \
+             email and domain; CreateLead for a new contact and for a returning one (answered \
+             with their own rep, checked), beside CreateLead in a small organisation with \
+             sticky ownership off, in the same phase.\n",
+            sticky.existing_leads, sticky.seed_seconds
+        );
+        let _ = writeln!(
+            out,
+            "| callers | plain/s | p99 | new contact/s | p99 | returning contact/s | p99 | added to p99 | errors |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for p in &sticky.points {
+            let added = (p.new_contact.p99_ms - p.plain.p99_ms)
+                .max(p.returning_contact.p99_ms - p.plain.p99_ms);
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} ms | {:.0} | {:.2} ms | {:.0} | {:.2} ms | {added:+.2} ms | {} |",
+                p.plain.callers,
+                p.plain.per_second,
+                p.plain.p99_ms,
+                p.new_contact.per_second,
+                p.new_contact.p99_ms,
+                p.returning_contact.per_second,
+                p.returning_contact.p99_ms,
+                p.plain.errors + p.new_contact.errors + p.returning_contact.errors,
+            );
+        }
         let _ = writeln!(out, "\n### Speed-to-lead, bulk, footprint\n");
         let _ = writeln!(
             out,

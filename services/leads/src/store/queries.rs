@@ -238,44 +238,50 @@ impl Store {
             .filter(|s| s.is_open())
             .map(|s| s.as_str())
             .collect();
-        let keys = [
-            (
+        let newest = |by: MatchBy, column: lead::Column, key: Option<String>| {
+            let open = &open;
+            async move {
+                let Some(key) = key else {
+                    return Ok::<_, LeadsError>(None);
+                };
+                let row = lead::Entity::find()
+                    .select_only()
+                    .column(lead::Column::Id)
+                    .column(lead::Column::OwnerId)
+                    .column(lead::Column::CreatedAt)
+                    .filter(lead::Column::OrgId.eq(org_id))
+                    .filter(column.eq(key))
+                    .filter(lead::Column::OwnerId.is_not_null())
+                    .filter(lead::Column::Status.is_in(open.iter().copied()))
+                    .order_by_desc(lead::Column::CreatedAtUs)
+                    .limit(1)
+                    .into_tuple::<(String, Option<String>, DateTime<Utc>)>()
+                    .one(&self.db)
+                    .await?;
+                Ok(row.and_then(|(lead_id, owner, lead_created_at)| {
+                    Some(ContactMatch {
+                        owner_id: owner?,
+                        by,
+                        lead_id,
+                        lead_created_at,
+                    })
+                }))
+            }
+        };
+        // The two index ranges side by side: one round trip of latency.
+        let (by_email, by_domain) = futures::try_join!(
+            newest(
                 MatchBy::Email,
                 lead::Column::EmailKey,
-                contact::match_email(email),
+                contact::match_email(email)
             ),
-            (
+            newest(
                 MatchBy::Domain,
                 lead::Column::EmailDomain,
-                contact::company_domain(email),
+                contact::company_domain(email)
             ),
-        ];
-        let mut matches = Vec::new();
-        for (by, column, key) in keys {
-            let Some(key) = key else { continue };
-            let newest = lead::Entity::find()
-                .select_only()
-                .column(lead::Column::Id)
-                .column(lead::Column::OwnerId)
-                .column(lead::Column::CreatedAt)
-                .filter(lead::Column::OrgId.eq(org_id))
-                .filter(column.eq(key))
-                .filter(lead::Column::OwnerId.is_not_null())
-                .filter(lead::Column::Status.is_in(open.iter().copied()))
-                .order_by_desc(lead::Column::CreatedAtUs)
-                .limit(1)
-                .into_tuple::<(String, Option<String>, DateTime<Utc>)>()
-                .one(&self.db)
-                .await?;
-            if let Some((lead_id, Some(owner_id), lead_created_at)) = newest {
-                matches.push(ContactMatch {
-                    owner_id,
-                    by,
-                    lead_id,
-                    lead_created_at,
-                });
-            }
-        }
+        )?;
+        let matches: Vec<ContactMatch> = by_email.into_iter().chain(by_domain).collect();
         Ok(matches)
     }
 
