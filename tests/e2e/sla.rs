@@ -788,3 +788,54 @@ async fn a_manual_reassignment_an_unassignment_or_a_claim_ends_the_chain() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_nobody_left_in_the_pool_the_chain_escalates_before_max_hops() {
+    let clock = ManualClock::at(utc("2026-01-14T10:00:00Z"));
+    let stack = sla_stack(&clock, 15, 5, false).await;
+    // Only Ana and Ben route: Cara goes away.
+    stack
+        .team()
+        .set_availability(req(
+            leads_pb::SetAvailabilityRequest {
+                user_id: "cara".into(),
+                available: false,
+            },
+            &stack.owner(),
+        ))
+        .await
+        .expect("away");
+    let created = stack
+        .create("Small pool", common::LeadSource::Website)
+        .await;
+    assert_eq!(created.owner_id, "ana");
+    clock.set(utc("2026-01-14T10:15:00Z"));
+    owner_becomes(&stack, &created.id, "ben").await;
+    // Ben's time runs out too; Ana held it already and Cara is away.
+    clock.set(utc("2026-01-14T10:30:00Z"));
+    let escalated = eventually(Duration::from_secs(10), "the escalation", || async {
+        let events = history(&stack, &created.id).await;
+        of_kind(&events, leads_pb::LeadEventKind::Escalated)
+            .first()
+            .map(|e| (*e).clone())
+    })
+    .await;
+    assert!(
+        escalated
+            .routing_explanation
+            .contains("ben did not accept within 15 min, and nobody else in the pool can take it"),
+        "{}",
+        escalated.routing_explanation
+    );
+    bell(
+        &stack,
+        "max",
+        Role::Manager,
+        notifier_pb::NotificationKind::LeadEscalated,
+        &created.id,
+    )
+    .await;
+    let now = lead(&stack, &created.id).await;
+    assert_eq!(now.owner_id, "ben", "it stays with its last holder");
+    assert_eq!(now.accept_by, None);
+}

@@ -203,15 +203,17 @@ impl Results {
             ),
             met: of_pg >= 0.5,
         });
-        let added = self.create_lead_sticky.worst_added_p99_ms();
+        let unloaded = self.create_lead_sticky.unloaded();
+        let added = unloaded.map_or(f64::INFINITY, |p| p.added_p99_ms());
         targets.push(Target {
             what: format!(
-                "CreateLead p99 added by sticky ownership over {} leads (worst caller count)",
-                self.create_lead_sticky.existing_leads
+                "CreateLead p99 added by sticky ownership over {} leads, at {} caller(s)",
+                self.create_lead_sticky.existing_leads,
+                unloaded.map_or(0, |p| p.plain.callers)
             ),
             goal: "≤ 5 ms".into(),
             measured: format!("{added:+.2} ms"),
-            met: !self.create_lead_sticky.points.is_empty() && added <= 5.0,
+            met: added <= 5.0,
         });
         targets.push(Target {
             what: "Speed-to-lead p99".into(),
@@ -414,8 +416,7 @@ impl Results {
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for p in &sticky.points {
-            let added = (p.new_contact.p99_ms - p.plain.p99_ms)
-                .max(p.returning_contact.p99_ms - p.plain.p99_ms);
+            let added = p.added_p99_ms();
             let _ = writeln!(
                 out,
                 "| {} | {:.0} | {:.2} ms | {:.0} | {:.2} ms | {:.0} | {:.2} ms | {added:+.2} ms | {} |",

@@ -5,6 +5,7 @@
 mod assign;
 mod auth;
 mod claim;
+mod contacts;
 mod create;
 mod helpers;
 mod isolation;
