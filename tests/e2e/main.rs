@@ -1,6 +1,7 @@
 //! End to end: leads → routing → notifier, through the outbox.
 
 mod cli;
+mod fastpath;
 mod flows;
 mod hardening;
 mod held;

@@ -56,6 +56,9 @@ pub struct Stack {
     pub leads_clock: leadflow_schedule::SharedClock,
     /// A test's hook into SLA expiries, given to leads servers started after it is set.
     pub sla_gate: Option<leadflow_leads::usecase::SlaGate>,
+    /// Where leads servers started from now on reach the notifier, when not
+    /// at `notifier_port` (a [`FlakyProxy`] in front of it).
+    pub leads_notifier_port: Option<u16>,
 }
 
 fn channel(port: u16) -> Channel {
@@ -84,6 +87,7 @@ impl Stack {
             routing_clock: leadflow_schedule::system_clock(),
             leads_clock: leadflow_schedule::system_clock(),
             sla_gate: None,
+            leads_notifier_port: None,
         }
     }
 
@@ -185,7 +189,10 @@ impl Stack {
         store.migrate().await.expect("migrate leads");
         let peers = Peers::new(
             Some(&format!("http://127.0.0.1:{}", self.routing_port)),
-            Some(&format!("http://127.0.0.1:{}", self.notifier_port)),
+            Some(&format!(
+                "http://127.0.0.1:{}",
+                self.leads_notifier_port.unwrap_or(self.notifier_port)
+            )),
             ServiceTokens::new(self.auth.minter.clone()),
             Duration::from_millis(500),
             Duration::from_secs(10),
@@ -630,5 +637,47 @@ impl Drop for ServiceProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy that cuts connections at random: each one it accepts lives
+/// between 5 and 150 ms and is then dropped mid-stream, failing whatever
+/// calls were in flight on it (a notifier behind a flaky network).
+pub struct FlakyProxy {
+    /// Where it listens.
+    pub port: u16,
+    /// Stops it when dropped.
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl FlakyProxy {
+    /// A proxy to `127.0.0.1:upstream`.
+    pub async fn start(upstream: u16) -> FlakyProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let life = Duration::from_millis(rand::random::<u64>() % 145 + 5);
+                    let _ = tokio::time::timeout(
+                        life,
+                        tokio::io::copy_bidirectional(&mut inbound, &mut outbound),
+                    )
+                    .await;
+                });
+            }
+        });
+        FlakyProxy { port, _task: task }
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self._task.abort();
     }
 }

@@ -331,14 +331,7 @@ impl Dispatcher {
                 .apply(org, changes)
                 .await
                 .map_err(Failure::from_status),
-            OutboxEvent::Notify {
-                recipient_id,
-                kind,
-                actor_id,
-                leads,
-                batch,
-                moved_to,
-            } => {
+            OutboxEvent::Notify { recipient_id, .. } => {
                 if !self.peers.notifies() {
                     return Ok(());
                 }
@@ -351,19 +344,8 @@ impl Dispatcher {
                         .map_err(Failure::local)?,
                 };
                 let instance = self.instance().await.map_err(Failure::local)?;
-                let notification = Notification {
-                    recipient_id,
-                    kind: *kind,
-                    actor_id,
-                    leads,
-                    batch: batch.as_ref(),
-                    moved_to: moved_to.as_deref(),
-                };
-                // The event id, within this database: a redelivered event is
-                // the same notification, and a re-created database (ids from
-                // 1 again) never reuses an old key.
-                let key = format!("leads-outbox:{instance}:{}", row.id);
-                let Some(message) = notify_request(key, notification, member.as_ref()) else {
+                let Some(message) = notify_message(instance, row.id, &row.event, member.as_ref())
+                else {
                     return Ok(());
                 };
                 self.peers
@@ -383,6 +365,44 @@ impl Dispatcher {
             },
         }
     }
+}
+
+/// The Notify call for the outbox notification `row_id` of the database
+/// `instance`, whoever sends it (the dispatcher, or the fast path): the
+/// same idempotency key either way, so the notifier stores it once. The
+/// event id, within this database: a redelivered event is the same
+/// notification, and a re-created database (ids from 1 again) never reuses
+/// an old key. `None` for an event that is no notification or names no lead.
+pub fn notify_message(
+    instance: &str,
+    row_id: i64,
+    event: &OutboxEvent,
+    member: Option<&crate::domain::member::Member>,
+) -> Option<leadflow_proto::notifier::v1::NotifyRequest> {
+    let OutboxEvent::Notify {
+        recipient_id,
+        kind,
+        actor_id,
+        leads,
+        batch,
+        moved_to,
+    } = event
+    else {
+        return None;
+    };
+    let notification = Notification {
+        recipient_id,
+        kind: *kind,
+        actor_id,
+        leads,
+        batch: batch.as_ref(),
+        moved_to: moved_to.as_deref(),
+    };
+    notify_request(
+        format!("leads-outbox:{instance}:{row_id}"),
+        notification,
+        member,
+    )
 }
 
 /// Outbox gauges (backlog, oldest age, dead letters), refreshed every few

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dispatch;
 pub mod domain;
 pub mod error;
+pub mod fastpath;
 pub mod grpc;
 pub mod held;
 pub mod peers;

@@ -173,11 +173,16 @@ fn host_with(store: Store, links: Links, key_retention: Option<Duration>) -> Hos
     let mut host = Host::new();
     let wake = Arc::new(Notify::new());
     let reconciler = Reconciler::new(store.clone(), links.peers.clone());
+    let (fast_path, fast_worker) = crate::fastpath::fast_path(links.peers.clone(), store.clone());
+    if let Some(worker) = fast_worker {
+        host.spawn("notify fast path", |stop| worker.run(stop));
+    }
     let wiring = Wiring {
         peers: links.peers.clone(),
         wake: wake.clone(),
         reconciler: reconciler.clone(),
         sla_gate: links.sla_gate,
+        fast: fast_path,
     };
     let held_wake = Arc::new(Notify::new());
     let dispatcher = Dispatcher {

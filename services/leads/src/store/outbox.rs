@@ -74,7 +74,55 @@ pub struct DeadLetter {
     pub created_at: DateTime<Utc>,
 }
 
-/// Writes events inside the caller's transaction.
+/// How long the dispatcher leaves a notification to the fast path
+/// ([`crate::fastpath`]) before it delivers the event itself: a bell the
+/// fast path delivered costs one Notify, not two. A bell the fast path did
+/// not deliver (it failed, was dropped, or its process died) goes out this
+/// much later, at the dispatcher's next look.
+pub const FAST_PATH_GRACE: std::time::Duration = std::time::Duration::from_millis(1_000);
+
+/// A notification just written to the outbox, for the fast path: its row
+/// id (the notifier's idempotency key is made of it), its organisation and
+/// the event.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The outbox row.
+    pub id: i64,
+    /// The organisation it belongs to.
+    pub org_id: String,
+    /// The Notify event.
+    pub event: OutboxEvent,
+    /// The trace of the change that wrote it, so the fast Notify joins it.
+    pub traceparent: Option<String>,
+}
+
+/// The notifications a change wrote, shared between [`collecting`] and
+/// [`enqueue`].
+type Collected = std::sync::Arc<std::sync::Mutex<Vec<Written>>>;
+
+tokio::task_local! {
+    /// Set while a use case runs a change through [`collecting`].
+    static COLLECTING: Collected;
+}
+
+/// Runs `change` (one store call that commits its transaction, or fails)
+/// and returns, beside its result, the notifications it wrote: after a
+/// successful return they are committed, and the fast path may send them.
+pub async fn collecting<T>(
+    change: impl std::future::Future<Output = Result<T, LeadsError>>,
+) -> (Result<T, LeadsError>, Vec<Written>) {
+    let collected = Collected::default();
+    let result = COLLECTING.scope(collected.clone(), change).await;
+    let written = match &result {
+        Ok(_) => std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner())),
+        Err(_) => Vec::new(),
+    };
+    (result, written)
+}
+
+/// Writes events inside the caller's transaction. Under [`collecting`],
+/// notifications wait [`FAST_PATH_GRACE`] for the fast path and are
+/// reported to it; without it they are due at once.
 pub(crate) async fn enqueue(
     db: &impl ConnectionTrait,
     org_id: &str,
@@ -84,25 +132,56 @@ pub(crate) async fn enqueue(
         return Ok(());
     }
     let at = wall_now();
+    let fast = COLLECTING.try_with(|_| ()).is_ok();
+    let grace = chrono::Duration::from_std(FAST_PATH_GRACE).unwrap_or_default();
     let traceparent = leadflow_telemetry::current_traceparent();
-    let rows = events.into_iter().map(|event| outbox::ActiveModel {
-        org_id: Set(org_id.to_owned()),
-        kind: Set(event.kind().to_owned()),
-        payload: Set(serde_json::to_string(&event).expect("events serialise")),
-        status: Set("pending".into()),
-        attempts: Set(0),
-        last_error: Set(None),
-        next_attempt_at: Set(at),
-        lease_until: Set(None),
-        lease_token: Set(None),
-        created_at: Set(at),
-        delivered_at: Set(None),
-        traceparent: Set(traceparent.clone()),
-        ..Default::default()
+    let rows = events.iter().map(|event| {
+        let notify = matches!(event, OutboxEvent::Notify { .. });
+        outbox::ActiveModel {
+            org_id: Set(org_id.to_owned()),
+            kind: Set(event.kind().to_owned()),
+            payload: Set(serde_json::to_string(event).expect("events serialise")),
+            status: Set("pending".into()),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(if fast && notify { at + grace } else { at }),
+            lease_until: Set(None),
+            lease_token: Set(None),
+            created_at: Set(at),
+            delivered_at: Set(None),
+            traceparent: Set(traceparent.clone()),
+            ..Default::default()
+        }
     });
-    outbox::Entity::insert_many(rows)
-        .exec_without_returning(db)
+    if !fast
+        || !events
+            .iter()
+            .any(|e| matches!(e, OutboxEvent::Notify { .. }))
+    {
+        outbox::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+        return Ok(());
+    }
+    let ids = outbox::Entity::insert_many(rows)
+        .exec_with_returning_keys(db)
         .await?;
+    let written = ids
+        .into_iter()
+        .zip(events)
+        .filter(|(_, event)| matches!(event, OutboxEvent::Notify { .. }))
+        .map(|(id, event)| Written {
+            id,
+            org_id: org_id.to_owned(),
+            event,
+            traceparent: traceparent.clone(),
+        });
+    let _ = COLLECTING.try_with(|collected| {
+        collected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(written)
+    });
     Ok(())
 }
 
@@ -120,6 +199,27 @@ pub enum Delivery {
 }
 
 impl Store {
+    /// Marks a notification the fast path delivered as delivered, unless a
+    /// dispatcher holds it right now (it then records its own outcome; the
+    /// notifier deduplicates the second Notify). `false`: left as it was.
+    pub async fn mark_fast_delivered(&self, id: i64) -> Result<bool, LeadsError> {
+        use sea_orm::sea_query::Condition;
+        let at = wall_now();
+        let done = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value("delivered"))
+            .col_expr(outbox::Column::DeliveredAt, Expr::value(at))
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Status.eq("pending"))
+            .filter(
+                Condition::any()
+                    .add(outbox::Column::LeaseUntil.is_null())
+                    .add(outbox::Column::LeaseUntil.lt(at)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected == 1)
+    }
+
     /// Takes the lease on up to `limit` due events, oldest first, counting
     /// the attempt (see [`leadflow_db::queue`]).
     pub async fn claim_outbox(&self, limit: u64) -> Result<Vec<OutboxRow>, LeadsError> {

@@ -7,6 +7,7 @@ use super::Leads;
 use crate::domain::assign::{self, AssignOutcome, AssignRequest, AssignSelection};
 use crate::domain::permissions;
 use crate::error::LeadsError;
+use crate::store::outbox::collecting;
 
 /// A parsed AssignLeads call.
 #[derive(Debug, Clone)]
@@ -44,15 +45,15 @@ impl Leads {
             allow_reassign: input.allow_reassign,
             batch_id: uuid::Uuid::now_v7().hyphenated().to_string(),
         };
-        let plan = self
-            .store
-            .assign(
-                &caller.org_id,
-                &input.selection,
-                &request,
-                |chosen, missing| assign::plan(&request, chosen, missing),
-            )
-            .await?;
+        let (plan, written) = collecting(self.store.assign(
+            &caller.org_id,
+            &input.selection,
+            &request,
+            |chosen, missing| assign::plan(&request, chosen, missing),
+        ))
+        .await;
+        let plan = plan?;
+        self.wiring.fast.send(written);
         self.committed();
         Ok(plan.outcome(request.batch_id))
     }

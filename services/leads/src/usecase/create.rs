@@ -147,10 +147,14 @@ impl Leads {
         creation.plan.sla = self
             .sla_start(&caller.org_id, &routing, team.as_deref())
             .await?;
-        let lead = self
-            .store
-            .create_lead(&caller.org_id, &caller.user_id, &creation)
-            .await?;
+        let (lead, written) = crate::store::outbox::collecting(self.store.create_lead(
+            &caller.org_id,
+            &caller.user_id,
+            &creation,
+        ))
+        .await;
+        let lead = lead?;
+        self.wiring.fast.send(written);
         self.committed();
         Ok(lead)
     }

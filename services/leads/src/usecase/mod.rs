@@ -36,6 +36,8 @@ pub struct Wiring {
     pub reconciler: Arc<Reconciler>,
     /// A test's hook into SLA expiries ([`SlaGate`]); `None` in production.
     pub sla_gate: Option<SlaGate>,
+    /// Sends a committed change's notifications at once ([`crate::fastpath`]).
+    pub fast: crate::fastpath::FastPath,
 }
 
 /// The use cases, over one store and the peers.
