@@ -208,9 +208,18 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|c| c.end_to_end_per_second)
         .fold(0.0, f64::max);
-    eprintln!("speed-to-lead at {:.0} leads/s …", best / 2.0);
-    let speed_to_lead =
-        scenarios::speed_to_lead(&infra, ports, &speed, best / 2.0, seconds.max(5)).await?;
+    let mut speed_curve = Vec::new();
+    for share in [0.10, 0.25, 0.50, 0.75] {
+        eprintln!(
+            "speed-to-lead at {:.0} leads/s ({:.0}% of the best CreateLead rate) …",
+            best * share,
+            share * 100.0
+        );
+        speed_curve.push(
+            scenarios::speed_to_lead(&infra, ports, &speed, best * share, seconds.max(5)).await?,
+        );
+    }
+    let speed_to_lead = speed_curve[2].clone();
 
     eprintln!("bulk assignment of {} leads …", cli.bulk);
     let bulk_figure = scenarios::bulk_assign(&infra, ports, &bulk, cli.bulk).await;
@@ -258,6 +267,7 @@ async fn main() -> anyhow::Result<()> {
         limit_pgbench_insert: pgbench,
         create_lead,
         speed_to_lead,
+        speed_curve,
         bulk: bulk_figure,
         create_lead_sticky,
         footprint,

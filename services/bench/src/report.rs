@@ -104,7 +104,12 @@ pub struct Results {
     pub limit_postgres_row_lock: Vec<Figure>,
     pub limit_pgbench_insert: Vec<Figure>,
     pub create_lead: Vec<CreateLeadFigure>,
+    /// Speed-to-lead at half the best CreateLead rate (the headline figure).
     pub speed_to_lead: SpeedToLead,
+    /// Speed-to-lead at 10%, 25%, 50% and 75% of the best CreateLead rate:
+    /// the latency-versus-load curve.
+    #[serde(default)]
+    pub speed_curve: Vec<SpeedToLead>,
     pub bulk: Bulk,
     /// CreateLead with sticky ownership over 100,000 existing leads.
     #[serde(default)]
@@ -135,6 +140,7 @@ impl Results {
             );
         self.errors = figures.map(|f| f.errors).sum::<usize>()
             + self.speed_to_lead.errors
+            + self.speed_curve.iter().map(|s| s.errors).sum::<usize>()
             + usize::from(self.bulk.error.is_some());
     }
 
@@ -221,6 +227,17 @@ impl Results {
             measured: format!("{:.1} ms", self.speed_to_lead.p99_ms),
             met: self.speed_to_lead.p99_ms <= 20.0 && self.speed_to_lead.errors == 0,
         });
+        if let Some(high) = self.speed_curve.last() {
+            targets.push(Target {
+                what: format!(
+                    "Speed-to-lead p99 at {:.0} leads/s (the curve's highest load)",
+                    high.offered_per_second
+                ),
+                goal: "≤ 50 ms".into(),
+                measured: format!("{:.1} ms", high.p99_ms),
+                met: high.p99_ms <= 50.0 && high.errors == 0,
+            });
+        }
         targets.push(Target {
             what: format!("Bulk assign of {} leads", self.bulk.leads),
             goal: "≤ 2 s".into(),
@@ -436,6 +453,27 @@ impl Results {
             "Speed-to-lead (CreateLead returned → the assignee's WatchNotifications event), at {:.0} leads/s offered (half the best CreateLead rate), {} leads, every rep watching: **p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms**, errors {}.\n",
             s.offered_per_second, s.leads, s.p50_ms, s.p99_ms, s.max_ms, s.errors
         );
+        if !self.speed_curve.is_empty() {
+            let _ = writeln!(
+                out,
+                "Against offered load (the right-hand chart):\n\n\
+                 | offered leads/s | leads | p50 | p99 | max | errors |\n\
+                 |---:|---:|---:|---:|---:|---:|"
+            );
+            for point in &self.speed_curve {
+                let _ = writeln!(
+                    out,
+                    "| {:.0} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+                    point.offered_per_second,
+                    point.leads,
+                    point.p50_ms,
+                    point.p99_ms,
+                    point.max_ms,
+                    point.errors
+                );
+            }
+            let _ = writeln!(out);
+        }
         let b = &self.bulk;
         match &b.error {
             Some(error) => {
@@ -547,9 +585,11 @@ impl Results {
                 RGBColor(255, 127, 14),
             ),
         ];
-        let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
+        let root = SVGBackend::new(path, (1650, 460)).into_drawing_area();
         root.fill(&WHITE)?;
-        let (left, right) = root.split_horizontally(550);
+        let (left, rest) = root.split_horizontally(550);
+        let (right, curve) = rest.split_horizontally(550);
+        self.draw_speed_curve(&curve)?;
         let max_callers = self.callers.iter().copied().max().unwrap_or(64) as f64;
         let x_range = (1f64..max_callers * 1.2).log_scale();
         let max_tput = series
@@ -602,6 +642,62 @@ impl Results {
             .label_font(("sans-serif", 12))
             .draw()?;
         root.present()?;
+        Ok(())
+    }
+}
+
+impl Results {
+    /// Speed-to-lead p50 and p99 against offered load.
+    fn draw_speed_curve(
+        &self,
+        area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    ) -> anyhow::Result<()> {
+        let max_rate = self
+            .speed_curve
+            .iter()
+            .map(|s| s.offered_per_second)
+            .fold(10.0, f64::max);
+        let max_ms = self
+            .speed_curve
+            .iter()
+            .map(|s| s.p99_ms)
+            .fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(area)
+            .caption("speed-to-lead vs offered load (ms)", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..max_rate * 1.1, (0.5f64..max_ms * 2.0).log_scale())?;
+        chart.configure_mesh().x_desc("offered leads/s").draw()?;
+        for (name, pick, color) in [
+            (
+                "p50",
+                (|s: &SpeedToLead| s.p50_ms) as fn(&SpeedToLead) -> f64,
+                RGBColor(44, 160, 44),
+            ),
+            ("p99", |s: &SpeedToLead| s.p99_ms, RGBColor(214, 39, 40)),
+        ] {
+            let line: Vec<(f64, f64)> = self
+                .speed_curve
+                .iter()
+                .filter(|s| pick(s) > 0.0)
+                .map(|s| (s.offered_per_second, pick(s)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart.draw_series(line.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()?;
         Ok(())
     }
 }

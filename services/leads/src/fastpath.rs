@@ -13,7 +13,9 @@
 //! It never adds to the change's latency: the use case hands the rows over
 //! with a non-blocking send to a bounded queue; one worker sends them, at
 //! most [`IN_FLIGHT`] at once, each bounded by [`SEND_TIMEOUT`], and drops
-//! what is left on shutdown.
+//! what is left on shutdown. It keeps its own cost down: recipients come
+//! from a short-lived cache ([`RECIPIENT_TTL`]), and the delivered marks of
+//! many bells are written together in one non-durable statement.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use leadflow_server::Shutdown;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::domain::member::Member;
 use crate::peers::Peers;
 use crate::store::Store;
 use crate::store::outbox::Written;
@@ -34,6 +37,19 @@ const IN_FLIGHT: usize = 64;
 /// The longest one fast Notify may take; well under the grace period, so a
 /// slow notifier leaves the row to the dispatcher rather than race it.
 const SEND_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long a recipient's directory entry (email, name) is reused: a
+/// change to it reaches the fast path's bells within this, and the
+/// dispatcher's at once.
+const RECIPIENT_TTL: Duration = Duration::from_secs(10);
+/// Recipients cached at most (the cache is emptied past it).
+const RECIPIENTS_CACHED: usize = 10_000;
+/// Delivered marks written per statement at most.
+const MARKS_PER_STATEMENT: usize = 512;
+
+/// Recipients by (organisation, user), with when they were read.
+type RecipientCache = std::sync::Mutex<
+    std::collections::HashMap<(String, String), (std::time::Instant, Option<Member>)>,
+>;
 
 /// The use cases' end of the fast path.
 #[derive(Clone)]
@@ -107,7 +123,10 @@ impl FastPathWorker {
             }
         };
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let cache: Arc<RecipientCache> = Arc::default();
+        let (marks, marked) = mpsc::unbounded_channel::<i64>();
         let mut sending = tokio::task::JoinSet::new();
+        sending.spawn(write_marks(self.store.clone(), marked));
         loop {
             let batch = tokio::select! {
                 batch = self.queue.recv() => batch,
@@ -123,8 +142,13 @@ impl FastPathWorker {
                     // Busy: the dispatcher sends it after the grace period.
                     continue;
                 };
-                let (peers, store, instance) =
-                    (self.peers.clone(), self.store.clone(), instance.clone());
+                let send = FastSend {
+                    peers: self.peers.clone(),
+                    store: self.store.clone(),
+                    instance: instance.clone(),
+                    cache: cache.clone(),
+                    marks: marks.clone(),
+                };
                 let span = tracing::info_span!("notify fast path", outbox.id = written.id);
                 if let Some(traceparent) = &written.traceparent {
                     // The bell belongs to the trace of the change that rang it.
@@ -132,7 +156,7 @@ impl FastPathWorker {
                 }
                 sending.spawn(
                     async move {
-                        send_one(&peers, &store, &instance, written).await;
+                        send.one(written).await;
                         drop(slot);
                     }
                     .instrument(span),
@@ -142,32 +166,80 @@ impl FastPathWorker {
     }
 }
 
-/// One fast Notify, and the row marked delivered if it went through.
-async fn send_one(peers: &Peers, store: &Store, instance: &str, written: Written) {
-    let crate::domain::events::OutboxEvent::Notify { recipient_id, .. } = &written.event else {
-        return;
-    };
-    let member = match store.member(&written.org_id, recipient_id).await {
-        Ok(member) => member,
-        Err(error) => {
-            tracing::debug!(%error, "fast path: recipient lookup failed; the outbox sends it");
-            return;
-        }
-    };
-    let Some(message) =
-        crate::dispatch::notify_message(instance, written.id, &written.event, member.as_ref())
-    else {
-        return;
-    };
-    match tokio::time::timeout(SEND_TIMEOUT, peers.notify(&written.org_id, message)).await {
-        Ok(Ok(())) => {
-            if let Err(error) = store.mark_fast_delivered(written.id).await {
-                tracing::debug!(%error, "fast path: marking the event delivered failed; the outbox sends it again (deduplicated)");
+/// Writes the delivered marks of bells sent, many per statement.
+async fn write_marks(store: Store, mut marked: mpsc::UnboundedReceiver<i64>) {
+    while let Some(first) = marked.recv().await {
+        let mut ids = vec![first];
+        while ids.len() < MARKS_PER_STATEMENT {
+            match marked.try_recv() {
+                Ok(id) => ids.push(id),
+                Err(_) => break,
             }
         }
-        Ok(Err(status)) => {
-            tracing::debug!(code = ?status.code(), "fast path: Notify failed; the outbox sends it")
+        if let Err(error) = store.mark_fast_delivered(&ids).await {
+            tracing::debug!(%error, "fast path: marking events delivered failed; the outbox sends them again (deduplicated)");
         }
-        Err(_) => tracing::debug!("fast path: Notify timed out; the outbox sends it"),
+    }
+}
+
+/// What one fast Notify needs.
+struct FastSend {
+    peers: Arc<Peers>,
+    store: Store,
+    instance: String,
+    cache: Arc<RecipientCache>,
+    marks: mpsc::UnboundedSender<i64>,
+}
+
+impl FastSend {
+    /// The recipient's directory entry, from the cache while fresh.
+    async fn recipient(&self, org_id: &str, user_id: &str) -> Result<Option<Member>, ()> {
+        let key = (org_id.to_owned(), user_id.to_owned());
+        if let Some((read, member)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && read.elapsed() < RECIPIENT_TTL
+        {
+            return Ok(member.clone());
+        }
+        let member = self.store.member(org_id, user_id).await.map_err(|error| {
+            tracing::debug!(%error, "fast path: recipient lookup failed; the outbox sends it");
+        })?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= RECIPIENTS_CACHED {
+            cache.clear();
+        }
+        cache.insert(key, (std::time::Instant::now(), member.clone()));
+        Ok(member)
+    }
+
+    /// One fast Notify; its row is marked delivered if it went through.
+    async fn one(&self, written: Written) {
+        let crate::domain::events::OutboxEvent::Notify { recipient_id, .. } = &written.event else {
+            return;
+        };
+        let Ok(member) = self.recipient(&written.org_id, recipient_id).await else {
+            return;
+        };
+        let Some(message) = crate::dispatch::notify_message(
+            &self.instance,
+            written.id,
+            &written.event,
+            member.as_ref(),
+        ) else {
+            return;
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, self.peers.notify(&written.org_id, message)).await
+        {
+            Ok(Ok(())) => {
+                let _ = self.marks.send(written.id);
+            }
+            Ok(Err(status)) => {
+                tracing::debug!(code = ?status.code(), "fast path: Notify failed; the outbox sends it")
+            }
+            Err(_) => tracing::debug!("fast path: Notify timed out; the outbox sends it"),
+        }
     }
 }

@@ -199,25 +199,33 @@ pub enum Delivery {
 }
 
 impl Store {
-    /// Marks a notification the fast path delivered as delivered, unless a
-    /// dispatcher holds it right now (it then records its own outcome; the
-    /// notifier deduplicates the second Notify). `false`: left as it was.
-    pub async fn mark_fast_delivered(&self, id: i64) -> Result<bool, LeadsError> {
+    /// Marks notifications the fast path delivered as delivered, unless a
+    /// dispatcher holds one right now (it then records its own outcome; the
+    /// notifier deduplicates the second Notify). Not durable at commit: a
+    /// mark lost in a database crash only means one deduplicated resend.
+    /// Returns how many were marked.
+    pub async fn mark_fast_delivered(&self, ids: &[i64]) -> Result<u64, LeadsError> {
         use sea_orm::sea_query::Condition;
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let at = wall_now();
+        let txn = leadflow_db::begin_write(&self.db).await?;
+        leadflow_db::relax_durability(&txn).await?;
         let done = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value("delivered"))
             .col_expr(outbox::Column::DeliveredAt, Expr::value(at))
-            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
             .filter(outbox::Column::Status.eq("pending"))
             .filter(
                 Condition::any()
                     .add(outbox::Column::LeaseUntil.is_null())
                     .add(outbox::Column::LeaseUntil.lt(at)),
             )
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(done.rows_affected == 1)
+        txn.commit().await?;
+        Ok(done.rows_affected)
     }
 
     /// Takes the lease on up to `limit` due events, oldest first, counting
