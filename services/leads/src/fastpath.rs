@@ -184,10 +184,15 @@ async fn write_marks(store: Store, mut marked: mpsc::UnboundedReceiver<i64>) {
 
 /// What one fast Notify needs.
 struct FastSend {
+    /// The notifier.
     peers: Arc<Peers>,
+    /// Where recipients are looked up.
     store: Store,
+    /// The database's identity, part of every idempotency key.
     instance: String,
+    /// Recipients read lately.
     cache: Arc<RecipientCache>,
+    /// Where the ids of bells sent go, to be marked delivered.
     marks: mpsc::UnboundedSender<i64>,
 }
 
