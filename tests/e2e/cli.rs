@@ -459,7 +459,7 @@ fn production_refuses_development_settings_and_names_the_one_to_change() {
         &dir,
         &["routing"],
         &[
-            ("ROUTING_DATABASE_URL", unreachable_pg),
+            ("ROUTING_DATABASE_URL", unreachable_pg.clone()),
             (
                 "LEADFLOW_AUTH_PUBLIC_KEYS",
                 real_public.display().to_string(),
@@ -468,5 +468,27 @@ fn production_refuses_development_settings_and_names_the_one_to_change() {
     );
     assert_eq!(code, Some(1));
     assert!(said.contains("ROUTING_STATE_URL=memory"), "{said}");
+    // The development clock, in routing as in leads.
+    let (code, said) = start_in_production(
+        &dir,
+        &["routing"],
+        &[
+            ("ROUTING_DATABASE_URL", unreachable_pg),
+            ("ROUTING_STATE_URL", "redis://127.0.0.1:6379".into()),
+            (
+                "LEADFLOW_DEV_CLOCK_FILE",
+                dir.join("offset").display().to_string(),
+            ),
+            (
+                "LEADFLOW_AUTH_PUBLIC_KEYS",
+                real_public.display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("LEADFLOW_DEV_CLOCK_FILE") && said.contains("LEADFLOW_ENV=production"),
+        "{said}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -106,6 +106,24 @@ impl Clock for OffsetFileClock {
 /// The clock services share.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// A service's clock from its `LEADFLOW_DEV_CLOCK_FILE` setting: the system
+/// clock when unset; an [`OffsetFileClock`] on that file in development;
+/// refused, naming the setting, in production (`production`).
+pub fn clock_from_setting(
+    dev_clock_file: Option<&std::path::Path>,
+    production: bool,
+) -> Result<SharedClock, String> {
+    match dev_clock_file {
+        None => Ok(system_clock()),
+        Some(_) if production => Err(
+            "LEADFLOW_DEV_CLOCK_FILE is a development setting (it moves the service's clock); \
+             LEADFLOW_ENV=production refuses it: unset it"
+                .into(),
+        ),
+        Some(path) => Ok(Arc::new(OffsetFileClock::new(path))),
+    }
+}
+
 /// The system clock, shared.
 pub fn system_clock() -> SharedClock {
     Arc::new(SystemClock)

@@ -17,7 +17,9 @@
 
 mod clock;
 
-pub use clock::{Clock, ManualClock, OffsetFileClock, SharedClock, SystemClock, system_clock};
+pub use clock::{
+    Clock, ManualClock, OffsetFileClock, SharedClock, SystemClock, clock_from_setting, system_clock,
+};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -94,17 +94,13 @@ fn refuse_development_key(config: &Config) -> anyhow::Result<()> {
 /// The clock: the system's, or in development the one
 /// `LEADFLOW_DEV_CLOCK_FILE` moves (production refuses that setting).
 fn clock_of(config: &Config) -> anyhow::Result<leadflow_schedule::SharedClock> {
-    match &config.dev_clock_file {
-        None => Ok(leadflow_schedule::system_clock()),
-        Some(_) if config.auth.is_production() => anyhow::bail!(
-            "LEADFLOW_DEV_CLOCK_FILE is a development setting (it moves the service's clock); \
-             LEADFLOW_ENV=production refuses it: unset it"
-        ),
-        Some(path) => {
-            tracing::warn!(file = %path.display(), "development clock: time is moved by the offset in this file");
-            Ok(Arc::new(leadflow_schedule::OffsetFileClock::new(path)))
-        }
+    let file = config.dev_clock_file.as_deref();
+    let clock = leadflow_schedule::clock_from_setting(file, config.auth.is_production())
+        .map_err(anyhow::Error::msg)?;
+    if let Some(path) = file {
+        tracing::warn!(file = %path.display(), "development clock: time is moved by the offset in this file");
     }
+    Ok(clock)
 }
 
 /// What signs leads' own calls to routing and the notifier.

@@ -80,6 +80,11 @@ pub struct Config {
     /// How long a replica reuses settings it read (its own updates apply at once).
     #[arg(long, env = "ROUTING_SETTINGS_CACHE_MS", default_value_t = 1_000)]
     pub settings_cache_ms: u64,
+    /// Development only: a file holding an offset in seconds that moves
+    /// this process's clock (working hours, local days), for tests that run
+    /// routing as a process. `LEADFLOW_ENV=production` refuses to start with it.
+    #[arg(long, env = "LEADFLOW_DEV_CLOCK_FILE")]
+    pub dev_clock_file: Option<std::path::PathBuf>,
     /// Which tokens are accepted, shared by every service.
     #[command(flatten)]
     pub auth: AuthArgs,

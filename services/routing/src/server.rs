@@ -54,13 +54,19 @@ impl ServiceMain for RoutingService {
                  redis-cluster://…"
             );
         }
+        let clock = leadflow_schedule::clock_from_setting(
+            config.dev_clock_file.as_deref(),
+            config.auth.is_production(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let verifier = Arc::new(TokenVerifier::from_args(&config.auth)?);
         let settings: SettingsStore = config.database.open(config.auth.is_production()).await?;
         let api = RoutingApi::new(
             settings,
             state_store(&config),
             Duration::from_millis(config.settings_cache_ms),
-        );
+        )
+        .with_clock(clock);
         host(api)
             .serve(&config.server, verifier, listener, shutdown)
             .await
