@@ -29,27 +29,9 @@ async fn capped_round_robin(stack: &Stack, reps: &[&str], limit: routing_pb::Mem
     stack
         .routing_on(routing_pb::Strategy::RoundRobin, reps)
         .await;
-    let owner = stack.owner();
-    let current = stack
-        .routing()
-        .get_routing_settings(req(routing_pb::GetRoutingSettingsRequest {}, &owner))
-        .await
-        .unwrap()
-        .into_inner();
     stack
-        .routing()
-        .update_routing_settings(req(
-            routing_pb::UpdateRoutingSettingsRequest {
-                settings: Some(routing_pb::RoutingSettings {
-                    default_limit: Some(limit),
-                    ..current.clone()
-                }),
-                expected_version: current.version,
-            },
-            &owner,
-        ))
-        .await
-        .expect("limits");
+        .change_routing(|settings| settings.default_limit = Some(limit))
+        .await;
 }
 
 fn per_day(n: i32) -> routing_pb::MemberLimit {
@@ -88,36 +70,11 @@ async fn held_leads(stack: &Stack) -> Vec<leads_pb::Lead> {
         .leads
 }
 
-async fn lead(stack: &Stack, id: &str) -> leads_pb::Lead {
-    stack
-        .leads()
-        .get_lead(req(
-            leads_pb::GetLeadRequest { id: id.into() },
-            &stack.owner(),
-        ))
-        .await
-        .expect("get lead")
-        .into_inner()
-}
-
-async fn history(stack: &Stack, id: &str) -> Vec<leads_pb::LeadEvent> {
-    stack
-        .leads()
-        .get_lead_history(req(
-            leads_pb::GetLeadHistoryRequest { id: id.into() },
-            &stack.owner(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .events
-}
-
 /// Polls until `id` has an owner; returns it and how long that took.
 async fn owner_within(stack: &Stack, id: &str, limit: Duration) -> (String, Duration) {
     let start = Instant::now();
     loop {
-        let lead = lead(stack, id).await;
+        let lead = stack.lead(id).await;
         if !lead.owner_id.is_empty() {
             return (lead.owner_id, start.elapsed());
         }
@@ -173,7 +130,7 @@ async fn fifty_creates_over_three_reps_capped_at_ten_a_day_hold_twenty_until_mid
         held.iter()
             .all(|l| l.owner_id.is_empty() && l.held_since.is_some())
     );
-    let events = history(&stack, &held[0].id).await;
+    let events = stack.history(&held[0].id).await;
     let hold = events
         .iter()
         .find(|e| e.kind == leads_pb::LeadEventKind::Held as i32)
@@ -197,7 +154,7 @@ async fn fifty_creates_over_three_reps_capped_at_ten_a_day_hold_twenty_until_mid
     // Oldest first: the held leads were routed in the order they were held.
     let mut routed_at = Vec::new();
     for held in &held {
-        let events = history(&stack, &held.id).await;
+        let events = stack.history(&held.id).await;
         let routed = events
             .iter()
             .find(|e| e.kind == leads_pb::LeadEventKind::Routed as i32 && !e.to_owner_id.is_empty())
@@ -249,7 +206,7 @@ async fn a_won_lead_gives_its_seat_to_the_oldest_held_lead_within_a_second() {
     eprintln!("a won lead's seat went to the oldest held lead in {took:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
     // One seat freed, one lead moved: the newer one still waits.
-    assert!(lead(&stack, &leads[6].id).await.held_since.is_some());
+    assert!(stack.lead(&leads[6].id).await.held_since.is_some());
     // A held lead is an unassigned lead: ana may claim it past her cap.
     let claimed = stack
         .leads()
@@ -438,7 +395,8 @@ async fn three_leads_replicas_route_each_held_lead_exactly_once() {
     )
     .await;
     for lead in &held {
-        let routed = history(&stack, &lead.id)
+        let routed = stack
+            .history(&lead.id)
             .await
             .into_iter()
             .filter(|e| e.kind == leads_pb::LeadEventKind::Routed as i32)
@@ -523,7 +481,7 @@ async fn a_retry_that_lands_after_the_lead_was_closed_or_released_changes_nothin
         applied,
         leadflow_leads::store::Applied::Unchanged(_)
     ));
-    assert!(lead(&stack, &lost.id).await.owner_id.is_empty());
+    assert!(stack.lead(&lost.id).await.owner_id.is_empty());
     // Claimed and released meanwhile: no longer held, so the pick does not land.
     let released = store
         .create_lead(&stack.org, "website", &held("Released"))
@@ -562,6 +520,6 @@ async fn a_retry_that_lands_after_the_lead_was_closed_or_released_changes_nothin
         applied,
         leadflow_leads::store::Applied::Unchanged(_)
     ));
-    let now = lead(&stack, &released.id).await;
+    let now = stack.lead(&released.id).await;
     assert!(now.owner_id.is_empty() && now.held_since.is_none());
 }

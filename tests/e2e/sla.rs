@@ -63,56 +63,15 @@ async fn set_up_team(stack: &Stack, minutes: i32, max_hops: i32, hours_only: boo
     stack
         .routing_on(routing_pb::Strategy::RoundRobin, &["ana", "ben", "cara"])
         .await;
-    let owner = stack.owner();
-    let current = stack
-        .routing()
-        .get_routing_settings(req(routing_pb::GetRoutingSettingsRequest {}, &owner))
-        .await
-        .unwrap()
-        .into_inner();
     stack
-        .routing()
-        .update_routing_settings(req(
-            routing_pb::UpdateRoutingSettingsRequest {
-                settings: Some(routing_pb::RoutingSettings {
-                    sla: Some(routing_pb::SlaPolicy {
-                        accept_within_minutes: minutes,
-                        max_hops,
-                        count_working_hours_only: hours_only,
-                    }),
-                    ..current.clone()
-                }),
-                expected_version: current.version,
-            },
-            &owner,
-        ))
-        .await
-        .expect("sla on");
-}
-
-async fn lead(stack: &Stack, id: &str) -> leads_pb::Lead {
-    stack
-        .leads()
-        .get_lead(req(
-            leads_pb::GetLeadRequest { id: id.into() },
-            &stack.owner(),
-        ))
-        .await
-        .expect("get lead")
-        .into_inner()
-}
-
-async fn history(stack: &Stack, id: &str) -> Vec<leads_pb::LeadEvent> {
-    stack
-        .leads()
-        .get_lead_history(req(
-            leads_pb::GetLeadHistoryRequest { id: id.into() },
-            &stack.owner(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .events
+        .change_routing(|settings| {
+            settings.sla = Some(routing_pb::SlaPolicy {
+                accept_within_minutes: minutes,
+                max_hops,
+                count_working_hours_only: hours_only,
+            })
+        })
+        .await;
 }
 
 fn of_kind(
@@ -169,7 +128,7 @@ async fn bell(
 
 async fn owner_becomes(stack: &Stack, id: &str, owner: &str) -> leads_pb::Lead {
     eventually(Duration::from_secs(10), "the re-route", || async {
-        let lead = lead(stack, id).await;
+        let lead = stack.lead(id).await;
         (lead.owner_id == owner).then_some(lead)
     })
     .await
@@ -227,7 +186,7 @@ async fn an_unaccepted_lead_moves_to_the_next_rep_at_its_deadline_with_history_a
     // Two seconds early: nothing yet.
     clock.set(utc("2026-01-14T10:14:58Z"));
     settle().await;
-    assert_eq!(lead(&stack, &created.id).await.owner_id, "ana");
+    assert_eq!(stack.lead(&created.id).await.owner_id, "ana");
 
     clock.set(utc("2026-01-14T10:15:00Z"));
     let moved = owner_becomes(&stack, &created.id, "ben").await;
@@ -240,7 +199,7 @@ async fn an_unaccepted_lead_moves_to_the_next_rep_at_its_deadline_with_history_a
         Some(utc("2026-01-14T10:30:00Z")),
         "the next hop's deadline runs from the re-route"
     );
-    let events = history(&stack, &created.id).await;
+    let events = stack.history(&created.id).await;
     let rerouted = of_kind(&events, leads_pb::LeadEventKind::Reassigned);
     assert_eq!(rerouted.len(), 1, "{events:?}");
     let row = rerouted[0];
@@ -330,25 +289,25 @@ async fn an_accept_or_a_status_change_at_14_59_cancels_the_reroute() {
         &stack.token("ben", Role::Sales),
     )
     .await;
-    assert_eq!(lead(&stack, &contacted.id).await.accept_by, None);
+    assert_eq!(stack.lead(&contacted.id).await.accept_by, None);
 
     clock.set(utc("2026-01-14T11:00:00Z"));
     settle().await;
     for (id, owner) in [(&accepted.id, "ana"), (&contacted.id, "ben")] {
-        assert_eq!(lead(&stack, id).await.owner_id, owner);
-        let events = history(&stack, id).await;
+        assert_eq!(stack.lead(id).await.owner_id, owner);
+        let events = stack.history(id).await;
         assert!(
             of_kind(&events, leads_pb::LeadEventKind::Reassigned).is_empty(),
             "{events:?}"
         );
     }
-    let events = history(&stack, &accepted.id).await;
+    let events = stack.history(&accepted.id).await;
     let accepts = of_kind(&events, leads_pb::LeadEventKind::Accepted);
     assert_eq!(accepts.len(), 1);
     assert_eq!(accepts[0].actor_id, "ana");
     // Accepting again records nothing more.
     accept(&stack, &accepted.id, &stack.token("ana", Role::Sales)).await;
-    let events = history(&stack, &accepted.id).await;
+    let events = stack.history(&accepted.id).await;
     assert_eq!(of_kind(&events, leads_pb::LeadEventKind::Accepted).len(), 1);
 }
 
@@ -365,7 +324,7 @@ async fn a_chain_moves_a_to_b_to_c_then_escalates_once_to_each_manager_and_owner
     assert_eq!(time_of(&third.accept_by), Some(utc("2026-01-14T10:45:00Z")));
     clock.set(utc("2026-01-14T10:45:00Z"));
     let escalated = eventually(Duration::from_secs(10), "the escalation", || async {
-        let events = history(&stack, &created.id).await;
+        let events = stack.history(&created.id).await;
         of_kind(&events, leads_pb::LeadEventKind::Escalated)
             .first()
             .map(|e| (*e).clone())
@@ -391,10 +350,10 @@ async fn a_chain_moves_a_to_b_to_c_then_escalates_once_to_each_manager_and_owner
     // Nothing more happens: the lead stays with Cara, its deadline gone.
     clock.set(utc("2026-01-14T12:00:00Z"));
     settle().await;
-    let now = lead(&stack, &created.id).await;
+    let now = stack.lead(&created.id).await;
     assert_eq!(now.owner_id, "cara");
     assert_eq!(now.accept_by, None);
-    let events = history(&stack, &created.id).await;
+    let events = stack.history(&created.id).await;
     assert_eq!(
         of_kind(&events, leads_pb::LeadEventKind::Reassigned).len(),
         2
@@ -462,11 +421,11 @@ async fn a_status_change_committed_while_the_worker_holds_the_expired_timer_wins
     release.add_permits(1);
     settle().await;
 
-    let now = lead(&stack, &created.id).await;
+    let now = stack.lead(&created.id).await;
     assert_eq!(now.owner_id, "ana", "the action that committed first wins");
     assert_eq!(now.status, leads_pb::LeadStatus::Contacted as i32);
     assert_eq!(now.accept_by, None);
-    let events = history(&stack, &created.id).await;
+    let events = stack.history(&created.id).await;
     assert!(
         of_kind(&events, leads_pb::LeadEventKind::Reassigned).is_empty(),
         "{events:?}"
@@ -535,11 +494,11 @@ async fn with_working_hours_only_16_55_expires_at_09_10_the_next_working_day_acr
     // Friday 17:30 and all of Saturday: still Ben's.
     clock.set(utc("2026-01-17T12:00:00Z"));
     settle().await;
-    assert_eq!(lead(&stack, &friday.id).await.owner_id, "ben");
+    assert_eq!(stack.lead(&friday.id).await.owner_id, "ben");
     // Monday 09:10 Berlin.
     clock.set(utc("2026-01-19T08:10:00Z"));
     let moved = owner_becomes(&stack, &friday.id, "cara").await;
-    let events = history(&stack, &moved.id).await;
+    let events = stack.history(&moved.id).await;
     let row = of_kind(&events, leads_pb::LeadEventKind::Reassigned)[0].clone();
     assert_eq!(time_of(&row.time), Some(utc("2026-01-19T08:10:00Z")));
     assert!(
@@ -682,7 +641,7 @@ async fn three_leads_processes_reroute_each_expired_lead_exactly_once_through_a_
         .map(|l| (l.id.clone(), l.owner_id.clone()))
         .collect();
     for lead in stack.all_leads().await {
-        let events = history(&stack, &lead.id).await;
+        let events = stack.history(&lead.id).await;
         let rerouted = of_kind(&events, leads_pb::LeadEventKind::Reassigned);
         assert_eq!(
             rerouted.len(),
@@ -771,14 +730,14 @@ async fn a_manual_reassignment_an_unassignment_or_a_claim_ends_the_chain() {
         .await
         .expect("claim");
     for id in [&reassigned.id, &released.id] {
-        assert_eq!(lead(&stack, id).await.accept_by, None);
+        assert_eq!(stack.lead(id).await.accept_by, None);
     }
     clock.set(utc("2026-01-14T11:00:00Z"));
     settle().await;
-    assert_eq!(lead(&stack, &reassigned.id).await.owner_id, "cara");
-    assert_eq!(lead(&stack, &released.id).await.owner_id, "ana");
+    assert_eq!(stack.lead(&reassigned.id).await.owner_id, "cara");
+    assert_eq!(stack.lead(&released.id).await.owner_id, "ana");
     for id in [&reassigned.id, &released.id] {
-        let events = history(&stack, id).await;
+        let events = stack.history(id).await;
         assert!(
             events.iter().all(
                 |e| e.method != leads_pb::AssignmentMethod::SlaReroute as i32
@@ -814,7 +773,7 @@ async fn with_nobody_left_in_the_pool_the_chain_escalates_before_max_hops() {
     // Ben's time runs out too; Ana held it already and Cara is away.
     clock.set(utc("2026-01-14T10:30:00Z"));
     let escalated = eventually(Duration::from_secs(10), "the escalation", || async {
-        let events = history(&stack, &created.id).await;
+        let events = stack.history(&created.id).await;
         of_kind(&events, leads_pb::LeadEventKind::Escalated)
             .first()
             .map(|e| (*e).clone())
@@ -835,7 +794,7 @@ async fn with_nobody_left_in_the_pool_the_chain_escalates_before_max_hops() {
         &created.id,
     )
     .await;
-    let now = lead(&stack, &created.id).await;
+    let now = stack.lead(&created.id).await;
     assert_eq!(now.owner_id, "ben", "it stays with its last holder");
     assert_eq!(now.accept_by, None);
 }

@@ -13,31 +13,15 @@ use leadflow_proto::leads::v1 as leads_pb;
 use leadflow_proto::routing::v1 as routing_pb;
 
 async fn sticky(stack: &Stack, match_email: bool, match_domain: bool) {
-    let owner = stack.owner();
-    let current = stack
-        .routing()
-        .get_routing_settings(req(routing_pb::GetRoutingSettingsRequest {}, &owner))
-        .await
-        .unwrap()
-        .into_inner();
     stack
-        .routing()
-        .update_routing_settings(req(
-            routing_pb::UpdateRoutingSettingsRequest {
-                settings: Some(routing_pb::RoutingSettings {
-                    sticky: Some(routing_pb::StickyPolicy {
-                        match_email,
-                        match_domain,
-                        lookback_days: 0,
-                    }),
-                    ..current.clone()
-                }),
-                expected_version: current.version,
-            },
-            &owner,
-        ))
-        .await
-        .expect("sticky");
+        .change_routing(|settings| {
+            settings.sticky = Some(routing_pb::StickyPolicy {
+                match_email,
+                match_domain,
+                lookback_days: 0,
+            })
+        })
+        .await;
 }
 
 /// A website lead from `email`; its owner and routing's explanation.

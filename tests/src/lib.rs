@@ -374,6 +374,55 @@ impl Stack {
         }
     }
 
+    /// One lead, as the owner sees it.
+    pub async fn lead(&self, id: &str) -> leads_pb::Lead {
+        self.leads()
+            .get_lead(authed(
+                leads_pb::GetLeadRequest { id: id.into() },
+                &self.owner(),
+            ))
+            .await
+            .expect("get lead")
+            .into_inner()
+    }
+
+    /// A lead's history, oldest first, as the owner sees it.
+    pub async fn history(&self, id: &str) -> Vec<leads_pb::LeadEvent> {
+        self.leads()
+            .get_lead_history(authed(
+                leads_pb::GetLeadHistoryRequest { id: id.into() },
+                &self.owner(),
+            ))
+            .await
+            .expect("history")
+            .into_inner()
+            .events
+    }
+
+    /// Reads the routing settings, lets `change` edit them, and saves them
+    /// as the owner (routing must be up).
+    pub async fn change_routing(&self, change: impl FnOnce(&mut routing_pb::RoutingSettings)) {
+        let owner = self.owner();
+        let mut settings = self
+            .routing()
+            .get_routing_settings(authed(routing_pb::GetRoutingSettingsRequest {}, &owner))
+            .await
+            .expect("routing settings")
+            .into_inner();
+        let expected_version = settings.version;
+        change(&mut settings);
+        self.routing()
+            .update_routing_settings(authed(
+                routing_pb::UpdateRoutingSettingsRequest {
+                    settings: Some(settings),
+                    expected_version,
+                },
+                &owner,
+            ))
+            .await
+            .expect("routing settings saved");
+    }
+
     /// Every lead of the org, as the owner sees them.
     pub async fn all_leads(&self) -> Vec<leads_pb::Lead> {
         let mut out = Vec::new();
